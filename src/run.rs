@@ -1,0 +1,357 @@
+//! Runs: a run spec, its population, and chunk-addressable sampling and replay.
+//!
+//! Profile `j` of a run is population member `floor(u_j x P)` where `u_j` is the `j`-th 64-bit word
+//! pair of a ChaCha8 stream seeded by the run's seed, so any chunk can be computed alone, anywhere,
+//! and the chunks concatenated in order equal one pass.
+
+use crate::error::{Error, RunError};
+use crate::market::Market;
+use crate::money::Millipence;
+use crate::replay::{CompiledProfile, MarketIndex};
+use crate::scenario::Scenario;
+use crate::summary::{DEFAULT_CTR_BY_RANK, Summary};
+use crate::visit::{PopulationFilter, Visit};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Default profiles per chunk.
+pub const DEFAULT_CHUNK_SIZE: u64 = 10_000;
+/// Default results per page.
+pub const DEFAULT_PAGE_SIZE: u16 = 10;
+/// Largest page size accepted.
+pub const MAX_PAGE_SIZE: u16 = 1_000;
+/// Largest chunk size accepted (a chunk is held in memory).
+pub const MAX_CHUNK_SIZE: u64 = 10_000_000;
+
+fn default_chunk_size() -> u64 {
+    DEFAULT_CHUNK_SIZE
+}
+fn default_page_size() -> u16 {
+    DEFAULT_PAGE_SIZE
+}
+
+/// What to simulate (see `schemas/run-spec.schema.json`). The `market`, `scenario` and `visits`
+/// fields are references the caller resolves (file paths for the CLI, storage keys for Lambda).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Reference to the market JSON.
+    pub market: String,
+    /// Reference to the scenario JSON, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// Reference to the visits CSV.
+    pub visits: String,
+    /// Population filter.
+    #[serde(default)]
+    pub filter: PopulationFilter,
+    /// Profiles to sample (with replacement) from the filtered population.
+    pub sample_size: u64,
+    /// Profiles per chunk.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u64,
+    /// Seed of the sampler (use at most 2^53 so JavaScript keeps it exact).
+    #[serde(default)]
+    pub seed: u64,
+    /// Results shown per table.
+    #[serde(default = "default_page_size")]
+    pub page_size: u16,
+    /// Click-through rate by rank; defaults to [`DEFAULT_CTR_BY_RANK`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctr_by_rank: Option<Vec<f64>>,
+}
+
+impl RunSpec {
+    /// Parses and validates a run spec.
+    ///
+    /// # Errors
+    /// [`RunError::Json`], or [`RunError::InvalidField`] from [`RunSpec::validate`].
+    pub fn from_json(json: &str) -> Result<RunSpec, RunError> {
+        let spec: RunSpec = serde_json::from_str(json).map_err(RunError::json)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the numbers: sample size, chunk size and page size above zero and within limits,
+    /// click-through rates between 0 and 1.
+    ///
+    /// # Errors
+    /// [`RunError::InvalidField`] naming the field.
+    pub fn validate(&self) -> Result<(), RunError> {
+        let bad = |field, problem: String| Err(RunError::InvalidField { field, problem });
+        if self.sample_size == 0 {
+            return bad(
+                "sample_size",
+                "sample_size is 0: ask for at least one profile".into(),
+            );
+        }
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return bad(
+                "chunk_size",
+                format!("chunk_size must be from 1 to {MAX_CHUNK_SIZE}"),
+            );
+        }
+        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
+            return bad(
+                "page_size",
+                format!("page_size must be from 1 to {MAX_PAGE_SIZE}"),
+            );
+        }
+        if let Some(ctr) = &self.ctr_by_rank
+            && ctr.iter().any(|c| !(0.0..=1.0).contains(c))
+        {
+            return bad(
+                "ctr_by_rank",
+                "click-through rates must be numbers from 0 to 1".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.sample_size.div_ceil(self.chunk_size)
+    }
+
+    /// The profile numbers of chunk `i`.
+    pub fn chunk_range(&self, i: u64) -> std::ops::Range<u64> {
+        let start = i.saturating_mul(self.chunk_size).min(self.sample_size);
+        start..(start.saturating_add(self.chunk_size)).min(self.sample_size)
+    }
+}
+
+/// The header of the impressions CSV.
+pub const IMPRESSIONS_CSV_HEADER: &str = "profile,visit_id,rank,tariff_id,supplier,hypothetical,annual_cost_gbp,current_cost_gbp,saving_gbp,region,fuel,meter,payment_method\n";
+
+/// One chunk's output: impressions CSV rows (the header only on chunk 0) and a partial summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkOutput {
+    /// Chunk index.
+    pub index: u64,
+    /// CSV bytes; chunk outputs concatenated in order form the run's impressions file.
+    pub impressions_csv: Vec<u8>,
+    /// Partial summary, to merge with [`Summary::merge`].
+    pub summary: Summary,
+}
+
+/// A prepared run: hypothetical market compiled, population filtered and compiled. Immutable and
+/// `Sync`: chunks can be computed from many threads at once.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    spec: RunSpec,
+    index: MarketIndex,
+    population: Vec<Visit>,
+    profiles: Vec<CompiledProfile>,
+    summary_order: Vec<u16>,
+    ctr: Vec<f64>,
+}
+
+impl Simulation {
+    /// Prepares a run from parsed inputs.
+    ///
+    /// # Errors
+    /// An invalid spec, a scenario that does not fit the market, an empty population.
+    pub fn new(
+        market: &Market,
+        scenario: Option<&Scenario>,
+        visits: &[Visit],
+        spec: &RunSpec,
+    ) -> Result<Simulation, Error> {
+        spec.validate()?;
+        market.validate()?;
+        let market = match scenario {
+            Some(s) => market.apply(s)?,
+            None => market.clone(),
+        };
+        let index = MarketIndex::new(market);
+        let population: Vec<Visit> = spec.filter.apply(visits)?.into_iter().cloned().collect();
+        let profiles = population.iter().map(|v| index.compile(v)).collect();
+        let mut summary_order: Vec<u16> = (0..index.market().tariffs.len() as u16)
+            .filter(|&t| index.tariff(t).on_sale)
+            .collect();
+        summary_order.sort_by_key(|&t| index.id_order()[t as usize]);
+        let ctr = spec
+            .ctr_by_rank
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CTR_BY_RANK.to_vec());
+        Ok(Simulation {
+            spec: spec.clone(),
+            index,
+            population,
+            profiles,
+            summary_order,
+            ctr,
+        })
+    }
+
+    /// The run spec.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// The compiled hypothetical market.
+    pub fn index(&self) -> &MarketIndex {
+        &self.index
+    }
+
+    /// Visits in the filtered population.
+    pub fn population_size(&self) -> usize {
+        self.population.len()
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.spec.chunk_count()
+    }
+
+    /// An empty summary for this run.
+    pub fn empty_summary(&self) -> Summary {
+        Summary::empty(
+            self.spec.page_size,
+            self.ctr.clone(),
+            self.summary_order.iter().map(|&t| {
+                let tariff = self.index.tariff(t);
+                (
+                    tariff.id.as_str(),
+                    tariff.supplier.as_str(),
+                    tariff.hypothetical,
+                )
+            }),
+        )
+    }
+
+    fn check_chunk(&self, i: u64) -> Result<std::ops::Range<u64>, RunError> {
+        if i >= self.chunk_count() {
+            return Err(RunError::NoSuchChunk {
+                index: i,
+                count: self.chunk_count(),
+            });
+        }
+        Ok(self.spec.chunk_range(i))
+    }
+
+    /// Replays chunk `i`, counting into a summary and handing each impression to `sink`
+    /// as `(profile number, population member, shown row, current cost)`.
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchChunk`].
+    pub fn replay_chunk(
+        &self,
+        i: u64,
+        mut sink: impl FnMut(u64, usize, u16, u16, i64, Option<i64>),
+    ) -> Result<Summary, RunError> {
+        let range = self.check_chunk(i)?;
+        let n_tariffs = self.index.market().tariffs.len();
+        let page = self.spec.page_size as usize;
+        let mut eligible = vec![0u64; n_tariffs];
+        let mut hist = vec![0u64; n_tariffs * page];
+        let mut saving_total = vec![0i64; n_tariffs];
+        let mut saving_count = vec![0u64; n_tariffs];
+        let (mut with_results, mut with_current, mut impressions) = (0u64, 0u64, 0u64);
+        let mut scratch = Vec::with_capacity(64);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.spec.seed);
+        rng.set_word_pos(u128::from(range.start) * 2);
+        let population = self.profiles.len() as u128;
+        for j in range {
+            let member = ((u128::from(rng.next_u64()) * population) >> 64) as usize;
+            let p = &self.profiles[member];
+            let shown = self
+                .index
+                .replay(p, page, &mut scratch, |t| eligible[t as usize] += 1);
+            with_results += u64::from(shown > 0);
+            with_current += u64::from(p.current_cost.is_some());
+            impressions += shown as u64;
+            for (r, &(cost, _, t)) in scratch[..shown].iter().enumerate() {
+                hist[t as usize * page + r] += 1;
+                if let Some(current) = p.current_cost {
+                    saving_total[t as usize] += Millipence(current - cost).round_to_pence();
+                    saving_count[t as usize] += 1;
+                }
+                sink(j, member, t, r as u16 + 1, cost, p.current_cost);
+            }
+        }
+        let mut summary = self.empty_summary();
+        summary.profiles = self.spec.chunk_range(i).end - self.spec.chunk_range(i).start;
+        summary.profiles_with_results = with_results;
+        summary.profiles_with_current_cost = with_current;
+        summary.impressions = impressions;
+        for (s, &t) in summary.tariffs.iter_mut().zip(&self.summary_order) {
+            let t = t as usize;
+            s.eligible = eligible[t];
+            s.impressions = hist[t * page..(t + 1) * page].iter().sum();
+            s.rank_histogram
+                .copy_from_slice(&hist[t * page..(t + 1) * page]);
+            s.saving_total_pence = saving_total[t];
+            s.saving_count = saving_count[t];
+        }
+        Ok(summary)
+    }
+
+    /// Computes chunk `i`: its impressions CSV (with the header when `i` is 0) and partial summary.
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchChunk`].
+    pub fn chunk(&self, i: u64) -> Result<ChunkOutput, RunError> {
+        let mut out = Vec::with_capacity(1 << 16);
+        if i == 0 {
+            out.extend_from_slice(IMPRESSIONS_CSV_HEADER.as_bytes());
+        }
+        let mut w = csv::WriterBuilder::new().from_writer(out);
+        let mut int = itoa::Buffer::new();
+        let mut money = String::new();
+        let summary = self.replay_chunk(i, |j, member, t, rank, cost, current| {
+            let v = &self.population[member];
+            let tariff = self.index.tariff(t);
+            let field = |w: &mut csv::Writer<Vec<u8>>, s: &[u8]| {
+                w.write_field(s).expect("writing to memory")
+            };
+            field(&mut w, int.format(j).as_bytes());
+            field(&mut w, v.visit_id.as_bytes());
+            field(&mut w, int.format(rank).as_bytes());
+            field(&mut w, tariff.id.as_bytes());
+            field(&mut w, tariff.supplier.as_bytes());
+            field(
+                &mut w,
+                if tariff.hypothetical {
+                    b"TRUE"
+                } else {
+                    b"FALSE"
+                },
+            );
+            gbp(&mut money, Some(cost));
+            field(&mut w, money.as_bytes());
+            gbp(&mut money, current);
+            field(&mut w, money.as_bytes());
+            gbp(&mut money, current.map(|c| c - cost));
+            field(&mut w, money.as_bytes());
+            let mut letter = [0u8; 4];
+            field(
+                &mut w,
+                v.region.letter().encode_utf8(&mut letter).as_bytes(),
+            );
+            field(&mut w, v.fuel.as_str().as_bytes());
+            field(&mut w, v.pricing_meter().as_str().as_bytes());
+            field(&mut w, v.payment_method.as_str().as_bytes());
+            w.write_record(None::<&[u8]>).expect("writing to memory");
+        })?;
+        let impressions_csv = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .expect("writing to memory");
+        Ok(ChunkOutput {
+            index: i,
+            impressions_csv,
+            summary,
+        })
+    }
+}
+
+fn gbp(buf: &mut String, mp: Option<i64>) {
+    use std::fmt::Write;
+    buf.clear();
+    match mp {
+        Some(mp) => write!(buf, "{}", Millipence(mp).gbp()).expect("writing to a string"),
+        None => buf.push_str("NA"),
+    }
+}

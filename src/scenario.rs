@@ -1,0 +1,333 @@
+//! Hypothetical markets: a real market plus changes (see `schemas/scenario.schema.json`).
+
+use crate::domain::{PaymentMethod, Region};
+use crate::error::{MarketError, ScenarioError};
+use crate::market::{Market, RateCard, Tariff, TariffKind};
+use crate::money::{Millipence, div_round};
+use serde::{Deserialize, Serialize};
+
+/// A named list of changes applied in order to a market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The changes, applied in order.
+    pub changes: Vec<Change>,
+}
+
+/// One change to a market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Change {
+    /// Add a tariff; it is marked hypothetical and on sale.
+    AddTariff {
+        /// The tariff, in the market's tariff format.
+        tariff: Box<Tariff>,
+    },
+    /// Take a tariff off sale. It stays priceable as a visitor's current tariff.
+    RemoveTariff {
+        /// Tariff id.
+        id: String,
+    },
+    /// Take every tariff of a supplier off sale (a supplier gone from the market).
+    RemoveSupplier {
+        /// Supplier name, as in the market.
+        supplier: String,
+    },
+    /// Move standing charges and unit rates by a percentage.
+    MovePrices {
+        /// Percentage, e.g. `-5` for 5% cheaper; more than -100.
+        percent: f64,
+        /// Which rates move; everything when empty.
+        #[serde(default)]
+        select: Selection,
+    },
+    /// Set the rates of variable tariffs to a cap level, card by card.
+    VariableToCap {
+        /// Cap rate cards per region and payment method; cards the cap does not give stay as they are.
+        cap: Vec<RateCard>,
+        /// Only these regions (all when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        regions: Option<Vec<Region>>,
+    },
+}
+
+/// Which tariffs and rate cards a price move applies to. Every given criterion must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// Only these tariff ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tariffs: Option<Vec<String>>,
+    /// Only these suppliers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppliers: Option<Vec<String>>,
+    /// Only fixed or only variable tariffs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TariffKind>,
+    /// Only rate cards of these regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<Region>>,
+    /// Only rate cards of these payment methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_methods: Option<Vec<PaymentMethod>>,
+}
+
+fn within<T: PartialEq>(list: &Option<Vec<T>>, value: &T) -> bool {
+    list.as_ref().is_none_or(|l| l.contains(value))
+}
+
+impl Selection {
+    fn tariff(&self, t: &Tariff) -> bool {
+        within(&self.tariffs, &t.id)
+            && within(&self.suppliers, &t.supplier)
+            && self.kind.is_none_or(|k| k == t.kind)
+    }
+    fn card(&self, c: &RateCard) -> bool {
+        within(&self.regions, &c.region) && within(&self.payment_methods, &c.payment_method)
+    }
+}
+
+impl Scenario {
+    /// Parses a scenario from JSON (it is checked against a market by [`Market::apply`]).
+    ///
+    /// # Errors
+    /// [`ScenarioError::Json`] with line and column.
+    pub fn from_json(json: &str) -> Result<Scenario, ScenarioError> {
+        serde_json::from_str(json).map_err(ScenarioError::json)
+    }
+}
+
+fn move_rate(rate: &mut Millipence, factor_bp: i64) {
+    rate.0 = div_round(rate.0 * factor_bp, 10_000);
+}
+
+fn move_card(card: &mut RateCard, factor_bp: i64) {
+    if let Some(e) = card.electricity.as_mut() {
+        move_rate(&mut e.standing_p_per_day, factor_bp);
+        move_rate(&mut e.unit_p_per_kwh, factor_bp);
+        if let Some(e7) = e.economy7.as_mut() {
+            move_rate(&mut e7.standing_p_per_day, factor_bp);
+            move_rate(&mut e7.day_p_per_kwh, factor_bp);
+            move_rate(&mut e7.night_p_per_kwh, factor_bp);
+        }
+    }
+    if let Some(g) = card.gas.as_mut() {
+        move_rate(&mut g.standing_p_per_day, factor_bp);
+        move_rate(&mut g.unit_p_per_kwh, factor_bp);
+    }
+}
+
+impl Market {
+    /// The hypothetical market: this market with the scenario's changes applied in order.
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownTariff`] or [`ScenarioError::UnknownSupplier`] for a change naming
+    /// what the market lacks, [`ScenarioError::InvalidAddedTariff`] for a bad or clashing added
+    /// tariff, [`ScenarioError::InvalidChange`] for a percentage of -100 or less.
+    pub fn apply(&self, scenario: &Scenario) -> Result<Market, ScenarioError> {
+        let mut market = self.clone();
+        for (change, c) in scenario.changes.iter().enumerate() {
+            market.apply_change(change, c)?;
+        }
+        Ok(market)
+    }
+
+    fn apply_change(&mut self, change: usize, c: &Change) -> Result<(), ScenarioError> {
+        let unknown_tariff = |id: &str| ScenarioError::UnknownTariff {
+            change,
+            id: id.to_string(),
+        };
+        let unknown_supplier = |s: &str| ScenarioError::UnknownSupplier {
+            change,
+            supplier: s.to_string(),
+        };
+        match c {
+            Change::AddTariff { tariff } => {
+                let mut t = (**tariff).clone();
+                t.hypothetical = true;
+                t.on_sale = true;
+                t.validate()
+                    .map_err(|source| ScenarioError::InvalidAddedTariff { change, source })?;
+                if self.tariff(&t.id).is_some() {
+                    let source = MarketError::DuplicateTariff { id: t.id.clone() };
+                    return Err(ScenarioError::InvalidAddedTariff { change, source });
+                }
+                self.tariffs.push(t);
+            }
+            Change::RemoveTariff { id } => {
+                let t = self
+                    .tariffs
+                    .iter_mut()
+                    .find(|t| &t.id == id)
+                    .ok_or_else(|| unknown_tariff(id))?;
+                t.on_sale = false;
+            }
+            Change::RemoveSupplier { supplier } => {
+                let mut found = false;
+                for t in self.tariffs.iter_mut().filter(|t| &t.supplier == supplier) {
+                    t.on_sale = false;
+                    found = true;
+                }
+                if !found {
+                    return Err(unknown_supplier(supplier));
+                }
+            }
+            Change::MovePrices { percent, select } => {
+                if !percent.is_finite() || *percent <= -100.0 || *percent > 1_000.0 {
+                    return Err(ScenarioError::InvalidChange {
+                        change,
+                        problem: format!(
+                            "percent {percent} is out of range: give a number above -100 and at most 1000"
+                        ),
+                    });
+                }
+                for id in select.tariffs.iter().flatten() {
+                    self.tariff(id).ok_or_else(|| unknown_tariff(id))?;
+                }
+                for s in select.suppliers.iter().flatten() {
+                    if !self.tariffs.iter().any(|t| &t.supplier == s) {
+                        return Err(unknown_supplier(s));
+                    }
+                }
+                let factor_bp = 10_000 + (percent * 100.0).round() as i64;
+                for t in self.tariffs.iter_mut().filter(|t| select.tariff(t)) {
+                    for card in t.rates.iter_mut().filter(|c| select.card(c)) {
+                        move_card(card, factor_bp);
+                    }
+                }
+            }
+            Change::VariableToCap { cap, regions } => {
+                if cap.is_empty() {
+                    return Err(ScenarioError::InvalidChange {
+                        change,
+                        problem:
+                            "cap has no rate cards: give one card per region and payment method"
+                                .into(),
+                    });
+                }
+                for t in self
+                    .tariffs
+                    .iter_mut()
+                    .filter(|t| t.kind == TariffKind::Variable)
+                {
+                    for card in t.rates.iter_mut().filter(|c| within(regions, &c.region)) {
+                        let Some(level) = cap.iter().find(|l| {
+                            l.region == card.region && l.payment_method == card.payment_method
+                        }) else {
+                            continue;
+                        };
+                        if let (Some(e), Some(le)) =
+                            (card.electricity.as_mut(), level.electricity.as_ref())
+                        {
+                            e.standing_p_per_day = le.standing_p_per_day;
+                            e.unit_p_per_kwh = le.unit_p_per_kwh;
+                            if le.economy7.is_some() {
+                                e.economy7 = le.economy7;
+                            }
+                        }
+                        if let (Some(g), Some(lg)) = (card.gas.as_mut(), level.gas.as_ref()) {
+                            *g = *lg;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn market() -> Market {
+        Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap()
+    }
+
+    #[test]
+    fn unknown_tariff_and_supplier_are_named() {
+        let m = market();
+        let s = Scenario::from_json(r#"{"changes":[{"op":"remove_tariff","id":"nope"}]}"#).unwrap();
+        let e = m.apply(&s).unwrap_err();
+        assert_eq!(e.code(), "UnknownTariff");
+        assert!(e.to_string().contains("\"nope\""));
+        let s =
+            Scenario::from_json(r#"{"changes":[{"op":"remove_supplier","supplier":"Nobody"}]}"#)
+                .unwrap();
+        assert_eq!(m.apply(&s).unwrap_err().code(), "UnknownSupplier");
+    }
+
+    #[test]
+    fn remove_supplier_takes_tariffs_off_sale_but_keeps_them() {
+        let m = market();
+        let s = Scenario::from_json(
+            r#"{"changes":[{"op":"remove_supplier","supplier":"Alpha Energy"}]}"#,
+        )
+        .unwrap();
+        let h = m.apply(&s).unwrap();
+        assert_eq!(h.tariffs.len(), m.tariffs.len());
+        assert!(
+            h.tariffs
+                .iter()
+                .filter(|t| t.supplier == "Alpha Energy")
+                .all(|t| !t.on_sale)
+        );
+    }
+
+    #[test]
+    fn move_prices_by_percent_per_region() {
+        let m = market();
+        let s = Scenario::from_json(
+            r#"{"changes":[{"op":"move_prices","percent":10,"select":{"tariffs":["alpha-svt"],"regions":["C"]}}]}"#,
+        )
+        .unwrap();
+        let h = m.apply(&s).unwrap();
+        let before = m.tariff("alpha-svt").unwrap();
+        let after = h.tariff("alpha-svt").unwrap();
+        for (b, a) in before.rates.iter().zip(&after.rates) {
+            let (bu, au) = (
+                b.electricity.unwrap().unit_p_per_kwh.0,
+                a.electricity.unwrap().unit_p_per_kwh.0,
+            );
+            if b.region.letter() == 'C' {
+                assert_eq!(au, div_round(bu * 11, 10));
+            } else {
+                assert_eq!(au, bu);
+            }
+        }
+    }
+
+    #[test]
+    fn added_tariffs_are_hypothetical_and_unique() {
+        let m = market();
+        let mut t = m.tariff("alpha-fix12").unwrap().clone();
+        t.id = "new-fix".into();
+        let s = Scenario {
+            name: None,
+            description: None,
+            changes: vec![Change::AddTariff {
+                tariff: Box::new(t.clone()),
+            }],
+        };
+        let h = m.apply(&s).unwrap();
+        assert!(h.tariff("new-fix").unwrap().hypothetical);
+        t.id = "alpha-fix12".into();
+        let s = Scenario {
+            name: None,
+            description: None,
+            changes: vec![Change::AddTariff {
+                tariff: Box::new(t),
+            }],
+        };
+        assert!(matches!(
+            m.apply(&s).unwrap_err(),
+            ScenarioError::InvalidAddedTariff { .. }
+        ));
+    }
+}

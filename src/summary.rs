@@ -1,0 +1,239 @@
+//! Per-tariff summaries of impressions. All counts are integers, so merging partial summaries is
+//! associative and commutative; shares, means and expected clicks are derived when written.
+
+use crate::error::RunError;
+use crate::money::{Gbp, div_round};
+use serde::{Deserialize, Serialize};
+
+/// Click-through rate by rank (1-based ranks at index 0..): ../shared/domain/ctr_by_rank.csv,
+/// Sistrix web-search study. Ranks past the end of a curve get no clicks.
+pub const DEFAULT_CTR_BY_RANK: [f64; 10] = [
+    0.285, 0.157, 0.110, 0.080, 0.072, 0.051, 0.040, 0.031, 0.028, 0.025,
+];
+
+/// What a run (or one chunk of it) showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Results shown per table.
+    pub page_size: u16,
+    /// Position-bias click model: click-through rate by rank.
+    pub ctr_by_rank: Vec<f64>,
+    /// Profiles replayed.
+    pub profiles: u64,
+    /// Profiles shown at least one tariff.
+    pub profiles_with_results: u64,
+    /// Profiles whose current cost is known (savings are computed for these).
+    pub profiles_with_current_cost: u64,
+    /// Impressions written.
+    pub impressions: u64,
+    /// One entry per tariff on sale, sorted by id.
+    pub tariffs: Vec<TariffSummary>,
+}
+
+/// What one tariff got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TariffSummary {
+    /// Tariff id.
+    pub id: String,
+    /// Supplier.
+    pub supplier: String,
+    /// Added by the scenario.
+    pub hypothetical: bool,
+    /// Profiles for whom it was eligible (on the table, any page).
+    pub eligible: u64,
+    /// Profiles who saw it on page 1 (= its impressions: a tariff shows at most once per table).
+    pub impressions: u64,
+    /// Impressions by rank: `rank_histogram[r - 1]` profiles saw it at rank r.
+    pub rank_histogram: Vec<u64>,
+    /// Sum of the savings of its impressions with a known current cost, in pence (each rounded to
+    /// the penny, as in the impressions file).
+    pub saving_total_pence: i64,
+    /// Impressions with a known current cost.
+    pub saving_count: u64,
+    /// Derived: impressions / profiles.
+    #[serde(default)]
+    pub page1_share: f64,
+    /// Derived: impressions at rank 1 / profiles.
+    #[serde(default)]
+    pub rank1_share: f64,
+    /// Derived: impressions / eligible.
+    #[serde(default)]
+    pub page1_share_of_eligible: f64,
+    /// Derived: mean saving per impression with a known current cost, GBP.
+    #[serde(default)]
+    pub mean_saving_gbp: Option<f64>,
+    /// Derived: expected clicks, sum over ranks of impressions x click-through rate.
+    #[serde(default)]
+    pub expected_clicks: f64,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl Summary {
+    /// An empty summary for these tariffs `(id, supplier, hypothetical)`, already sorted by id.
+    pub fn empty<'a>(
+        page_size: u16,
+        ctr_by_rank: Vec<f64>,
+        tariffs: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
+    ) -> Summary {
+        Summary {
+            page_size,
+            ctr_by_rank,
+            profiles: 0,
+            profiles_with_results: 0,
+            profiles_with_current_cost: 0,
+            impressions: 0,
+            tariffs: tariffs
+                .into_iter()
+                .map(|(id, supplier, hypothetical)| TariffSummary {
+                    id: id.to_string(),
+                    supplier: supplier.to_string(),
+                    hypothetical,
+                    eligible: 0,
+                    impressions: 0,
+                    rank_histogram: vec![0; page_size as usize],
+                    saving_total_pence: 0,
+                    saving_count: 0,
+                    page1_share: 0.0,
+                    rank1_share: 0.0,
+                    page1_share_of_eligible: 0.0,
+                    mean_saving_gbp: None,
+                    expected_clicks: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds another partial summary of the same run into this one.
+    ///
+    /// # Errors
+    /// [`RunError::SummaryMismatch`] when page size, click model or tariffs differ.
+    pub fn merge(&mut self, other: &Summary) -> Result<(), RunError> {
+        let mismatch = |problem: String| RunError::SummaryMismatch { problem };
+        if self.page_size != other.page_size || self.ctr_by_rank != other.ctr_by_rank {
+            return Err(mismatch(
+                "page size or click model differ: merge chunks of one run only".into(),
+            ));
+        }
+        if self.tariffs.len() != other.tariffs.len() {
+            return Err(mismatch(format!(
+                "{} tariffs against {}",
+                self.tariffs.len(),
+                other.tariffs.len()
+            )));
+        }
+        self.profiles += other.profiles;
+        self.profiles_with_results += other.profiles_with_results;
+        self.profiles_with_current_cost += other.profiles_with_current_cost;
+        self.impressions += other.impressions;
+        for (a, b) in self.tariffs.iter_mut().zip(&other.tariffs) {
+            if a.id != b.id || a.rank_histogram.len() != b.rank_histogram.len() {
+                return Err(mismatch(format!("tariff {:?} against {:?}", a.id, b.id)));
+            }
+            a.eligible += b.eligible;
+            a.impressions += b.impressions;
+            for (x, y) in a.rank_histogram.iter_mut().zip(&b.rank_histogram) {
+                *x += y;
+            }
+            a.saving_total_pence += b.saving_total_pence;
+            a.saving_count += b.saving_count;
+        }
+        Ok(())
+    }
+
+    /// Computes the derived fields from the counts (done before writing).
+    pub fn finish(&mut self) {
+        for t in &mut self.tariffs {
+            t.page1_share = ratio(t.impressions, self.profiles);
+            t.rank1_share = ratio(
+                t.rank_histogram.first().copied().unwrap_or(0),
+                self.profiles,
+            );
+            t.page1_share_of_eligible = ratio(t.impressions, t.eligible);
+            t.mean_saving_gbp = (t.saving_count > 0)
+                .then(|| Gbp(div_round(t.saving_total_pence, t.saving_count as i64)).as_f64());
+            // Summed in rank order, so the float result does not depend on how chunks merged.
+            t.expected_clicks = t
+                .rank_histogram
+                .iter()
+                .zip(self.ctr_by_rank.iter().chain(std::iter::repeat(&0.0)))
+                .map(|(&n, &ctr)| n as f64 * ctr)
+                .sum();
+        }
+    }
+
+    /// The summary as pretty JSON with derived fields up to date.
+    pub fn to_json(&self) -> String {
+        let mut s = self.clone();
+        s.finish();
+        let mut out = serde_json::to_string_pretty(&s).expect("summary serializes");
+        out.push('\n');
+        out
+    }
+
+    /// Parses a summary written by [`Summary::to_json`].
+    ///
+    /// # Errors
+    /// [`RunError::Json`].
+    pub fn from_json(json: &str) -> Result<Summary, RunError> {
+        serde_json::from_str(json).map_err(RunError::json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial(hits: &[u64], saving: i64) -> Summary {
+        let mut s = Summary::empty(
+            3,
+            DEFAULT_CTR_BY_RANK.to_vec(),
+            [("a", "A", false), ("b", "B", true)],
+        );
+        s.profiles = 10;
+        s.tariffs[0].rank_histogram = hits.to_vec();
+        s.tariffs[0].impressions = hits.iter().sum();
+        s.tariffs[0].saving_total_pence = saving;
+        s.tariffs[0].saving_count = s.tariffs[0].impressions;
+        s
+    }
+
+    #[test]
+    fn merge_is_associative_and_commutative() {
+        let (a, b, c) = (
+            partial(&[1, 2, 3], 100),
+            partial(&[0, 5, 1], -40),
+            partial(&[7, 0, 0], 9),
+        );
+        let mut ab_c = a.clone();
+        ab_c.merge(&b).unwrap();
+        ab_c.merge(&c).unwrap();
+        let mut c_ba = c.clone();
+        let mut ba = b.clone();
+        ba.merge(&a).unwrap();
+        c_ba.merge(&ba).unwrap();
+        assert_eq!(ab_c.to_json(), c_ba.to_json());
+        let mut f = ab_c.clone();
+        f.finish();
+        assert_eq!(f.tariffs[0].rank_histogram, vec![8, 7, 4]);
+        assert_eq!(f.tariffs[0].page1_share, 19.0 / 30.0);
+        assert_eq!(f.tariffs[0].mean_saving_gbp, Some(0.04));
+    }
+
+    #[test]
+    fn merge_refuses_other_runs() {
+        let mut a = partial(&[1, 2, 3], 0);
+        let mut b = partial(&[1, 2, 3], 0);
+        b.page_size = 4;
+        assert_eq!(a.merge(&b).unwrap_err().code(), "SummaryMismatch");
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let a = partial(&[1, 2, 3], 100);
+        let back = Summary::from_json(&a.to_json()).unwrap();
+        assert_eq!(back.to_json(), a.to_json());
+    }
+}
