@@ -2,13 +2,46 @@
 //! the wasm binding uses as the JS `Error.name` and the Lambda handlers as `errorType`; messages
 //! are lowercase and say what to fix.
 
+/// Where and why a JSON document failed to parse.
+#[derive(Debug)]
+pub(crate) struct JsonError {
+    path: String,
+    line: usize,
+    column: usize,
+    message: String,
+}
+
+/// Parses JSON, keeping the path of the field at fault (serde_json alone gives line and column).
+pub(crate) fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de str) -> Result<T, JsonError> {
+    let plain = |path: String, e: serde_json::Error| {
+        let message = e.to_string();
+        // serde_json appends " at line L column C"; the error says where already.
+        let message = message
+            .rfind(" at line ")
+            .map_or(message.clone(), |i| message[..i].to_string());
+        JsonError {
+            path,
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
+    };
+    let mut de = serde_json::Deserializer::from_str(json);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| plain(e.path().to_string(), e.into_inner()))?;
+    de.end().map_err(|e| plain(".".into(), e))?;
+    Ok(value)
+}
+
 /// A market that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MarketError {
     /// Malformed JSON or a field of the wrong shape.
-    #[error("market JSON is invalid at line {line}, column {column}: {message}")]
+    #[error("market JSON is invalid at line {line}, column {column}, field {path}: {message}")]
     Json {
+        /// Path of the field at fault, e.g. `tariffs[3].rates[0].region` (`.` for the document).
+        path: String,
         /// Line (1-based).
         line: usize,
         /// Column (1-based).
@@ -41,11 +74,12 @@ pub enum MarketError {
 }
 
 impl MarketError {
-    pub(crate) fn json(e: serde_json::Error) -> Self {
+    pub(crate) fn json(e: JsonError) -> Self {
         MarketError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+            path: e.path,
+            line: e.line,
+            column: e.column,
+            message: e.message,
         }
     }
 
@@ -65,8 +99,10 @@ impl MarketError {
 #[non_exhaustive]
 pub enum ScenarioError {
     /// Malformed JSON or a field of the wrong shape.
-    #[error("scenario JSON is invalid at line {line}, column {column}: {message}")]
+    #[error("scenario JSON is invalid at line {line}, column {column}, field {path}: {message}")]
     Json {
+        /// Path of the field at fault (`.` for the document).
+        path: String,
         /// Line (1-based).
         line: usize,
         /// Column (1-based).
@@ -113,11 +149,12 @@ pub enum ScenarioError {
 }
 
 impl ScenarioError {
-    pub(crate) fn json(e: serde_json::Error) -> Self {
+    pub(crate) fn json(e: JsonError) -> Self {
         ScenarioError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+            path: e.path,
+            line: e.line,
+            column: e.column,
+            message: e.message,
         }
     }
 
@@ -184,8 +221,10 @@ impl VisitError {
 #[non_exhaustive]
 pub enum RunError {
     /// Malformed JSON or a field of the wrong shape.
-    #[error("run spec JSON is invalid at line {line}, column {column}: {message}")]
+    #[error("run spec JSON is invalid at line {line}, column {column}, field {path}: {message}")]
     Json {
+        /// Path of the field at fault (`.` for the document).
+        path: String,
         /// Line (1-based).
         line: usize,
         /// Column (1-based).
@@ -218,11 +257,12 @@ pub enum RunError {
 }
 
 impl RunError {
-    pub(crate) fn json(e: serde_json::Error) -> Self {
+    pub(crate) fn json(e: JsonError) -> Self {
         RunError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+            path: e.path,
+            line: e.line,
+            column: e.column,
+            message: e.message,
         }
     }
 

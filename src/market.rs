@@ -161,7 +161,7 @@ impl Market {
     /// [`MarketError::Json`] with the line and column for malformed JSON or a wrong field, and the
     /// validation errors of [`Market::validate`].
     pub fn from_json(json: &str) -> Result<Market, MarketError> {
-        let market: Market = serde_json::from_str(json).map_err(MarketError::json)?;
+        let market: Market = crate::error::from_json(json).map_err(MarketError::json)?;
         market.validate()?;
         Ok(market)
     }

@@ -5,7 +5,7 @@
 
 use crate::domain::{Fuel, Meter, PaymentMethod, Region, Segment};
 use crate::market::{Market, Tariff, TariffKind};
-use crate::money::{Millipence, div_round};
+use crate::money::{Gbp, Millipence, div_round};
 use crate::price::{DAYS_PER_YEAR, Quote, Usage};
 use crate::visit::{Visit, VisitorFilters};
 use chrono::NaiveDate;
@@ -297,6 +297,8 @@ impl MarketIndex {
             .enumerate()
             .map(|(i, &(cost, _, t))| {
                 let tariff = self.tariff(t);
+                let cost = Millipence(cost).round_to_pence();
+                let current = p.current_cost.map(|c| Millipence(c).round_to_pence());
                 ResultRow {
                     rank: i as u32 + 1,
                     tariff_id: tariff.id.clone(),
@@ -306,8 +308,8 @@ impl MarketIndex {
                     green: tariff.green,
                     switchable: tariff.switchable,
                     hypothetical: tariff.hypothetical,
-                    annual_cost_gbp: Millipence(cost).gbp().as_f64(),
-                    saving_gbp: p.current_cost.map(|c| Millipence(c - cost).gbp().as_f64()),
+                    annual_cost_gbp: Gbp(cost).as_f64(),
+                    saving_gbp: current.map(|c| Gbp(c - cost).as_f64()),
                 }
             })
             .collect();

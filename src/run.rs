@@ -6,7 +6,7 @@
 
 use crate::error::{Error, RunError};
 use crate::market::Market;
-use crate::money::Millipence;
+use crate::money::{Gbp, Millipence};
 use crate::replay::{CompiledProfile, MarketIndex};
 use crate::scenario::Scenario;
 use crate::summary::{DEFAULT_CTR_BY_RANK, Summary};
@@ -68,9 +68,17 @@ impl RunSpec {
     /// # Errors
     /// [`RunError::Json`], or [`RunError::InvalidField`] from [`RunSpec::validate`].
     pub fn from_json(json: &str) -> Result<RunSpec, RunError> {
-        let spec: RunSpec = serde_json::from_str(json).map_err(RunError::json)?;
+        let spec = RunSpec::parse(json)?;
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Parses a run spec without validating the numbers (to override some first).
+    ///
+    /// # Errors
+    /// [`RunError::Json`] with line, column and field.
+    pub fn parse(json: &str) -> Result<RunSpec, RunError> {
+        crate::error::from_json(json).map_err(RunError::json)
     }
 
     /// Checks the numbers: sample size, chunk size and page size above zero and within limits,
@@ -231,8 +239,38 @@ impl Simulation {
         Ok(self.spec.chunk_range(i))
     }
 
-    /// Replays chunk `i`, counting into a summary and handing each impression to `sink`
-    /// as `(profile number, population member, shown row, current cost)`.
+    /// The population members drawn for profile numbers `range`, as `(profile, member)`.
+    ///
+    /// Profile j draws the j-th pair of 32-bit words of the ChaCha8 stream seeded by the run's seed
+    /// and maps it to `floor(u x P)` (Lemire's multiply: no rejection, so every profile uses the same
+    /// number of words and any range can start anywhere in the stream).
+    pub fn sample(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> impl Iterator<Item = (u64, usize)> + use<> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.spec.seed);
+        rng.set_word_pos(u128::from(range.start) * 2);
+        let population = self.profiles.len() as u128;
+        range.map(move |j| {
+            (
+                j,
+                ((u128::from(rng.next_u64()) * population) >> 64) as usize,
+            )
+        })
+    }
+
+    /// The profile numbers of chunk `i`.
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchChunk`].
+    pub fn chunk_profiles(&self, i: u64) -> Result<std::ops::Range<u64>, RunError> {
+        self.check_chunk(i)
+    }
+
+    /// Replays chunk `i`, counting into a summary and handing each impression to `sink` as
+    /// `(profile number, population member, tariff, rank, annual cost, current cost)`, money in
+    /// whole pence (costs are rounded to the penny before savings are taken, so every figure of an
+    /// impression adds up as printed).
     ///
     /// # Errors
     /// [`RunError::NoSuchChunk`].
@@ -250,11 +288,7 @@ impl Simulation {
         let mut saving_count = vec![0u64; n_tariffs];
         let (mut with_results, mut with_current, mut impressions) = (0u64, 0u64, 0u64);
         let mut scratch = Vec::with_capacity(64);
-        let mut rng = ChaCha8Rng::seed_from_u64(self.spec.seed);
-        rng.set_word_pos(u128::from(range.start) * 2);
-        let population = self.profiles.len() as u128;
-        for j in range {
-            let member = ((u128::from(rng.next_u64()) * population) >> 64) as usize;
+        for (j, member) in self.sample(range) {
             let p = &self.profiles[member];
             let shown = self
                 .index
@@ -262,13 +296,15 @@ impl Simulation {
             with_results += u64::from(shown > 0);
             with_current += u64::from(p.current_cost.is_some());
             impressions += shown as u64;
+            let current = p.current_cost.map(|c| Millipence(c).round_to_pence());
             for (r, &(cost, _, t)) in scratch[..shown].iter().enumerate() {
                 hist[t as usize * page + r] += 1;
-                if let Some(current) = p.current_cost {
-                    saving_total[t as usize] += Millipence(current - cost).round_to_pence();
+                let cost = Millipence(cost).round_to_pence();
+                if let Some(current) = current {
+                    saving_total[t as usize] += current - cost;
                     saving_count[t as usize] += 1;
                 }
-                sink(j, member, t, r as u16 + 1, cost, p.current_cost);
+                sink(j, member, t, r as u16 + 1, cost, current);
             }
         }
         let mut summary = self.empty_summary();
@@ -347,11 +383,11 @@ impl Simulation {
     }
 }
 
-fn gbp(buf: &mut String, mp: Option<i64>) {
+fn gbp(buf: &mut String, pence: Option<i64>) {
     use std::fmt::Write;
     buf.clear();
-    match mp {
-        Some(mp) => write!(buf, "{}", Millipence(mp).gbp()).expect("writing to a string"),
+    match pence {
+        Some(p) => write!(buf, "{}", Gbp(p)).expect("writing to a string"),
         None => buf.push_str("NA"),
     }
 }

@@ -99,7 +99,7 @@ impl Scenario {
     /// # Errors
     /// [`ScenarioError::Json`] with line and column.
     pub fn from_json(json: &str) -> Result<Scenario, ScenarioError> {
-        serde_json::from_str(json).map_err(ScenarioError::json)
+        crate::error::from_json(json).map_err(ScenarioError::json)
     }
 }
 

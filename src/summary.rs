@@ -178,7 +178,7 @@ impl Summary {
     /// # Errors
     /// [`RunError::Json`].
     pub fn from_json(json: &str) -> Result<Summary, RunError> {
-        serde_json::from_str(json).map_err(RunError::json)
+        crate::error::from_json(json).map_err(RunError::json)
     }
 }
 

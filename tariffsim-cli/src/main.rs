@@ -1,1 +1,284 @@
-fn main() {}
+//! `tariffsim`: the native batch command. Reads files, runs the pure core on every core, writes
+//! files. All simulation logic lives in the `tariffsim` library.
+
+mod bench;
+#[path = "gen.rs"]
+mod generate;
+mod inputs;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use inputs::{Inputs, SpecOverrides};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tariffsim::{ChunkOutput, Summary};
+
+/// Simulate how hypothetical energy tariffs would perform on a GB price-comparison results table.
+#[derive(Parser, Debug)]
+#[command(name = "tariffsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a whole simulation: sample profiles, replay them, write impressions CSV and summary JSON.
+    Simulate(SimulateArgs),
+    /// Compute one chunk of a run (the unit a Lambda worker runs); chunks concatenated in order
+    /// equal the `simulate` output.
+    Chunk(ChunkArgs),
+    /// Price one profile against a market and show its results table.
+    Price(PriceArgs),
+    /// Generate a market from the published price cap.
+    GenMarket(generate::GenMarketArgs),
+    /// Generate synthetic site visits that follow the published distributions.
+    GenVisits(generate::GenVisitsArgs),
+    /// Measure replay throughput, multi-core speedup, end-to-end speed and peak memory.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// Run spec JSON; its market, scenario and visits paths are relative to the spec's folder.
+    spec: PathBuf,
+    /// Folder for impressions.csv and summary.json.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Write impressions here instead of <out>/impressions.csv (`/dev/null` to skip them).
+    #[arg(long)]
+    impressions: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the process's peak resident memory (kB) to stderr at the end (Linux).
+    #[arg(long, hide = true)]
+    print_peak_rss: bool,
+    #[command(flatten)]
+    overrides: SpecOverrides,
+}
+
+#[derive(Args, Debug)]
+struct ChunkArgs {
+    /// Run spec JSON.
+    spec: PathBuf,
+    /// Chunk number, from 0.
+    #[arg(long)]
+    index: u64,
+    /// Write the chunk's impressions CSV here (default: standard output). Chunk 0 carries the header.
+    #[arg(long)]
+    impressions: Option<PathBuf>,
+    /// Write the chunk's partial summary JSON here.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: SpecOverrides,
+}
+
+#[derive(Args, Debug)]
+struct PriceArgs {
+    /// Market JSON.
+    #[arg(long)]
+    market: PathBuf,
+    /// Scenario JSON to apply first.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Results shown (default: all eligible tariffs).
+    #[arg(long)]
+    page_size: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    profile: inputs::ProfileArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(a) => simulate(a),
+        Command::Chunk(a) => chunk(a),
+        Command::Price(a) => price(a),
+        Command::GenMarket(a) => generate::gen_market(&a),
+        Command::GenVisits(a) => generate::gen_visits(&a),
+        Command::Bench(a) => bench::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tariffsim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    let f = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 20, f))
+}
+
+/// Runs every chunk of a prepared simulation on `threads` threads, handing chunk outputs to
+/// `each` in chunk order. Memory is bounded by a window of `2 x threads` chunks.
+pub(crate) fn run_chunks(
+    sim: &tariffsim::Simulation,
+    threads: usize,
+    progress: &ProgressBar,
+    mut each: impl FnMut(ChunkOutput) -> Result<()>,
+) -> Result<Summary> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let mut total = sim.empty_summary();
+    let count = sim.chunk_count();
+    let window = (threads as u64 * 2).max(1);
+    let mut start = 0;
+    while start < count {
+        let end = (start + window).min(count);
+        let outputs: Vec<ChunkOutput> = pool.install(|| {
+            (start..end)
+                .into_par_iter()
+                .map(|i| {
+                    let out = sim.chunk(i);
+                    progress.inc(sim.spec().chunk_range(i).end - sim.spec().chunk_range(i).start);
+                    out
+                })
+                .collect::<Result<_, _>>()
+        })?;
+        for out in outputs {
+            total.merge(&out.summary)?;
+            each(out)?;
+        }
+        start = end;
+    }
+    Ok(total)
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} profiles ({per_sec}, {eta})")
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn simulate(a: SimulateArgs) -> Result<()> {
+    let inputs = Inputs::load(&a.spec, &a.overrides)?;
+    let sim = inputs.simulation()?;
+    let threads = a.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let impressions_path = a
+        .impressions
+        .clone()
+        .unwrap_or_else(|| a.out.join("impressions.csv"));
+    let summary_path = a.out.join("summary.json");
+    let mut out = create(&impressions_path)?;
+    let bar = progress_bar(sim.spec().sample_size, a.quiet);
+    let summary = run_chunks(&sim, threads, &bar, |chunk| {
+        out.write_all(&chunk.impressions_csv)
+            .with_context(|| format!("cannot write {}", impressions_path.display()))
+    })?;
+    out.flush()
+        .with_context(|| format!("cannot write {}", impressions_path.display()))?;
+    bar.finish_and_clear();
+    create(&summary_path)?.write_all(summary.to_json().as_bytes())?;
+    if !a.quiet {
+        eprintln!(
+            "tariffsim: {} profiles from a population of {} in {} chunks on {threads} threads: {} impressions -> {}, summary -> {}",
+            summary.profiles,
+            sim.population_size(),
+            sim.chunk_count(),
+            summary.impressions,
+            impressions_path.display(),
+            summary_path.display()
+        );
+    }
+    if a.print_peak_rss {
+        eprintln!("peak_rss_kb {}", bench::peak_rss_kb().unwrap_or(0));
+    }
+    Ok(())
+}
+
+fn chunk(a: ChunkArgs) -> Result<()> {
+    let inputs = Inputs::load(&a.spec, &a.overrides)?;
+    let sim = inputs.simulation()?;
+    let out = sim.chunk(a.index).map_err(inputs::coded)?;
+    match &a.impressions {
+        Some(p) => create(p)?.write_all(&out.impressions_csv)?,
+        None => std::io::stdout().lock().write_all(&out.impressions_csv)?,
+    }
+    if let Some(p) = &a.summary {
+        create(p)?.write_all(out.summary.to_json().as_bytes())?;
+    }
+    Ok(())
+}
+
+fn price(a: PriceArgs) -> Result<()> {
+    let index = inputs::load_market_index(&a.market, a.scenario.as_deref())?;
+    let visit = a.profile.visit()?;
+    let mut table = index.results(&visit);
+    let eligible = table.rows.len();
+    if let Some(k) = a.page_size {
+        table.rows.truncate(k);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &table)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let mut t = comfy_table::Table::new();
+    t.set_header([
+        "rank",
+        "supplier",
+        "tariff",
+        "kind",
+        "annual cost",
+        "saving",
+        "",
+    ]);
+    for r in &table.rows {
+        let mut flags = Vec::new();
+        if r.green {
+            flags.push("green");
+        }
+        if r.hypothetical {
+            flags.push("hypothetical");
+        }
+        if !r.switchable {
+            flags.push("not switchable");
+        }
+        t.add_row([
+            r.rank.to_string(),
+            r.supplier.clone(),
+            r.name.clone(),
+            format!("{:?}", r.kind).to_lowercase(),
+            format!("£{:.2}", r.annual_cost_gbp),
+            r.saving_gbp.map_or("-".into(), |s| format!("£{s:.2}")),
+            flags.join(", "),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    match table.current_cost_gbp {
+        Some(c) => writeln!(
+            out,
+            "staying put costs £{c:.2} a year; {eligible} tariffs eligible"
+        )?,
+        None => writeln!(out, "current cost unknown; {eligible} tariffs eligible")?,
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Reading a run's inputs from files, with errors that name the file.
+
+use anyhow::{Context, Result, anyhow};
+use chrono::NaiveDateTime;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use tariffsim::visit::VisitorFilters;
+use tariffsim::{
+    Fuel, Market, MarketIndex, Meter, PaymentMethod, Region, RunSpec, Scenario, Simulation, Visit,
+};
+
+/// Turns a core error into an error that starts with its stable code.
+pub fn coded(e: impl Into<tariffsim::Error>) -> anyhow::Error {
+    let e = e.into();
+    anyhow!("[{}] {e}", e.code())
+}
+
+/// Values that replace the run spec's own.
+#[derive(Args, Debug, Default)]
+pub struct SpecOverrides {
+    /// Replace the spec's sample size.
+    #[arg(long)]
+    pub sample_size: Option<u64>,
+    /// Replace the spec's chunk size.
+    #[arg(long)]
+    pub chunk_size: Option<u64>,
+    /// Replace the spec's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Replace the spec's page size.
+    #[arg(long)]
+    pub page_size: Option<u16>,
+}
+
+/// A run spec and the parsed files it names.
+pub struct Inputs {
+    pub spec: RunSpec,
+    pub market: Market,
+    pub scenario: Option<Scenario>,
+    pub visits: Vec<Visit>,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn in_file(path: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
+    move |e| anyhow!("{}: {e}", path.display())
+}
+
+/// Reads and validates a market file.
+pub fn load_market(path: &Path) -> Result<Market> {
+    Market::from_json(&read(path)?)
+        .map_err(coded)
+        .map_err(in_file(path))
+}
+
+/// Reads a scenario file.
+pub fn load_scenario(path: &Path) -> Result<Scenario> {
+    Scenario::from_json(&read(path)?)
+        .map_err(coded)
+        .map_err(in_file(path))
+}
+
+/// Reads a market, applies an optional scenario, compiles it.
+pub fn load_market_index(market: &Path, scenario: Option<&Path>) -> Result<MarketIndex> {
+    let mut m = load_market(market)?;
+    if let Some(s) = scenario {
+        m = m
+            .apply(&load_scenario(s)?)
+            .map_err(coded)
+            .map_err(in_file(s))?;
+    }
+    Ok(MarketIndex::new(m))
+}
+
+impl Inputs {
+    /// Reads the spec and every file it names (paths relative to the spec's folder).
+    pub fn load(spec_path: &Path, o: &SpecOverrides) -> Result<Inputs> {
+        let mut spec = RunSpec::parse(&read(spec_path)?)
+            .map_err(coded)
+            .map_err(in_file(spec_path))?;
+        spec.sample_size = o.sample_size.unwrap_or(spec.sample_size);
+        spec.chunk_size = o.chunk_size.unwrap_or(spec.chunk_size);
+        spec.seed = o.seed.unwrap_or(spec.seed);
+        spec.page_size = o.page_size.unwrap_or(spec.page_size);
+        spec.validate().map_err(coded).map_err(in_file(spec_path))?;
+        let dir = spec_path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &str| -> PathBuf { dir.join(p) };
+        let market = load_market(&resolve(&spec.market))?;
+        let scenario = spec
+            .scenario
+            .as_deref()
+            .map(|s| load_scenario(&resolve(s)))
+            .transpose()?;
+        let visits_path = resolve(&spec.visits);
+        let bytes = std::fs::read(&visits_path)
+            .with_context(|| format!("cannot read {}", visits_path.display()))?;
+        let visits = tariffsim::parse_visits_csv(&bytes)
+            .map_err(coded)
+            .map_err(in_file(&visits_path))?;
+        Ok(Inputs {
+            spec,
+            market,
+            scenario,
+            visits,
+        })
+    }
+
+    /// Prepares the simulation.
+    pub fn simulation(&self) -> Result<Simulation> {
+        Simulation::new(
+            &self.market,
+            self.scenario.as_ref(),
+            &self.visits,
+            &self.spec,
+        )
+        .map_err(|e| {
+            let file = match &e {
+                tariffsim::Error::Scenario(_) => self.spec.scenario.clone().unwrap_or_default(),
+                tariffsim::Error::Visit(_) => self.spec.visits.clone(),
+                tariffsim::Error::Market(_) => self.spec.market.clone(),
+                _ => "run spec".into(),
+            };
+            anyhow!("{file}: {}", coded(e))
+        })
+    }
+}
+
+/// One visitor, from flags.
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// Region, as a GSP group letter (A-P, e.g. C for London).
+    #[arg(long)]
+    pub region: Region,
+    /// electricity, gas or dual_fuel.
+    #[arg(long, default_value = "dual_fuel")]
+    pub fuel: Fuel,
+    /// single_rate or economy7.
+    #[arg(long, default_value = "single_rate")]
+    pub meter: Meter,
+    /// direct_debit, standard_credit or prepayment.
+    #[arg(long, default_value = "direct_debit")]
+    pub payment_method: PaymentMethod,
+    /// Annual electricity kWh (default: Ofgem's typical 2,700; 3,900 for Economy 7).
+    #[arg(long)]
+    pub elec_kwh: Option<u32>,
+    /// Annual gas kWh (default: Ofgem's typical 11,500).
+    #[arg(long)]
+    pub gas_kwh: Option<u32>,
+    /// Economy 7 night share, 0 to 1 (default 0.42).
+    #[arg(long)]
+    pub night_share: Option<f64>,
+    /// Current supplier name.
+    #[arg(long)]
+    pub current_supplier: Option<String>,
+    /// Current tariff id.
+    #[arg(long)]
+    pub current_tariff: Option<String>,
+    /// Show fixed tariffs only.
+    #[arg(long)]
+    pub fixed_only: bool,
+    /// Show green tariffs only.
+    #[arg(long)]
+    pub green_only: bool,
+    /// Hide tariffs with exit fees.
+    #[arg(long)]
+    pub no_exit_fees: bool,
+    /// Only tariffs the site can switch you to.
+    #[arg(long)]
+    pub switchable_only: bool,
+}
+
+impl ProfileArgs {
+    /// The visit these flags describe.
+    pub fn visit(&self) -> Result<Visit> {
+        let night = match self.night_share {
+            Some(x) if (0.0..=1.0).contains(&x) => Some((x * 10_000.0).round() as u16),
+            Some(x) => return Err(anyhow!("--night-share {x}: give a fraction from 0 to 1")),
+            None => None,
+        };
+        let typical_elec = if self.meter == Meter::Economy7 {
+            3_900
+        } else {
+            2_700
+        };
+        let v = Visit {
+            visit_id: "cli".into(),
+            timestamp: NaiveDateTime::default(),
+            region: self.region,
+            fuel: self.fuel,
+            meter: self.meter,
+            payment_method: self.payment_method,
+            elec_kwh: if self.fuel.has_electricity() {
+                self.elec_kwh.unwrap_or(typical_elec)
+            } else {
+                0
+            },
+            gas_kwh: if self.fuel.has_gas() {
+                self.gas_kwh.unwrap_or(11_500)
+            } else {
+                0
+            },
+            e7_night_share_bp: night,
+            current_supplier: self.current_supplier.clone(),
+            current_tariff: self.current_tariff.clone(),
+            filters: VisitorFilters {
+                fixed_only: self.fixed_only,
+                green_only: self.green_only,
+                no_exit_fees: self.no_exit_fees,
+                switchable_only: self.switchable_only,
+            },
+        };
+        v.validate().map_err(coded)?;
+        Ok(v)
+    }
+}
