@@ -6,7 +6,7 @@
 
 use crate::error::{Error, RunError};
 use crate::market::Market;
-use crate::money::{Gbp, Millipence};
+use crate::money::Millipence;
 use crate::replay::{CompiledProfile, MarketIndex};
 use crate::scenario::Scenario;
 use crate::summary::{DEFAULT_CTR_BY_RANK, Summary};
@@ -153,6 +153,7 @@ pub struct Simulation {
     profiles: Vec<CompiledProfile>,
     summary_order: Vec<u16>,
     ctr: Vec<f64>,
+    csv: CsvParts,
 }
 
 impl Simulation {
@@ -183,6 +184,7 @@ impl Simulation {
             .ctr_by_rank
             .clone()
             .unwrap_or_else(|| DEFAULT_CTR_BY_RANK.to_vec());
+        let csv = CsvParts::new(&index, &population);
         Ok(Simulation {
             spec: spec.clone(),
             index,
@@ -190,6 +192,7 @@ impl Simulation {
             profiles,
             summary_order,
             ctr,
+            csv,
         })
     }
 
@@ -329,65 +332,135 @@ impl Simulation {
     /// # Errors
     /// [`RunError::NoSuchChunk`].
     pub fn chunk(&self, i: u64) -> Result<ChunkOutput, RunError> {
-        let mut out = Vec::with_capacity(1 << 16);
+        let range = self.check_chunk(i)?;
+        let rows = (range.end - range.start) as usize * self.spec.page_size as usize;
+        let mut out = Vec::with_capacity(IMPRESSIONS_CSV_HEADER.len() + rows * 112);
         if i == 0 {
             out.extend_from_slice(IMPRESSIONS_CSV_HEADER.as_bytes());
         }
-        let mut w = csv::WriterBuilder::new().from_writer(out);
         let mut int = itoa::Buffer::new();
-        let mut money = String::new();
         let summary = self.replay_chunk(i, |j, member, t, rank, cost, current| {
-            let v = &self.population[member];
-            let tariff = self.index.tariff(t);
-            let field = |w: &mut csv::Writer<Vec<u8>>, s: &[u8]| {
-                w.write_field(s).expect("writing to memory")
-            };
-            field(&mut w, int.format(j).as_bytes());
-            field(&mut w, v.visit_id.as_bytes());
-            field(&mut w, int.format(rank).as_bytes());
-            field(&mut w, tariff.id.as_bytes());
-            field(&mut w, tariff.supplier.as_bytes());
-            field(
-                &mut w,
-                if tariff.hypothetical {
-                    b"TRUE"
-                } else {
-                    b"FALSE"
-                },
-            );
-            gbp(&mut money, Some(cost));
-            field(&mut w, money.as_bytes());
-            gbp(&mut money, current);
-            field(&mut w, money.as_bytes());
-            gbp(&mut money, current.map(|c| c - cost));
-            field(&mut w, money.as_bytes());
-            let mut letter = [0u8; 4];
-            field(
-                &mut w,
-                v.region.letter().encode_utf8(&mut letter).as_bytes(),
-            );
-            field(&mut w, v.fuel.as_str().as_bytes());
-            field(&mut w, v.pricing_meter().as_str().as_bytes());
-            field(&mut w, v.payment_method.as_str().as_bytes());
-            w.write_record(None::<&[u8]>).expect("writing to memory");
+            let m = &self.csv.members[member];
+            out.extend_from_slice(int.format(j).as_bytes());
+            out.extend_from_slice(&m.prefix);
+            out.extend_from_slice(int.format(rank).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(&self.csv.tariffs[t as usize]);
+            push_gbp(&mut out, &mut int, Some(cost));
+            out.push(b',');
+            push_gbp(&mut out, &mut int, current);
+            out.push(b',');
+            push_gbp(&mut out, &mut int, current.map(|c| c - cost));
+            out.extend_from_slice(&m.suffix);
         })?;
-        let impressions_csv = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .expect("writing to memory");
         Ok(ChunkOutput {
             index: i,
-            impressions_csv,
+            impressions_csv: out,
             summary,
         })
     }
 }
 
-fn gbp(buf: &mut String, pence: Option<i64>) {
-    use std::fmt::Write;
-    buf.clear();
-    match pence {
-        Some(p) => write!(buf, "{}", Gbp(p)).expect("writing to a string"),
-        None => buf.push_str("NA"),
+/// The parts of an impressions row that depend only on the visit or only on the tariff, escaped
+/// once by the csv crate when the run is prepared, so a row is a few copies and number formats.
+#[derive(Debug, Clone, Default)]
+struct CsvParts {
+    /// Per population member.
+    members: Vec<MemberParts>,
+    /// Per tariff: `tariff_id,supplier,hypothetical,`.
+    tariffs: Vec<Box<[u8]>>,
+}
+
+#[derive(Debug, Clone)]
+struct MemberParts {
+    /// `,visit_id,`
+    prefix: Box<[u8]>,
+    /// `,region,fuel,meter,payment_method\n`
+    suffix: Box<[u8]>,
+}
+
+impl CsvParts {
+    fn new(index: &MarketIndex, population: &[Visit]) -> CsvParts {
+        let members = population
+            .iter()
+            .map(|v| MemberParts {
+                prefix: [&b","[..], &csv_field(&v.visit_id), b","].concat().into(),
+                suffix: format!(
+                    ",{},{},{},{}\n",
+                    v.region,
+                    v.fuel,
+                    v.pricing_meter(),
+                    v.payment_method
+                )
+                .into_bytes()
+                .into(),
+            })
+            .collect();
+        let tariffs = index
+            .market()
+            .tariffs
+            .iter()
+            .map(|t| {
+                let flag: &[u8] = if t.hypothetical {
+                    b",TRUE,"
+                } else {
+                    b",FALSE,"
+                };
+                [&csv_field(&t.id)[..], b",", &csv_field(&t.supplier), flag]
+                    .concat()
+                    .into()
+            })
+            .collect();
+        CsvParts { members, tariffs }
+    }
+}
+
+/// One CSV field, quoted and escaped as the csv crate writes it.
+fn csv_field(s: &str) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record([s]).expect("writing to memory");
+    let mut v = w.into_inner().expect("writing to memory");
+    v.pop();
+    v
+}
+
+/// Whole pence as pounds with two decimals (`1234.56`, `-0.05`), or `NA`; the same text as
+/// [`Gbp`](crate::money::Gbp)'s `Display`.
+fn push_gbp(out: &mut Vec<u8>, int: &mut itoa::Buffer, pence: Option<i64>) {
+    let Some(p) = pence else {
+        out.extend_from_slice(b"NA");
+        return;
+    };
+    if p < 0 {
+        out.push(b'-');
+    }
+    let a = p.unsigned_abs();
+    out.extend_from_slice(int.format(a / 100).as_bytes());
+    let c = (a % 100) as u8;
+    out.extend_from_slice(&[b'.', b'0' + c / 10, b'0' + c % 10]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Gbp;
+
+    #[test]
+    fn money_text_matches_display() {
+        let mut int = itoa::Buffer::new();
+        for p in [0i64, 5, -5, 99, 100, -100, 123_456, -4, 1_000_000_07] {
+            let mut out = Vec::new();
+            push_gbp(&mut out, &mut int, Some(p));
+            assert_eq!(String::from_utf8(out).unwrap(), Gbp(p).to_string());
+        }
+    }
+
+    #[test]
+    fn fields_are_escaped_by_the_csv_rules() {
+        assert_eq!(csv_field("plain"), b"plain");
+        assert_eq!(csv_field("E.ON, Next"), b"\"E.ON, Next\"");
+        assert_eq!(csv_field("say \"hi\""), b"\"say \"\"hi\"\"\"");
     }
 }
