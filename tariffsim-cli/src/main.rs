@@ -19,7 +19,7 @@ use tariffsim::{ChunkOutput, Summary};
 
 /// Simulate how hypothetical energy tariffs would perform on a GB price-comparison results table.
 #[derive(Parser, Debug)]
-#[command(name = "tariffsim", version, about, long_about = None)]
+#[command(name = "tariffsim", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
