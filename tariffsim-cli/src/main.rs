@@ -49,7 +49,7 @@ struct SimulateArgs {
     /// Folder for impressions.csv and summary.json.
     #[arg(long, default_value = "out")]
     out: PathBuf,
-    /// Write impressions here instead of <out>/impressions.csv (`/dev/null` to skip them).
+    /// Write impressions here instead of OUT/impressions.csv (`/dev/null` to skip them).
     #[arg(long)]
     impressions: Option<PathBuf>,
     /// Worker threads (default: every core).
