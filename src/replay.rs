@@ -360,3 +360,118 @@ pub struct ResultRow {
     /// Saving against staying put, GBP (negative when dearer), when the current cost is known.
     pub saving_gbp: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visit::parse_visits_csv;
+
+    fn index() -> MarketIndex {
+        MarketIndex::new(
+            Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap(),
+        )
+    }
+
+    fn visit(row: &str) -> Visit {
+        let csv = format!(
+            "visit_id,timestamp,region,fuel,meter,payment_method,elec_kwh,gas_kwh,e7_night_share,current_supplier,current_tariff,fixed_only,green_only,no_exit_fees,switchable_only\n{row}\n"
+        );
+        parse_visits_csv(csv.as_bytes()).unwrap().remove(0)
+    }
+
+    fn cost(ix: &MarketIndex, id: &str, v: &Visit) -> i64 {
+        let t = ix.tariff(ix.tariff_index(id).unwrap());
+        t.annual_cost(
+            v.region,
+            v.payment_method,
+            v.fuel,
+            v.pricing_meter(),
+            &v.usage(),
+        )
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn a_fix_ending_within_the_year_rolls_onto_the_supplier_variable() {
+        let ix = index();
+        // beta-fix-old ends 2026-10-01: 92 days on the fix, 273 on beta-svt.
+        let v = visit(
+            "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,beta-fix-old,,,,",
+        );
+        let (fix, svt) = (cost(&ix, "beta-fix-old", &v), cost(&ix, "beta-svt", &v));
+        assert!(fix < svt);
+        assert_eq!(
+            ix.current_cost(&v),
+            Some(div_round(fix * 92 + svt * 273, 365))
+        );
+        // A fix running past the year is priced as it is.
+        let v = visit(
+            "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Alpha Energy,alpha-fix12,,,,",
+        );
+        assert_eq!(ix.current_cost(&v), Some(cost(&ix, "alpha-fix12", &v)));
+        // Unknown tariff: the supplier's variable tariff; unknown supplier: no current cost.
+        let v =
+            visit("v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,,,,,");
+        assert_eq!(ix.current_cost(&v), Some(cost(&ix, "beta-svt", &v)));
+        let v = visit("v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Nobody,,,,,");
+        assert_eq!(ix.current_cost(&v), None);
+    }
+
+    #[test]
+    fn filters_restrict_the_table() {
+        let ix = index();
+        let ids = |row: &str| -> Vec<String> {
+            ix.results(&visit(row))
+                .rows
+                .into_iter()
+                .map(|r| r.tariff_id)
+                .collect()
+        };
+        let all = ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,");
+        assert_eq!(all, ["alpha-fix12", "gamma-green", "alpha-svt", "beta-svt"]);
+        assert_eq!(
+            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,,"),
+            ["alpha-fix12", "gamma-green"]
+        );
+        assert_eq!(
+            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,true,"),
+            ["gamma-green"]
+        );
+        assert_eq!(
+            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,true"),
+            ["alpha-fix12", "gamma-green", "alpha-svt"]
+        );
+        // Gas-only: gamma-green sells no gas; prepayment: only the variables have cards.
+        assert_eq!(
+            ids("v,2026-07-01,C,gas,,direct_debit,,9000,,,,,,,"),
+            ["alpha-fix12", "alpha-svt", "beta-svt"]
+        );
+        assert_eq!(
+            ids("v,2026-07-01,C,gas,,prepayment,,9000,,,,,,,"),
+            ["alpha-svt", "beta-svt"]
+        );
+    }
+
+    #[test]
+    fn replay_keeps_the_cheapest_page_in_order_with_ties_by_id() {
+        let ix = index();
+        let p = ix.compile(&visit(
+            "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,",
+        ));
+        let mut scratch = Vec::new();
+        let mut seen = Vec::new();
+        let shown = ix.replay(&p, 3, &mut scratch, |t| seen.push(t));
+        assert_eq!(shown, 3);
+        assert_eq!(seen.len(), 4, "every eligible tariff is counted");
+        let page: Vec<&str> = scratch[..3]
+            .iter()
+            .map(|&(_, _, t)| ix.tariff(t).id.as_str())
+            .collect();
+        assert_eq!(page, ["alpha-fix12", "gamma-green", "alpha-svt"]);
+        assert_eq!(
+            scratch[2].0, scratch[3].0,
+            "alpha-svt and beta-svt cost the same; the id breaks the tie"
+        );
+    }
+}

@@ -331,3 +331,48 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn variable_to_cap_sets_only_variable_tariffs_in_the_given_regions() {
+        let m = Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap();
+        let s = Scenario::from_json(
+            r#"{"changes":[{"op":"variable_to_cap","regions":["A"],"cap":[
+                {"region":"A","payment_method":"direct_debit",
+                 "electricity":{"standing_p_per_day":53.94,"unit_p_per_kwh":26.38},
+                 "gas":{"standing_p_per_day":28.70,"unit_p_per_kwh":7.26}}]}]}"#,
+        )
+        .unwrap();
+        let h = m.apply(&s).unwrap();
+        let card = |m: &Market, id: &str, r: char| {
+            *m.tariff(id)
+                .unwrap()
+                .card(Region::from_letter(r).unwrap(), PaymentMethod::DirectDebit)
+                .unwrap()
+        };
+        let a = card(&h, "alpha-svt", 'A');
+        assert_eq!(a.electricity.unwrap().unit_p_per_kwh, Millipence(26_380));
+        assert_eq!(a.gas.unwrap().standing_p_per_day, Millipence(28_700));
+        assert_eq!(
+            a.electricity.unwrap().economy7,
+            card(&m, "alpha-svt", 'A').electricity.unwrap().economy7,
+            "E7 rates stay when the cap gives none"
+        );
+        assert_eq!(
+            card(&h, "alpha-svt", 'C'),
+            card(&m, "alpha-svt", 'C'),
+            "other regions untouched"
+        );
+        assert_eq!(
+            card(&h, "alpha-fix12", 'A'),
+            card(&m, "alpha-fix12", 'A'),
+            "fixes untouched"
+        );
+        let bad =
+            Scenario::from_json(r#"{"changes":[{"op":"move_prices","percent":-100}]}"#).unwrap();
+        assert_eq!(m.apply(&bad).unwrap_err().code(), "InvalidScenarioChange");
+    }
+}

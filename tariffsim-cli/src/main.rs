@@ -2,7 +2,6 @@
 //! files. All simulation logic lives in the `tariffsim` library.
 
 mod bench;
-#[path = "gen.rs"]
 mod generate;
 mod inputs;
 

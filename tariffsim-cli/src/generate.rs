@@ -38,7 +38,7 @@ pub struct GenMarketArgs {
     /// Where to write the market JSON.
     #[arg(long)]
     pub out: PathBuf,
-    /// Market date (YYYY-MM-DD); fixes end this many months after it.
+    /// Market date (YYYY-MM-DD); fixes on sale end their term after it.
     #[arg(long, default_value = "2026-07-01", value_parser = parse_date)]
     pub as_of: NaiveDate,
     /// Number of suppliers, 1 to 18, taken largest first from the built-in list of GB suppliers.
