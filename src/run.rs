@@ -332,31 +332,41 @@ impl Simulation {
     /// # Errors
     /// [`RunError::NoSuchChunk`].
     pub fn chunk(&self, i: u64) -> Result<ChunkOutput, RunError> {
+        let mut impressions_csv = Vec::new();
+        let summary = self.chunk_into(i, &mut impressions_csv)?;
+        Ok(ChunkOutput {
+            index: i,
+            impressions_csv,
+            summary,
+        })
+    }
+
+    /// Like [`Simulation::chunk`], appending the CSV to `out`, so a batch runner can reuse its
+    /// buffers (memory then stays flat however many chunks a run has).
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchChunk`].
+    pub fn chunk_into(&self, i: u64, out: &mut Vec<u8>) -> Result<Summary, RunError> {
         let range = self.check_chunk(i)?;
         let rows = (range.end - range.start) as usize * self.spec.page_size as usize;
-        let mut out = Vec::with_capacity(IMPRESSIONS_CSV_HEADER.len() + rows * 112);
+        out.reserve(IMPRESSIONS_CSV_HEADER.len() + rows * 112);
         if i == 0 {
             out.extend_from_slice(IMPRESSIONS_CSV_HEADER.as_bytes());
         }
         let mut int = itoa::Buffer::new();
-        let summary = self.replay_chunk(i, |j, member, t, rank, cost, current| {
+        self.replay_chunk(i, |j, member, t, rank, cost, current| {
             let m = &self.csv.members[member];
             out.extend_from_slice(int.format(j).as_bytes());
             out.extend_from_slice(&m.prefix);
             out.extend_from_slice(int.format(rank).as_bytes());
             out.push(b',');
             out.extend_from_slice(&self.csv.tariffs[t as usize]);
-            push_gbp(&mut out, &mut int, Some(cost));
+            push_gbp(out, &mut int, Some(cost));
             out.push(b',');
-            push_gbp(&mut out, &mut int, current);
+            push_gbp(out, &mut int, current);
             out.push(b',');
-            push_gbp(&mut out, &mut int, current.map(|c| c - cost));
+            push_gbp(out, &mut int, current.map(|c| c - cost));
             out.extend_from_slice(&m.suffix);
-        })?;
-        Ok(ChunkOutput {
-            index: i,
-            impressions_csv: out,
-            summary,
         })
     }
 }
@@ -452,7 +462,7 @@ mod tests {
         let mut int = itoa::Buffer::new();
         for p in [0i64, 5, -5, 99, 100, -100, 123_456, -4, 100_000_007] {
             let mut out = Vec::new();
-            push_gbp(&mut out, &mut int, Some(p));
+            push_gbp(out, &mut int, Some(p));
             assert_eq!(String::from_utf8(out).unwrap(), Gbp(p).to_string());
         }
     }

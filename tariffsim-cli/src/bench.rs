@@ -68,8 +68,8 @@ fn simulate_all(sim: &Simulation) -> u64 {
         sim,
         rayon::current_num_threads(),
         &ProgressBar::hidden(),
-        |c| {
-            bytes += black_box(c.impressions_csv.len()) as u64;
+        |csv| {
+            bytes += black_box(csv.len()) as u64;
             Ok(())
         },
     )

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tariffsim::{ChunkOutput, Summary};
+use tariffsim::Summary;
 
 /// Simulate how hypothetical energy tariffs would perform on a GB price-comparison results table.
 #[derive(Parser, Debug)]
@@ -127,13 +127,14 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
     Ok(BufWriter::with_capacity(1 << 20, f))
 }
 
-/// Runs every chunk of a prepared simulation on `threads` threads, handing chunk outputs to
-/// `each` in chunk order. Memory is bounded by a window of `2 x threads` chunks.
+/// Runs every chunk of a prepared simulation on `threads` threads, handing each chunk's
+/// impressions CSV to `each` in chunk order. Memory is bounded by a window of `2 x threads`
+/// chunks whose buffers are reused from one window to the next.
 pub(crate) fn run_chunks(
     sim: &tariffsim::Simulation,
     threads: usize,
     progress: &ProgressBar,
-    mut each: impl FnMut(ChunkOutput) -> Result<()>,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<Summary> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -141,22 +142,27 @@ pub(crate) fn run_chunks(
     let mut total = sim.empty_summary();
     let count = sim.chunk_count();
     let window = (threads as u64 * 2).max(1);
+    let mut buffers: Vec<Vec<u8>> = (0..window).map(|_| Vec::new()).collect();
     let mut start = 0;
     while start < count {
         let end = (start + window).min(count);
-        let outputs: Vec<ChunkOutput> = pool.install(|| {
-            (start..end)
-                .into_par_iter()
-                .map(|i| {
-                    let out = sim.chunk(i);
-                    progress.inc(sim.spec().chunk_range(i).end - sim.spec().chunk_range(i).start);
-                    out
+        let summaries: Vec<Summary> = pool.install(|| {
+            buffers[..(end - start) as usize]
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, buf)| {
+                    let i = start + k as u64;
+                    buf.clear();
+                    let summary = sim.chunk_into(i, buf);
+                    let range = sim.spec().chunk_range(i);
+                    progress.inc(range.end - range.start);
+                    summary
                 })
                 .collect::<Result<_, _>>()
         })?;
-        for out in outputs {
-            total.merge(&out.summary)?;
-            each(out)?;
+        for (buf, summary) in buffers.iter().zip(&summaries) {
+            total.merge(summary)?;
+            each(buf)?;
         }
         start = end;
     }
@@ -186,8 +192,8 @@ fn simulate(a: SimulateArgs) -> Result<()> {
     let summary_path = a.out.join("summary.json");
     let mut out = create(&impressions_path)?;
     let bar = progress_bar(sim.spec().sample_size, a.quiet);
-    let summary = run_chunks(&sim, threads, &bar, |chunk| {
-        out.write_all(&chunk.impressions_csv)
+    let summary = run_chunks(&sim, threads, &bar, |csv| {
+        out.write_all(csv)
             .with_context(|| format!("cannot write {}", impressions_path.display()))
     })?;
     out.flush()
