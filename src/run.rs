@@ -462,7 +462,7 @@ mod tests {
         let mut int = itoa::Buffer::new();
         for p in [0i64, 5, -5, 99, 100, -100, 123_456, -4, 100_000_007] {
             let mut out = Vec::new();
-            push_gbp(out, &mut int, Some(p));
+            push_gbp(&mut out, &mut int, Some(p));
             assert_eq!(String::from_utf8(out).unwrap(), Gbp(p).to_string());
         }
     }
