@@ -1,0 +1,127 @@
+'use strict';
+// Lambda `price` (synchronous, RequestResponse): price one or a few visitor profiles on a market,
+// optionally with hypothetical tariffs, and return each profile's results table (annual costs and
+// savings, first page) and where every hypothetical tariff ranks.
+//
+// Handler: js/price.handler
+//
+// Input:
+//   {
+//     "request-id": "optional, echoed in the logs",
+//     "market": "sample",                       // a stored market's name, or the market JSON inline
+//     "hypothetical_tariffs": [ {tariff} ],     // optional, in the market's tariff format
+//     "scenario": { "changes": [ ... ] },       // optional, applied before the hypothetical tariffs
+//     "profiles": [ { "region": "C", "fuel": "dual_fuel", "elec_kwh": 2700, ... } ],
+//                                               // or "profile": { ... } for one
+//     "page_size": 10                           // rows returned per table, 1 to 1000
+//   }
+//
+// Output: { "market": {key, as_of, tariffs_on_sale, hypothetical_tariffs},
+//           "results": [ {visit_id, current_cost_gbp, eligible, rows: [...], hypothetical: [...]} ] }
+//
+// Only the handler, the runtime folder and the wasm module load on this path.
+
+const path = require('node:path');
+const { config: processConfig } = require('./runtime/config');
+
+// Before the wasm module compiles (requiring the engine compiles it): V8 optimises a wasm function
+// once it has run enough (its "tiering budget"); on a cold start that optimising competes with the
+// one request waiting for an answer. A larger budget keeps the cold request on the baseline
+// compiler, roughly halving it; hot code is still optimised. (TARIFFSIM_WASM_TIERING_BUDGET, see
+// config.js; simulate-chunk, which wants throughput, leaves V8's default.)
+if (processConfig.wasmTieringBudget > 0) {
+  require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
+}
+
+const { wrapHandler } = require('./runtime/wrap-handler');
+const { withEngine, marketFromFile } = require('./runtime/engine');
+const { codes, typed } = require('./runtime/errors');
+
+const FIELDS = new Set(['request-id', 'requestId', 'market', 'hypothetical_tariffs', 'scenario', 'profiles', 'profile', 'page_size', 'debug_panic']);
+const DEFAULT_PAGE_SIZE = 10;
+const MAX_PAGE_SIZE = 1000;
+const MARKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function invalid(message) {
+  return typed(codes.InvalidRequest, message);
+}
+
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The file of a stored market. */
+function storedMarketFile(name, config) {
+  if (!MARKET_NAME.test(name)) {
+    throw invalid(`market ${JSON.stringify(name)} is not a market name: use letters, digits, '.', '_' and '-'`);
+  }
+  if (config.marketsDir === null) {
+    const file = config.builtinMarkets[name];
+    if (!file) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(name)}: the stored markets are ${Object.keys(config.builtinMarkets).join(', ')}`);
+    return file;
+  }
+  return path.join(config.marketsDir, `${name}.json`);
+}
+
+function marketKey(instance, market, config) {
+  if (typeof market === 'string') {
+    const file = storedMarketFile(market, config);
+    try {
+      return marketFromFile(instance, file);
+    } catch (e) {
+      if (e.name === codes.InputNotFound) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(market)} (no ${file})`);
+      throw e;
+    }
+  }
+  if (isObject(market)) return instance.engine.loadMarket(Buffer.from(JSON.stringify(market)));
+  throw invalid('market must be a stored market name or a market object');
+}
+
+function work(input, request) {
+  for (const field of Object.keys(input)) {
+    if (!FIELDS.has(field)) throw invalid(`unknown field ${JSON.stringify(field)}: expected ${[...FIELDS].join(', ')}`);
+  }
+  const { config } = request;
+  if (input.debug_panic !== undefined) {
+    if (!config.debugHooks) throw invalid('debug_panic is accepted in the DEV environment only');
+    return withEngine((instance) => instance.wasm.debugPanic(String(input.debug_panic)));
+  }
+  if (input.market === undefined) throw invalid('market is missing: give a stored market name (e.g. "sample") or a market object');
+  let profiles;
+  if (input.profiles !== undefined) {
+    if (input.profile !== undefined) throw invalid('give profiles or profile, not both');
+    profiles = input.profiles;
+    if (!Array.isArray(profiles) || profiles.length === 0) throw invalid('profiles must be a non-empty list of profile objects');
+  } else if (input.profile !== undefined) {
+    profiles = [input.profile];
+  } else {
+    throw invalid('profiles is missing: give a list of profiles, e.g. [{"region": "C"}]');
+  }
+  if (profiles.length > config.maxProfiles) throw invalid(`${profiles.length} profiles: at most ${config.maxProfiles} are priced in one request`);
+  const pageSize = input.page_size === undefined ? DEFAULT_PAGE_SIZE : input.page_size;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalid(`page_size must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  let hypothetical;
+  if (input.hypothetical_tariffs !== undefined && input.hypothetical_tariffs !== null) {
+    if (!Array.isArray(input.hypothetical_tariffs)) throw invalid('hypothetical_tariffs must be a list of tariffs');
+    if (input.hypothetical_tariffs.length > 0) hypothetical = Buffer.from(JSON.stringify(input.hypothetical_tariffs));
+  }
+  let scenario;
+  if (input.scenario !== undefined && input.scenario !== null) {
+    if (!isObject(input.scenario)) throw invalid('scenario must be a scenario object: {"changes": [...]}');
+    scenario = Buffer.from(JSON.stringify(input.scenario));
+  }
+  const profilesJson = Buffer.from(JSON.stringify(profiles));
+  return withEngine((instance) => {
+    const key = marketKey(instance, input.market, config);
+    // JSON in and out of wasm: one copy each way (see Engine.priceJson).
+    const text = instance.engine.priceJson(key, scenario, hypothetical, profilesJson, pageSize);
+    request.responseBytes = Buffer.byteLength(text);
+    const out = JSON.parse(text);
+    if (request.log.enabled('DEBUG')) {
+      request.log.debug(`priced ${profiles.length} profile(s) on market ${typeof input.market === 'string' ? input.market : 'inline'} (${key})`);
+    }
+    return out;
+  });
+}
+
+exports.handler = wrapHandler('price', work);

@@ -1,0 +1,94 @@
+'use strict';
+// The wrapper every lambda's handler goes through:
+//
+//   exports.handler = wrapHandler('price', (input, request) => ...)
+//
+// It decodes the JSON input (an object, or JSON text or bytes), refuses payloads over Lambda's 6 MB,
+// binds the environment from the alias of the invoked ARN and the request id (the input's
+// `request-id`/`requestId`, else the Lambda request id), logs tagged lines, and logs every error with
+// its stack before rethrowing it, so that Lambda reports `errorType` = the error's name.
+
+const { config: processConfig } = require('./config');
+const { environmentOf, requestIdOf } = require('./environment');
+const { createLogger } = require('./logging');
+const { codes, typed, asError } = require('./errors');
+
+function byteLength(text) {
+  // A UTF-8 character takes at most 3 bytes per UTF-16 unit, so short text needs no count.
+  return text.length * 3 <= 1024 ? text.length : Buffer.byteLength(text, 'utf8');
+}
+
+function tooLarge(bytes, limit) {
+  return typed(codes.PayloadTooLarge, `the input is ${bytes} bytes: Lambda accepts at most ${limit} bytes; pass large data by reference`);
+}
+
+/**
+ * The input as an object.
+ * @param {unknown} event what the runtime passed
+ * @param {number} limit largest payload in bytes
+ */
+function decodeInput(event, limit) {
+  let input = event;
+  if (typeof event === 'string' || event instanceof Uint8Array) {
+    const bytes = typeof event === 'string' ? byteLength(event) : event.byteLength;
+    if (bytes > limit) throw tooLarge(bytes, limit);
+    const text = typeof event === 'string' ? event : Buffer.from(event.buffer, event.byteOffset, event.byteLength).toString('utf8');
+    try {
+      input = JSON.parse(text);
+    } catch (e) {
+      throw typed(codes.InvalidJson, `the input is not JSON: ${e.message}`);
+    }
+  } else if (event !== null && typeof event === 'object') {
+    const bytes = byteLength(JSON.stringify(event));
+    if (bytes > limit) throw tooLarge(bytes, limit);
+  }
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw typed(codes.InvalidRequest, 'the input must be a JSON object');
+  }
+  return input;
+}
+
+function checkResponse(result, limit, knownBytes) {
+  if (result === undefined) return;
+  const bytes = knownBytes !== undefined ? knownBytes : byteLength(JSON.stringify(result));
+  if (bytes > limit) {
+    throw typed(codes.ResponseTooLarge, `the result is ${bytes} bytes: Lambda returns at most ${limit} bytes; ask for fewer profiles or rows`);
+  }
+}
+
+/**
+ * Wraps a lambda's work into a Lambda handler.
+ * @param {string} lambda the lambda's name, for logs
+ * @param {(input: object, request: {lambda: string, env: object, requestId: string, config: object, log: object, context: object, responseBytes: number|undefined}) => unknown} work
+ *   the lambda's work; it may set `request.responseBytes` to the size of its result's JSON when it
+ *   knows it, which spares the wrapper serializing the result to check Lambda's limit
+ * @param {{config?: object, logger?: ReturnType<typeof createLogger>}} [options] for tests
+ * @returns {(event: unknown, context: object) => Promise<unknown>}
+ */
+function wrapHandler(lambda, work, options = {}) {
+  const cfg = options.config || processConfig;
+  const logger = options.logger || createLogger({ format: cfg.logFormat, lineBreak: cfg.lineBreak });
+  return async function handler(event, context) {
+    const started = performance.now();
+    const env = environmentOf(context);
+    const settings = cfg.forEnvironment(env.name);
+    let log = logger.bind(env.name, (context && context.awsRequestId) || 'no-request-id', settings.logLevel);
+    try {
+      const input = decodeInput(event, settings.maxPayloadBytes);
+      const requestId = requestIdOf(input, context);
+      if (requestId !== log.requestId) log = logger.bind(env.name, requestId, settings.logLevel);
+      const request = { lambda, env, requestId, config: settings, log, context: context || {}, responseBytes: undefined };
+      const result = await work(input, request);
+      checkResponse(result, settings.maxPayloadBytes, request.responseBytes);
+      log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);
+      return result;
+    } catch (thrown) {
+      const err = asError(thrown);
+      log.error(`${lambda} failed after ${(performance.now() - started).toFixed(2)} ms`, err);
+      throw err;
+    }
+  };
+}
+
+module.exports = { wrapHandler, decodeInput };

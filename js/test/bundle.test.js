@@ -1,0 +1,33 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { bundleFiles } = require('../tools/bundle');
+const { createZip, readZip, crc32 } = require('../tools/zip');
+
+test('the zip is reproducible: the same sources give the same bytes', () => {
+  const a = createZip(bundleFiles());
+  const b = createZip(bundleFiles());
+  assert.ok(a.equals(b));
+  const reordered = new Map([...bundleFiles()].reverse());
+  assert.ok(createZip(reordered).equals(a), 'file order does not matter');
+});
+
+test('the zip holds the handlers, the runtime, the wasm package and the sample market\'s snapshot, not tests or tools', () => {
+  const names = readZip(createZip(bundleFiles())).filter((e) => e.data !== null).map((e) => e.name);
+  for (const must of ['package.json', 'js/price.js', 'js/simulate-chunk.js', 'js/runtime/wrap-handler.js', 'js/runtime/engine.js', 'js/runtime/config.js', 'js/runtime/logging.js', 'js/runtime/environment.js', 'tariffsim-wasm/pkg/tariffsim_wasm.js', 'tariffsim-wasm/pkg/tariffsim_wasm_bg.wasm', 'data/sample/market.json.snapshot']) {
+    assert.ok(names.includes(must), must);
+  }
+  assert.ok(!names.some((n) => n.startsWith('js/test/') || n.startsWith('js/tools/') || n.startsWith('js/server/')));
+  assert.ok(!names.some((n) => n.startsWith('node_modules/binaryen')), 'no dev dependencies');
+  const pkg = JSON.parse(readZip(createZip(bundleFiles())).find((e) => e.name === 'package.json').data);
+  assert.equal(pkg.type, undefined, 'CommonJS, as Node.js 20 loads it');
+  assert.equal(pkg.devDependencies, undefined);
+});
+
+test('entries have fixed times and Unix modes, and round-trip', () => {
+  const files = new Map([['a/b.txt', Buffer.from('hello hello hello hello')], ['c.bin', Buffer.from([0, 1, 2])]]);
+  const entries = readZip(createZip(files));
+  assert.deepEqual(entries.map((e) => [e.name, e.mode.toString(8)]), [['a/', '40755'], ['a/b.txt', '100644'], ['c.bin', '100644']]);
+  assert.equal(entries[1].data.toString(), 'hello hello hello hello');
+  assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+});

@@ -1,0 +1,48 @@
+'use strict';
+// The benchmark compares the wasm `price` with a plain JavaScript kernel; the comparison is fair
+// only if both do the same work and give the same answers. They must agree exactly.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const kernel = require('../tools/js-kernel');
+const { withEngine } = require('../runtime/engine');
+const { fixture, ROOT, FIXTURES } = require('./helpers');
+
+function visitsAsProfiles(csvFile, limit) {
+  const [header, ...rows] = fs.readFileSync(csvFile, 'utf8').trimEnd().split('\n');
+  const cols = header.split(',');
+  return rows.slice(0, limit).map((line) => {
+    const r = Object.fromEntries(line.split(',').map((v, i) => [cols[i], v]));
+    const p = { visit_id: r.visit_id, region: r.region, fuel: r.fuel, payment_method: r.payment_method, filters: {} };
+    if (r.meter) p.meter = r.meter;
+    if (r.elec_kwh) p.elec_kwh = Number(r.elec_kwh);
+    if (r.gas_kwh) p.gas_kwh = Number(r.gas_kwh);
+    if (r.e7_night_share) p.e7_night_share = Number(r.e7_night_share);
+    if (r.current_supplier) p.current_supplier = r.current_supplier;
+    if (r.current_tariff) p.current_tariff = r.current_tariff;
+    for (const f of ['fixed_only', 'green_only', 'no_exit_fees', 'switchable_only']) p.filters[f] = r[f] === 'true';
+    return p;
+  });
+}
+
+function agree(marketJson, hypothetical, profiles, pageSize) {
+  const js = kernel.price(kernel.compileMarket(JSON.parse(marketJson), hypothetical), profiles, pageSize);
+  const wasm = withEngine(({ engine }) => engine.price(engine.loadMarket(Buffer.from(marketJson)), undefined, hypothetical.length ? Buffer.from(JSON.stringify(hypothetical)) : undefined, profiles, pageSize)).results;
+  assert.equal(js.length, wasm.length);
+  for (let i = 0; i < js.length; i++) assert.deepEqual(js[i], wasm[i], `profile ${i} (${profiles[i].visit_id})`);
+}
+
+test('the JS kernel agrees with the core on 3,000 sample visits, with a hypothetical tariff', () => {
+  const market = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'market.json'), 'utf8');
+  const profiles = visitsAsProfiles(path.join(ROOT, 'data', 'sample', 'visits.csv'), 3000).filter((p) => !p.visit_id.includes('"'));
+  const { hypothetical_tariffs: hypothetical } = fixture('price-hypothetical.json');
+  for (let i = 0; i < profiles.length; i += 100) agree(market, hypothetical, profiles.slice(i, i + 100), 10);
+  agree(market, [], profiles.slice(0, 100), 1000);
+});
+
+test('the JS kernel agrees with the core on the mini market (fixes rolling onto variable tariffs)', () => {
+  const market = fs.readFileSync(path.join(FIXTURES, 'mini_market.json'), 'utf8');
+  agree(market, [], visitsAsProfiles(path.join(FIXTURES, 'mini_visits.csv'), 100), 3);
+});

@@ -1,0 +1,171 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { fixture, context, invoke, FIXTURES, ROOT } = require('./helpers');
+
+// STAGING reads stored markets from its own folder (configuration per alias); DEV and PROD use
+// the bundled sample market.
+const stagingMarkets = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-markets-'));
+fs.copyFileSync(path.join(FIXTURES, 'mini_market.json'), path.join(stagingMarkets, 'mini.json'));
+process.env.TARIFFSIM_MARKETS_DIR_STAGING = stagingMarkets;
+
+const { handler } = require('../price');
+const engine = require('../runtime/engine');
+
+const stats = () => engine.withEngine((i) => i.engine.stats());
+
+async function ok(event, ctx = context()) {
+  const { result, error, output } = await invoke(handler, event, ctx);
+  if (error) assert.fail(`expected a result, got ${error.name}: ${error.message}\n${output}`);
+  return { result, output };
+}
+
+async function fails(event, name, ctx = context()) {
+  const { error, output } = await invoke(handler, event, ctx);
+  assert.ok(error, `expected ${name}, got a result for ${JSON.stringify(event).slice(0, 200)}`);
+  assert.ok(error instanceof Error, 'a real Error');
+  assert.equal(error.name, name, error.message);
+  assert.match(output, /\[ERROR\] -- price failed after/);
+  assert.ok(output.includes(`${name}: ${error.message.split('\n')[0]}`), 'the log has the stack headed by name and message');
+  return error;
+}
+
+test('nothing but the handler, its runtime folder and the wasm module is loaded on the sync path', () => {
+  const loaded = Object.keys(require.cache).filter((f) => !f.startsWith(path.join(ROOT, 'js', 'test')));
+  const allowed = (f) => f.startsWith(path.join(ROOT, 'js') + path.sep) || f === path.join(ROOT, 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js');
+  assert.deepEqual(loaded.filter((f) => !allowed(f)), []);
+  assert.ok(!loaded.some((f) => f.includes('node_modules')));
+});
+
+test('prices the sample market: a ranked first page with costs and savings', async () => {
+  const { result, output } = await ok(fixture('price-sample.json'), context('context-prod.json'));
+  assert.match(output, /\[PROD\]\[web-7f3a9c\]\[INFO\] -- price done in/);
+  assert.equal(result.market.as_of.length, 10);
+  assert.match(result.market.key, /^m-[0-9a-f]{32}$/);
+  assert.equal(result.results.length, 1);
+  const [table] = result.results;
+  assert.equal(table.visit_id, 'v-london-dd');
+  assert.equal(table.rows.length, Math.min(10, table.eligible));
+  assert.ok(table.eligible > 10, 'London dual fuel direct debit has more than a page of tariffs');
+  assert.equal(typeof table.current_cost_gbp, 'number', 'British Gas has a variable tariff in London');
+  table.rows.forEach((row, i) => {
+    assert.equal(row.rank, i + 1);
+    if (i > 0) assert.ok(row.annual_cost_gbp >= table.rows[i - 1].annual_cost_gbp);
+    assert.equal(Math.round(row.saving_gbp * 100), Math.round(table.current_cost_gbp * 100) - Math.round(row.annual_cost_gbp * 100));
+    assert.ok(['fixed', 'variable'].includes(row.kind));
+  });
+  assert.deepEqual(table.hypothetical, []);
+});
+
+test('an inline market is priced exactly (hand-computed bills)', async () => {
+  const { result } = await ok(fixture('price-inline-market.json'));
+  const [table] = result.results;
+  // acme-fix-12m: 365 x 50 + 2700 x 24 + 365 x 28 + 11500 x 6.5 = 168,020 p
+  // acme-svt:     365 x 53 + 2700 x 26 + 365 x 30 + 11500 x 7   = 180,995 p (the current tariff)
+  assert.equal(table.current_cost_gbp, 1809.95);
+  assert.deepEqual(table.rows.map((r) => [r.rank, r.tariff_id, r.annual_cost_gbp, r.saving_gbp]), [
+    [1, 'acme-fix-12m', 1680.2, 129.75],
+    [2, 'acme-svt', 1809.95, 0],
+  ]);
+  const event = fixture('price-inline-market.json');
+  event.profile.filters = { no_exit_fees: true };
+  const { result: noFees } = await ok(event);
+  assert.deepEqual(noFees.results[0].rows.map((r) => r.tariff_id), ['acme-svt']);
+});
+
+test('hypothetical tariffs: their rank in the whole list, on the page or not, and where not eligible', async () => {
+  const { result } = await ok(fixture('price-hypothetical.json'));
+  assert.deepEqual(result.market.hypothetical_tariffs, ['newco-fix-12m']);
+  const byId = Object.fromEntries(result.results.map((t) => [t.visit_id, t]));
+  for (const table of result.results) {
+    assert.equal(table.rows.length, Math.min(5, table.eligible));
+    const [h] = table.hypothetical;
+    assert.equal(h.tariff_id, 'newco-fix-12m');
+    if (h.on_page) {
+      const row = table.rows[h.rank - 1];
+      assert.equal(row.tariff_id, 'newco-fix-12m');
+      assert.equal(row.hypothetical, true);
+      assert.equal(row.annual_cost_gbp, h.annual_cost_gbp);
+    } else {
+      assert.ok(!table.rows.some((r) => r.tariff_id === 'newco-fix-12m'));
+    }
+  }
+  // Cheap rates in London: first for a typical London household.
+  assert.equal(byId['london-typical'].hypothetical[0].rank, 1);
+  // No rate card in South Wales (K), and no prepayment card at all.
+  assert.deepEqual(byId['wales-prepay'].hypothetical[0], { tariff_id: 'newco-fix-12m', eligible: false, rank: null, on_page: false, annual_cost_gbp: null, saving_gbp: null });
+  // The London card has Economy 7 rates: 50 x 365 + 4200 x (0.5 x 29 + 0.5 x 14) = 108,550 p.
+  assert.equal(byId['london-e7'].hypothetical[0].annual_cost_gbp, 1085.5);
+});
+
+test('a warm call parses nothing: markets and compiled markets come from the wasm cache', async () => {
+  await ok(fixture('price-sample.json'));
+  await ok(fixture('price-hypothetical.json'));
+  await ok(fixture('price-inline-market.json'));
+  const before = stats();
+  for (let i = 0; i < 20; i++) {
+    await ok(fixture('price-sample.json'));
+    await ok(fixture('price-hypothetical.json'));
+    await ok(fixture('price-inline-market.json'));
+  }
+  assert.deepEqual(stats(), before);
+  assert.ok(before.markets_parsed >= 2 && before.indices_built >= 3);
+});
+
+test('a stored market that changes on disk is parsed again; other aliases have their own markets', async () => {
+  const staging = context('context-staging.json');
+  const { result } = await ok({ market: 'mini', profile: { region: 'C' } }, staging);
+  const key = result.market.key;
+  await fails({ market: 'sample', profile: { region: 'C' } }, 'UnknownMarket', staging);
+  await fails({ market: 'mini', profile: { region: 'C' } }, 'UnknownMarket', context('context-prod.json'));
+  const file = path.join(stagingMarkets, 'mini.json');
+  const market = JSON.parse(fs.readFileSync(file, 'utf8'));
+  market.source = 'edited';
+  fs.writeFileSync(file, JSON.stringify(market));
+  const { result: again } = await ok({ market: 'mini', profile: { region: 'C' } }, staging);
+  assert.notEqual(again.market.key, key);
+});
+
+test('error paths are typed errors whose name is the code', async () => {
+  const region = await fails(fixture('price-unknown-region.json'), 'UnknownRegion');
+  assert.match(region.message, /^profiles\[1\]\.region: unknown region "Z"/);
+  const shape = await fails(fixture('price-bad-shape.json'), 'InvalidRequest');
+  assert.equal(shape.message, 'profiles[0].elec_kwh: invalid type: string "2700 kWh", expected f64');
+  await fails(fixture('price-unknown-market.json'), 'UnknownMarket');
+  await fails({ market: 'sample', profile: { region: 'C', elec_kwh: -1 } }, 'InvalidVisit');
+  await fails({ market: 'sample', profile: { region: 'C', meter: 'economy9' } }, 'InvalidVisit');
+  await fails({ market: 'sample', profile: { region: 'C', colour: 'blue' } }, 'InvalidRequest');
+  await fails({ market: 'sample', profile: { region: 'C' }, page: 3 }, 'InvalidRequest');
+  await fails({ market: 'sample', profile: { region: 'C' }, page_size: 0 }, 'InvalidRequest');
+  await fails({ market: 'sample', profiles: [] }, 'InvalidRequest');
+  await fails({ market: 'sample' }, 'InvalidRequest');
+  await fails({ market: '../secrets', profile: { region: 'C' } }, 'InvalidRequest');
+  await fails({ market: 'sample', profiles: Array.from({ length: 101 }, () => ({ region: 'C' })) }, 'InvalidRequest');
+  await fails({ market: { as_of: '2026-07-01', tariffs: 'none' }, profile: { region: 'C' } }, 'InvalidMarketJson');
+  await fails({ market: 'sample', profile: { region: 'C' }, scenario: { changes: [{ op: 'remove_tariff', id: 'nope' }] } }, 'UnknownTariff');
+  const dup = fixture('price-hypothetical.json');
+  dup.hypothetical_tariffs[0].id = 'octopus-energy-svt';
+  await fails(dup, 'InvalidTariff');
+  await fails('{"market": "sample", ', 'InvalidJson');
+  await fails({ market: 'sample', profile: { region: 'C' }, blob: 'x'.repeat(6 * 1024 * 1024) }, 'PayloadTooLarge');
+});
+
+test('fault injection is refused outside DEV', async () => {
+  await fails(fixture('price-debug-panic.json'), 'InvalidRequest', context('context-prod.json'));
+  await fails(fixture('price-debug-panic.json'), 'InvalidRequest', context('context-staging.json'));
+});
+
+test('after a panic the next request is served by a fresh module', async () => {
+  const { result: before } = await ok(fixture('price-sample.json'));
+  const generation = engine.generation();
+  const trap = await fails(fixture('price-debug-panic.json'), 'WasmTrap', context('context-dev.json'));
+  assert.match(trap.message, /debug panic requested: fault injection from a test/);
+  assert.ok(trap.cause instanceof WebAssembly.RuntimeError);
+  const { result: after } = await ok(fixture('price-sample.json'));
+  assert.equal(engine.generation(), generation + 1);
+  assert.deepEqual(after, before);
+  assert.equal(stats().markets_parsed, 1, 'the fresh module rebuilt its cache');
+});

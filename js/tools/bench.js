@@ -1,0 +1,274 @@
+'use strict';
+// `npm run bench`: the speed figures of the Lambda side, each printed against a baseline measured
+// in the same run (this machine kind is noisy; ratios travel, absolute numbers less so).
+//
+//   cold start   a fresh node that requires js/price.js and answers one `price` request, from a
+//                task root laid out as the zip, against a bare node that answers at once (both
+//                timed from spawn to the answer; a Lambda instance does not exit after it)
+//                                                                             target: <= +15 ms
+//   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
+//                on the sample market                                         target: p99 <= 250 us
+//                against the same handler path around a plain JavaScript kernel
+//   replay       profiles/s on one core, wasm against native (`tariffsim bench`) target: >= 0.6x
+//                and against the plain JavaScript kernel
+//   size         the .wasm, raw and gzipped                                   target: <= 300 KB raw
+//
+//   npm run bench [-- --calls 20000 --cold 15 --profiles 500000]
+
+const fs = require('node:fs');
+const path = require('node:path');
+const zlib = require('node:zlib');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const WASM = path.join(ROOT, 'tariffsim-wasm', 'pkg', 'tariffsim_wasm_bg.wasm');
+const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
+const SAMPLE = path.join(ROOT, 'data', 'sample');
+const EVENT = path.join(ROOT, 'tests', 'fixtures', 'lambda', 'price-sample.json');
+const CONTEXT = path.join(ROOT, 'tests', 'fixtures', 'lambda', 'context-prod.json');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+const rows = [];
+function row(measurement, value, baseline, ratio, target) {
+  rows.push([measurement, value, baseline, ratio, target]);
+}
+
+// ---- child modes -------------------------------------------------------------------------------
+
+// A cold start: require the handler from a task root, answer one request.
+const coldWasm = (root) => `
+const { handler } = require(${JSON.stringify(path.join('ROOT', 'js', 'price.js'))}.replace('ROOT', ${JSON.stringify(root)}));
+const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
+handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { process.stderr.write(r.results[0].rows.length ? 'ANSWER\\n' : 'EMPTY\\n'); });
+`;
+// The same with the plain JavaScript kernel: read and parse the market, compile, price.
+const COLD_JS = `
+const fs = require('node:fs');
+const kernel = require(${JSON.stringify(path.join(__dirname, 'js-kernel.js'))});
+const m = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
+const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
+process.stderr.write(kernel.price(m, event.profiles, 10)[0].rows.length ? 'ANSWER\\n' : 'EMPTY\\n');
+`;
+const BARE = "process.stderr.write('ANSWER\\n')";
+
+async function warmChild(calls) {
+  const { handler } = require('../price');
+  const { wrapHandler } = require('../runtime/wrap-handler');
+  const kernel = require('./js-kernel');
+  const market = kernel.compileMarket(JSON.parse(fs.readFileSync(path.join(SAMPLE, 'market.json'), 'utf8')));
+  const jsHandler = wrapHandler('price-js', (input) => ({ results: kernel.price(market, input.profiles, input.page_size || 10) }));
+  const emptyHandler = wrapHandler('empty', (input) => ({ results: [{ visit_id: input.profiles[0].visit_id, rows: [] }] }));
+  const context = JSON.parse(fs.readFileSync(CONTEXT, 'utf8'));
+  const base = JSON.parse(fs.readFileSync(EVENT, 'utf8'));
+  // Payloads as the Lambda runtime receives them, each profile a little different.
+  const payloads = Array.from({ length: 1000 }, (_, i) => {
+    const e = structuredClone(base);
+    e.profiles[0].elec_kwh = 1500 + ((i * 37) % 3000);
+    e.profiles[0].gas_kwh = 6000 + ((i * 91) % 9000);
+    return JSON.stringify(e);
+  });
+  async function measure(h, n) {
+    const times = new Float64Array(n);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const t = process.hrtime.bigint();
+      const out = JSON.stringify(await h(JSON.parse(payloads[i % payloads.length]), context));
+      times[i] = Number(process.hrtime.bigint() - t) / 1000;
+      bytes += out.length;
+    }
+    if (bytes === 0) throw new Error('no output');
+    return Array.from(times).sort((a, b) => a - b);
+  }
+  const result = {};
+  for (const [name, h] of [['wasm', handler], ['js', jsHandler], ['empty', emptyHandler]]) {
+    await measure(h, Math.min(2000, calls));
+    const t = await measure(h, calls);
+    result[name] = { p50: pct(t, 0.5), p99: pct(t, 0.99), max: t[t.length - 1] };
+  }
+  process.stderr.write(`WARM ${JSON.stringify(result)}\n`);
+}
+
+function replayChild(profiles) {
+  const { withEngine } = require('../runtime/engine');
+  const kernel = require('./js-kernel');
+  const spec = JSON.parse(fs.readFileSync(path.join(SAMPLE, 'run.json'), 'utf8'));
+  spec.sample_size = profiles;
+  const scenarioText = spec.scenario ? fs.readFileSync(path.join(SAMPLE, spec.scenario), 'utf8') : undefined;
+  const out = {};
+  withEngine(({ engine }) => {
+    const m = engine.loadMarket(fs.readFileSync(path.join(SAMPLE, spec.market)));
+    const v = engine.loadVisits(fs.readFileSync(path.join(SAMPLE, spec.visits)));
+    const run = engine.prepareRun(JSON.stringify(spec), m, scenarioText, v);
+    let best = Infinity;
+    for (let r = 0; r < 5; r++) {
+      const t = performance.now();
+      for (let i = 0; i < run.chunk_count; i++) engine.chunkSummary(run.key, i);
+      best = Math.min(best, performance.now() - t);
+    }
+    out.wasm = profiles / (best / 1000);
+    best = Infinity;
+    let bytes = 0;
+    for (let r = 0; r < 2; r++) {
+      const t = performance.now();
+      for (let i = 0; i < run.chunk_count; i++) bytes += engine.chunk(run.key, i).impressions_csv.byteLength;
+      best = Math.min(best, performance.now() - t);
+    }
+    out.wasmCsv = profiles / (best / 1000);
+    out.population = run.population;
+  });
+  // The plain JavaScript kernel on the same population (all visits: the sample spec keeps them all).
+  const scenario = scenarioText ? JSON.parse(scenarioText) : { changes: [] };
+  const added = scenario.changes.filter((c) => c.op === 'add_tariff').map((c) => c.tariff);
+  const market = kernel.compileMarket(JSON.parse(fs.readFileSync(path.join(SAMPLE, spec.market), 'utf8')), added);
+  const [header, ...lines] = fs.readFileSync(path.join(SAMPLE, spec.visits), 'utf8').trimEnd().split('\n');
+  const cols = header.split(',');
+  const population = lines.map((line, n) => {
+    const r = Object.fromEntries(line.split(',').map((x, i) => [cols[i], x]));
+    return kernel.profileOf({
+      region: r.region, fuel: r.fuel, meter: r.meter || undefined, payment_method: r.payment_method,
+      elec_kwh: r.elec_kwh ? Number(r.elec_kwh) : undefined, gas_kwh: r.gas_kwh ? Number(r.gas_kwh) : undefined,
+      e7_night_share: r.e7_night_share ? Number(r.e7_night_share) : undefined,
+      filters: { fixed_only: r.fixed_only === 'true', green_only: r.green_only === 'true', no_exit_fees: r.no_exit_fees === 'true', switchable_only: r.switchable_only === 'true' },
+    }, n);
+  });
+  const n = Math.min(profiles, 200000);
+  const sampled = Array.from({ length: n }, (_, j) => population[(j * 7919) % population.length]);
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    kernel.replay(market, sampled, spec.page_size || 10);
+    best = Math.min(best, performance.now() - t);
+  }
+  out.js = n / (best / 1000);
+  process.stderr.write(`REPLAY ${JSON.stringify(out)}\n`);
+}
+
+function child(mode, ...args) {
+  const out = spawnSync(process.execPath, [__filename, `--child-${mode}`, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  const tag = mode.toUpperCase();
+  const line = out.stderr.split('\n').find((l) => l.startsWith(`${tag} `));
+  if (!line) throw new Error(`bench ${mode} failed:\n${out.stderr}`);
+  return JSON.parse(line.slice(tag.length + 1));
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+/**
+ * Milliseconds from spawning `node ARGS` to its answer (the line ANSWER on stderr): a Lambda
+ * instance answers and stays up, so the process's exit is not part of a cold start.
+ */
+function timeSpawn(args) {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
+    let err = '';
+    let answered = false;
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (!answered && err.includes('ANSWER\n')) {
+        answered = true;
+        resolve(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    });
+    child.on('exit', () => { if (!answered) reject(new Error(`node ${args.join(' ').slice(0, 60)} gave no answer:\n${err}`)); });
+  });
+}
+
+async function cold(rounds) {
+  // The task root as Lambda has it: the bundle's files (with the sample market's snapshot).
+  const { bundleFiles } = require('./bundle');
+  const task = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tariffsim-bench-task-'));
+  for (const [name, data] of bundleFiles()) {
+    fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
+    fs.writeFileSync(path.join(task, name), data);
+  }
+  const samples = { bare: [], bundle: [], repo: [], js: [] };
+  await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
+  await timeSpawn(['-e', coldWasm(ROOT)]);
+  for (let i = 0; i < rounds; i++) {
+    samples.bare.push(await timeSpawn(['-e', BARE]));
+    samples.bundle.push(await timeSpawn(['-e', coldWasm(task)]));
+    samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
+    samples.js.push(await timeSpawn(['-e', COLD_JS]));
+  }
+  fs.rmSync(task, { recursive: true, force: true });
+  const b = median(samples.bare);
+  const over = (x) => `+${(x - b).toFixed(1)} ms (${(x / b).toFixed(2)}x)`;
+  const w = median(samples.bundle);
+  row(`cold start: Lambda bundle, require js/price.js + 1 price (median of ${rounds})`, `${w.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(w), `<= +15 ms: ${w - b <= 15 ? 'met' : 'NOT met'}`);
+  const r = median(samples.repo);
+  row('cold start: repo tree (no snapshot: parses the market JSON)', `${r.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(r), '(reference)');
+  const j = median(samples.js);
+  row('cold start: plain JS kernel (JSON.parse, compile, price)', `${j.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(j), '(reference)');
+}
+
+function warm(calls) {
+  const r = child('warm', String(calls));
+  const us = (x) => `${x.toFixed(0)} us`;
+  row(`warm price p50, full handler, JSON in/out (${calls} calls)`, us(r.wasm.p50), `plain JS kernel: ${us(r.js.p50)}`, `${(r.wasm.p50 / r.js.p50).toFixed(2)}x the JS time`, '');
+  row('warm price p99', us(r.wasm.p99), `plain JS kernel: ${us(r.js.p99)}`, `${(r.wasm.p99 / r.js.p99).toFixed(2)}x the JS time`, `<= 250 us: ${r.wasm.p99 <= 250 ? 'met' : 'NOT met'}`);
+  row('warm handler overhead alone (wrapper + JSON, no pricing)', `p50 ${us(r.empty.p50)}`, `p99 ${us(r.empty.p99)}`, '', '(reference)');
+}
+
+function nativeReplay(profiles) {
+  if (!fs.existsSync(NATIVE)) return null;
+  const out = execFileSync(NATIVE, ['bench', '--spec', path.join(SAMPLE, 'run.json'), '--profiles', String(profiles), '--no-memory', '--repeats', '3'], { encoding: 'utf8', cwd: ROOT });
+  const line = out.split('\n').find((l) => l.startsWith('replay (price, rank, summary), 1 thread'));
+  return line ? Number(line.replace('replay (price, rank, summary), 1 thread', '').trim().split(/\s+/)[0]) : null;
+}
+
+function replay(profiles) {
+  // Native before and after wasm, the best of each side: this machine kind is noisy.
+  const before = nativeReplay(profiles);
+  const r = child('replay', String(profiles));
+  const after = nativeReplay(profiles);
+  const native = before && after ? Math.max(before, after) : null;
+  const ps = (x) => `${Math.round(x).toLocaleString('en-GB')}/s`;
+  if (native) {
+    row(`replay, 1 core, wasm (${profiles.toLocaleString('en-GB')} profiles, sample run)`, ps(r.wasm), `native: ${ps(native)}`, `${(r.wasm / native).toFixed(2)}x native`, `>= 0.6x: ${r.wasm / native >= 0.6 ? 'met' : 'NOT met'}`);
+  } else {
+    row('replay, 1 core, wasm', ps(r.wasm), 'native: not built (cargo build --release)', '-', '>= 0.6x: not measured');
+  }
+  row('replay, 1 core, plain JS kernel', ps(r.js), `wasm: ${ps(r.wasm)}`, `wasm ${(r.wasm / r.js).toFixed(2)}x the JS speed`, '(reference)');
+  row('chunk with impressions CSV, 1 core, wasm', ps(r.wasmCsv), `wasm replay: ${ps(r.wasm)}`, `${(r.wasmCsv / r.wasm).toFixed(2)}x`, '(reference)');
+}
+
+function size() {
+  const raw = fs.readFileSync(WASM);
+  const gz = zlib.gzipSync(raw, { level: 9 });
+  row('size of tariffsim_wasm_bg.wasm', `${(raw.length / 1024).toFixed(0)} KB raw`, `${(gz.length / 1024).toFixed(0)} KB gzipped`, `${(raw.length / (300 * 1024)).toFixed(2)}x the budget`, `<= 300 KB raw: ${raw.length <= 300 * 1024 ? 'met' : 'NOT met'}`);
+  const { bundleFiles } = require('./bundle');
+  const { createZip } = require('./zip');
+  const files = bundleFiles();
+  const zip = createZip(files);
+  const unzipped = [...files.values()].reduce((n, f) => n + f.length, 0);
+  row('size of the Lambda zip', `${(zip.length / 1024).toFixed(0)} KB`, `${(unzipped / 1024).toFixed(0)} KB unzipped`, '', '(Lambda: <= 50 MB zipped)');
+}
+
+function print() {
+  const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()}\n`);
+}
+
+async function main() {
+  if (process.argv[2] === '--child-warm') return warmChild(Number(process.argv[3]));
+  if (process.argv[2] === '--child-replay') return replayChild(Number(process.argv[3]));
+  const calls = Math.max(10000, arg('calls', 20000));
+  const rounds = arg('cold', 15);
+  const profiles = arg('profiles', 500000);
+  process.stdout.write(`tariffsim Lambda bench: node ${process.version}, ${require('node:os').cpus().length} cores, sample market ${path.relative(ROOT, SAMPLE)}\n\n`);
+  size();
+  await cold(rounds);
+  warm(calls);
+  replay(profiles);
+  print();
+  return undefined;
+}
+
+main().catch((e) => { process.stderr.write(`${e.stack}\n`); process.exit(1); });

@@ -1,0 +1,85 @@
+'use strict';
+// Builds the Lambda zip: the handler files and their runtime folder, the wasm package, the bundled
+// sample market as a snapshot (js/tools/snapshot.js), a package.json, and production dependencies only (from package-lock.json; there
+// are none today). Node.js 20 loads it as is: no transpile step.
+//
+//   npm run bundle [-- OUT.zip]        (default dist/tariffsim-lambda.zip)
+//
+// Handlers: js/price.handler, js/simulate-chunk.handler. Reproducible: the same sources give the
+// same bytes (see zip.js); the zip's SHA-256 is printed.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { createZip } = require('./zip');
+const { snapshotOfFile } = require('./snapshot');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function walk(dir, keep) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...walk(full, keep));
+    else if (entry.isFile() && keep(full)) out.push(full);
+  }
+  return out;
+}
+
+const rel = (file) => path.relative(ROOT, file).split(path.sep).join('/');
+
+/** The files of the bundle: zip path -> bytes. */
+function bundleFiles(root = ROOT) {
+  const files = new Map();
+  const add = (file) => files.set(path.relative(root, file).split(path.sep).join('/'), fs.readFileSync(file));
+  const jsDir = path.join(root, 'js');
+  for (const file of walk(jsDir, (f) => f.endsWith('.js'))) {
+    // Not the tests, the build tools or the development server: only the lambdas and their runtime.
+    const top = path.relative(jsDir, file).split(path.sep)[0];
+    if (top === 'test' || top === 'tools' || top === 'server') continue;
+    add(file);
+  }
+  const pkg = path.join(root, 'tariffsim-wasm', 'pkg');
+  for (const name of ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']) {
+    const file = path.join(pkg, name);
+    if (!fs.existsSync(file)) throw new Error(`${rel(file)} is missing: run scripts/build-wasm first`);
+    add(file);
+  }
+  // The bundled market "sample" as its snapshot only: a cold start decodes it instead of reading,
+  // hashing and parsing 700 KB of JSON (the JSON stays in the repository).
+  files.set('data/sample/market.json.snapshot', snapshotOfFile(path.join(root, 'data', 'sample', 'market.json')));
+
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
+  const production = Object.entries(lock.packages || {}).filter(([p, info]) => p.startsWith('node_modules/') && !info.dev && !info.optional);
+  for (const [p] of production) {
+    for (const file of walk(path.join(root, p), () => true)) add(file);
+  }
+  const bundled = {
+    name: manifest.name,
+    version: manifest.version,
+    private: true,
+    description: manifest.description,
+    license: manifest.license,
+    engines: manifest.engines,
+    dependencies: manifest.dependencies || {},
+  };
+  files.set('package.json', Buffer.from(`${JSON.stringify(bundled, null, 2)}\n`));
+  return files;
+}
+
+function main() {
+  const out = path.resolve(process.argv[2] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
+  const files = bundleFiles();
+  const zip = createZip(files);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, zip);
+  const sha = crypto.createHash('sha256').update(zip).digest('hex');
+  const raw = [...files.values()].reduce((n, b) => n + b.length, 0);
+  process.stdout.write(`${path.relative(process.cwd(), out) || out}: ${files.size} files, ${raw} bytes unzipped, ${zip.length} bytes zipped, sha256 ${sha}\n`);
+  process.stdout.write('handlers: js/price.handler, js/simulate-chunk.handler (runtime nodejs20.x)\n');
+}
+
+if (require.main === module) main();
+
+module.exports = { bundleFiles };

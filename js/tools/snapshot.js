@@ -1,0 +1,25 @@
+'use strict';
+// Writes market snapshots: `<market.json>.snapshot` next to each market file given, so that a cold
+// start decodes the market instead of parsing its JSON. A snapshot records the content key of the
+// JSON it was made from and is ignored when the JSON changes; the bundle makes one for the bundled
+// sample market. For stored markets in TARIFFSIM_MARKETS_DIR run this after each change:
+//
+//   node js/tools/snapshot.js markets/*.json
+
+const fs = require('node:fs');
+const { withEngine } = require('../runtime/engine');
+
+/** The snapshot bytes of a market file (the market is parsed and validated by the core first). */
+function snapshotOfFile(file) {
+  return withEngine(({ engine }) => Buffer.from(engine.marketSnapshot(engine.loadMarket(fs.readFileSync(file)))));
+}
+
+if (require.main === module) {
+  for (const file of process.argv.slice(2)) {
+    const snap = snapshotOfFile(file);
+    fs.writeFileSync(`${file}.snapshot`, snap);
+    process.stdout.write(`${file}.snapshot: ${snap.length} bytes\n`);
+  }
+}
+
+module.exports = { snapshotOfFile };
