@@ -6,7 +6,11 @@
 //
 // Handler: js/simulate-chunk.handler
 //
-// Input:
+// As a step of a fan-out run (from filter-population or the chunk before it), the input is just
+// { "run_id": "...", "index": i }: the chunk reads the run's stored inputs and records itself done
+// (runtime/chunk-pipeline.js).
+//
+// Standalone input:
 //   {
 //     "request-id": "optional",
 //     "spec": "sample/run.json",     // a run spec file under TARIFFSIM_DATA_DIR, whose market,
@@ -28,24 +32,14 @@ const path = require('node:path');
 const { wrapHandler } = require('./runtime/wrap-handler');
 const { withEngine, marketFromFile, visitsFromFile, textFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
+const { inside } = require('./runtime/inputs');
+const { runChunk } = require('./runtime/chunk-pipeline');
 
-const FIELDS = new Set(['request-id', 'requestId', 'spec', 'index', 'run_id', 'inline_impressions']);
+const FIELDS = new Set(['request-id', 'requestId', 'spec', 'index', 'run_id', 'inline_impressions', 'depth']);
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 function invalid(message) {
   return typed(codes.InvalidRequest, message);
-}
-
-/** `ref` resolved against `base`, refused unless it stays inside `root`. */
-function inside(root, base, ref, what) {
-  if (typeof ref !== 'string' || ref === '' || ref.includes('\0')) throw invalid(`${what} must be a non-empty path`);
-  if (path.isAbsolute(ref)) throw typed(codes.InvalidReference, `${what} ${ref} is absolute: give a path relative to the data folder`);
-  const file = path.resolve(base, ref);
-  const rel = path.relative(root, file);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw typed(codes.InvalidReference, `${what} ${ref} is outside the data folder`);
-  }
-  return file;
 }
 
 /** Writes a file whole or not at all (a reader never sees half a chunk). */
@@ -65,6 +59,8 @@ function work(input, request) {
   if (!Number.isSafeInteger(index) || index < 0) throw invalid('index must be a whole number from 0');
   const runId = input.run_id === undefined ? request.requestId : input.run_id;
   if (typeof runId !== 'string' || !RUN_ID.test(runId)) throw invalid("run_id must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  // Without a spec, the chunk is a step of a stored fan-out run (see runtime/chunk-pipeline.js).
+  if (input.spec === undefined && input.run_id !== undefined) return runChunk({ run_id: runId, index }, request);
   if (input.inline_impressions !== undefined && typeof input.inline_impressions !== 'boolean') throw invalid('inline_impressions must be true or false');
   const root = config.dataDir;
 

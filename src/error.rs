@@ -26,6 +26,10 @@ pub(crate) fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de str) -> Resu
             message,
         }
     };
+    // The fast path; only a document that fails is parsed again to find the field at fault.
+    if let Ok(value) = serde_json::from_str(json) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| plain(e.path().to_string(), e.into_inner()))?;
@@ -183,7 +187,7 @@ pub enum VisitError {
         message: String,
     },
     /// A field with a value that is not allowed.
-    #[error("visits CSV, line {line}, field {field}: {problem}")]
+    #[error("{}field {field}: {problem}", at_line(*line))]
     InvalidField {
         /// Line (1-based, the header is line 1; 0 for a profile that did not come from a file).
         line: u64,
@@ -200,6 +204,14 @@ pub enum VisitError {
         /// Visits before filtering.
         visits: usize,
     },
+}
+
+fn at_line(line: u64) -> String {
+    if line == 0 {
+        "profile, ".to_string()
+    } else {
+        format!("visits CSV, line {line}, ")
+    }
 }
 
 impl VisitError {

@@ -478,6 +478,14 @@ fn allowed_text(list: &Option<Vec<String>>, value: &Option<String>) -> bool {
 }
 
 impl PopulationFilter {
+    /// Parses a filter from JSON.
+    ///
+    /// # Errors
+    /// [`RunError::Json`](crate::RunError::Json) naming the field.
+    pub fn from_json(json: &str) -> Result<PopulationFilter, crate::RunError> {
+        crate::error::from_json(json).map_err(crate::RunError::json)
+    }
+
     /// Whether a visit belongs to the population.
     pub fn keeps(&self, v: &Visit) -> bool {
         let date = v.timestamp.date();

@@ -14,6 +14,20 @@
 //   TARIFFSIM_LOG_LEVEL     TRACE, DEBUG, INFO (default), WARN, ERROR, FATAL;
 //                           AWS_LAMBDA_LOG_LEVEL wins when Lambda sets it
 //   AWS_LAMBDA_LOG_FORMAT   JSON for one JSON object per log line (set by Lambda's JSON log format)
+//
+// Fan-out runs (run-simulation -> filter-population -> simulate-chunk):
+//   TARIFFSIM_STORAGE        where runs are kept: a folder, or s3://bucket/prefix
+//                            (default: the output folder, TARIFFSIM_OUT_DIR)
+//   TARIFFSIM_S3_ENDPOINT    an S3-compatible endpoint (e.g. a moto server) instead of AWS
+//   REDIS_URL                Redis for pub/sub (default: the embedded in-process bus)
+//   TARIFFSIM_CHUNK_BUDGET   chunks of a run in flight at once (default DEV 10, STAGING 50, PROD 200)
+//   TARIFFSIM_MAX_DEPTH      longest chain of lambdas calling lambdas (default 8)
+//   TARIFFSIM_LAMBDA_ENDPOINT  a Lambda-compatible endpoint for production-mode invoke
+//   TARIFFSIM_ARN_PATTERN    ARN of a target, from {region} {account} {function} {target} {alias}
+//                            (default arn:aws:lambda:{region}:{account}:function:{function}:{alias})
+//   TARIFFSIM_FUNCTION_PREFIX  function name = prefix + target (default tariffsim-)
+//   TARIFFSIM_RETRY_DELAYS_MS  in-process retries of a failed asynchronous call (default 50,100)
+//   TARIFFSIM_FAIL_CHUNKS    DEV-only fault injection for tests: <run>:<chunk>:<times>,...
 //   TARIFFSIM_WASM_TIERING_BUDGET
 //                           V8's --wasm-tiering-budget, which the price handler sets before the
 //                           module compiles (default 50000000; 0 leaves V8's own): a cold start
@@ -27,6 +41,8 @@ const { ENVIRONMENTS } = require('./environment');
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Lambda's limit for a synchronous request and for a response: 6 MB. */
 const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
+/** Chunks of one run in flight at once, per environment: DEV can never starve PROD. */
+const CHUNK_BUDGET = Object.freeze({ DEV: 10, STAGING: 50, PROD: 200 });
 /** The market every deployment has, bundled in the zip. */
 const SAMPLE_MARKET = path.join(ROOT, 'data', 'sample', 'market.json');
 
@@ -64,6 +80,16 @@ function loadConfig(env = process.env) {
       maxProfiles: positiveInt(get('TARIFFSIM_MAX_PROFILES'), 100, 'TARIFFSIM_MAX_PROFILES'),
       debugHooks: name === 'DEV' && get('TARIFFSIM_DEBUG_HOOKS') !== '0',
       logLevel: (env.AWS_LAMBDA_LOG_LEVEL || get('TARIFFSIM_LOG_LEVEL') || 'INFO').toUpperCase(),
+      storage: get('TARIFFSIM_STORAGE') || path.resolve(get('TARIFFSIM_OUT_DIR') || path.join(env.TMPDIR || '/tmp', 'tariffsim', 'out')),
+      s3Endpoint: get('TARIFFSIM_S3_ENDPOINT') || null,
+      redisUrl: get('REDIS_URL') || null,
+      chunkBudget: positiveInt(get('TARIFFSIM_CHUNK_BUDGET'), CHUNK_BUDGET[name], 'TARIFFSIM_CHUNK_BUDGET'),
+      maxDepth: positiveInt(get('TARIFFSIM_MAX_DEPTH'), 8, 'TARIFFSIM_MAX_DEPTH'),
+      lambdaEndpoint: get('TARIFFSIM_LAMBDA_ENDPOINT') || null,
+      arnPattern: get('TARIFFSIM_ARN_PATTERN') || null,
+      functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || 'tariffsim-',
+      retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, 'TARIFFSIM_RETRY_DELAYS_MS')),
+      failChunks: name === 'DEV' ? get('TARIFFSIM_FAIL_CHUNKS') || null : null,
     });
   }
   const logFormat = (env.AWS_LAMBDA_LOG_FORMAT || env.TARIFFSIM_LOG_FORMAT || 'text').toUpperCase() === 'JSON' ? 'json' : 'text';

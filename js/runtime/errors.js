@@ -23,6 +23,14 @@ const codes = Object.freeze({
   WasmTrap: 'WasmTrap',
   /** A run id that names no run. */
   UnknownRun: 'UnknownRun',
+  /** A run id that is taken by a run with another spec. */
+  RunExists: 'RunExists',
+  /** A chain of lambdas calling lambdas deeper than the environment allows (a loop). */
+  RecursionLimit: 'RecursionLimit',
+  /** An asynchronous invocation the Lambda service did not accept. */
+  InvokeFailed: 'InvokeFailed',
+  /** A failure injected by a test (development only, TARIFFSIM_FAIL_CHUNKS). */
+  InjectedFault: 'InjectedFault',
   /** Something was thrown that is not an Error. */
   InternalError: 'InternalError',
 });

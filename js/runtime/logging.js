@@ -8,10 +8,24 @@
 // CloudWatch -> Elasticsearch. Lines go straight to standard output, which Lambda sends to
 // CloudWatch.
 
+const { AsyncLocalStorage } = require('node:async_hooks');
+
 const LEVELS = Object.freeze({ TRACE: 10, DEBUG: 20, INFO: 30, WARN: 40, ERROR: 50, FATAL: 60 });
+
+/**
+ * The lines an invocation writes, for the dev server's `X-Amz-Log-Type: Tail`: run a handler
+ * inside `tailStore.run({text: ''}, ...)` and its lines are kept (the last 8 KB) as well.
+ */
+const tailStore = new AsyncLocalStorage();
+const TAIL_KEEP = 8192;
 
 function writeStdout(text) {
   process.stdout.write(text);
+}
+
+function keepTail(text) {
+  const tail = tailStore.getStore();
+  if (tail) tail.text = (tail.text + text).slice(-TAIL_KEEP);
 }
 
 /**
@@ -32,6 +46,7 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
         record.errorMessage = err.message;
         record.stackTrace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
       }
+      keepTail(`${JSON.stringify(record)}\n`);
       write(`${JSON.stringify(record)}\n`);
       return;
     }
@@ -40,6 +55,7 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
       const stack = typeof err.stack === 'string' && err.stack ? err.stack : `${err.name}: ${err.message}`;
       text += `${lineBreak}${stack.split('\n').join(lineBreak)}`;
     }
+    keepTail(`${text}\n`);
     write(`${text}\n`);
   }
 
@@ -69,4 +85,4 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
   };
 }
 
-module.exports = { LEVELS, createLogger };
+module.exports = { LEVELS, createLogger, tailStore };

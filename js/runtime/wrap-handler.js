@@ -78,7 +78,12 @@ function wrapHandler(lambda, work, options = {}) {
       const input = decodeInput(event, settings.maxPayloadBytes);
       const requestId = requestIdOf(input, context);
       if (requestId !== log.requestId) log = logger.bind(env.name, requestId, settings.logLevel);
-      const request = { lambda, env, requestId, config: settings, log, context: context || {}, responseBytes: undefined };
+      const depth = input.depth === undefined ? 0 : input.depth;
+      if (!Number.isSafeInteger(depth) || depth < 0) throw typed(codes.InvalidRequest, 'depth must be a whole number from 0');
+      if (depth > settings.maxDepth) {
+        throw typed(codes.RecursionLimit, `this is call ${depth} of a chain of lambdas calling lambdas: the limit is ${settings.maxDepth}; a lambda is calling itself in a loop`);
+      }
+      const request = { lambda, env, requestId, depth, config: settings, log, context: context || {}, responseBytes: undefined };
       const result = await work(input, request);
       checkResponse(result, settings.maxPayloadBytes, request.responseBytes);
       log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);

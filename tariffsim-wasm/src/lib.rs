@@ -1082,6 +1082,62 @@ impl Engine {
     }
 }
 
+#[wasm_bindgen]
+impl Engine {
+    /// Applies a population filter (JSON) to loaded visits: returns `{count, csv}`, the kept
+    /// visits in their original order as a visits CSV (the run's stored population).
+    ///
+    /// # Errors
+    /// `VisitsNotLoaded`; `InvalidRunSpecJson` for a filter of the wrong shape; `EmptyPopulation`.
+    #[wasm_bindgen(js_name = filterPopulation)]
+    pub fn filter_population(
+        &mut self,
+        visits_key: &str,
+        filter_json: &str,
+    ) -> Result<JsValue, JsValue> {
+        let visits = self.visits.get(visits_key).ok_or_else(|| {
+            js_error(
+                codes::VISITS_NOT_LOADED,
+                format!("visits {visits_key} are not loaded: load them again"),
+            )
+        })?;
+        let filter = tariffsim::PopulationFilter::from_json(filter_json).map_err(core_error)?;
+        let kept = filter.apply(&visits).map_err(core_error)?;
+        let owned: Vec<Visit> = kept.into_iter().cloned().collect();
+        let mut csv = Vec::new();
+        tariffsim::visit::write_visits_csv(&mut csv, &owned)
+            .map_err(|e| js_error(codes::INVALID_REQUEST, e))?;
+        let obj = js_sys::Object::new();
+        set(&obj, "count", &JsValue::from_f64(owned.len() as f64))?;
+        set(
+            &obj,
+            "csv",
+            &js_sys::Uint8Array::from(csv.as_slice()).into(),
+        )?;
+        Ok(obj.into())
+    }
+}
+
+/// Merges partial summaries (JSON text, in any order) of one run into its summary, written exactly
+/// as the native `tariffsim simulate` writes it.
+///
+/// # Errors
+/// `InvalidRequest` for an empty list; `InvalidRunSpecJson` for a summary that does not parse;
+/// `SummaryMismatch` for summaries of different runs.
+#[wasm_bindgen(js_name = mergeSummaries)]
+pub fn merge_summaries(summaries: Vec<String>) -> Result<String, JsValue> {
+    let mut parsed = summaries
+        .iter()
+        .map(|s| tariffsim::Summary::from_json(s).map_err(core_error));
+    let mut total = parsed
+        .next()
+        .ok_or_else(|| invalid_request("give at least one summary to merge"))??;
+    for s in parsed {
+        total.merge(&s?).map_err(core_error)?;
+    }
+    Ok(total.to_json())
+}
+
 /// The version of this crate (and of the core it was built with).
 #[wasm_bindgen]
 pub fn version() -> String {

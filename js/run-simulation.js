@@ -1,0 +1,89 @@
+'use strict';
+// Lambda `run-simulation`: validates a run spec, takes the request id as the run's id, records the
+// run, starts it (filter-population, asynchronously) and returns at once.
+//
+// Handler: js/run-simulation.handler
+//
+// Input:
+//   {
+//     "request-id": "optional: the run id (default: the Lambda request id)",
+//     "spec": { ...run spec... }    // its market, scenario and visits are paths under the data
+//                                   // folder (TARIFFSIM_DATA_DIR, default data/), the scenario
+//                                   // may be given inline as an object; or a spec file path
+//                                   // under the data folder, e.g. "sample/run.json"
+//   }
+//
+// Output: { run_id, status: "started", topics: {pattern, run, population, chunks}, state_url }
+//
+// Starting the same run id again with the same spec returns where it stands; with another spec it
+// is a RunExists error.
+
+const path = require('node:path');
+const { wrapHandler } = require('./runtime/wrap-handler');
+const { withEngine, textFromFile } = require('./runtime/engine');
+const { codes, typed } = require('./runtime/errors');
+const { inside } = require('./runtime/inputs');
+const { invoke } = require('./runtime/invoke');
+const { pipelineOf } = require('./runtime/pipeline');
+const { topic } = require('./runtime/pubsub');
+const { RUN_ID, keys, json, readJson, readState, topicsOf } = require('./runtime/runs');
+
+const FIELDS = new Set(['request-id', 'requestId', 'spec', 'depth']);
+
+async function work(input, request) {
+  for (const field of Object.keys(input)) {
+    if (!FIELDS.has(field)) throw typed(codes.InvalidRequest, `unknown field ${JSON.stringify(field)}: expected ${[...FIELDS].join(', ')}`);
+  }
+  const runId = request.requestId;
+  if (!RUN_ID.test(runId)) throw typed(codes.InvalidRequest, "the run id (request-id) must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  const root = request.config.dataDir;
+
+  // The spec as an object, and the folder (relative to the data folder) its references start from.
+  const { spec, base } = withEngine((instance) => {
+    let text;
+    let from;
+    if (typeof input.spec === 'string') {
+      const file = inside(root, root, input.spec, 'spec');
+      text = textFromFile(instance, file, 'run spec');
+      from = path.relative(root, path.dirname(file));
+    } else if (input.spec !== null && typeof input.spec === 'object' && !Array.isArray(input.spec)) {
+      text = JSON.stringify(input.spec);
+      from = '';
+    } else {
+      throw typed(codes.InvalidRequest, 'spec must be a run spec object or a spec file under the data folder');
+    }
+    const parsed = JSON.parse(text);
+    // An inline scenario (an object instead of a path) travels with the run; the core checks it
+    // against the market in filter-population.
+    let scenario = null;
+    if (parsed.scenario !== null && typeof parsed.scenario === 'object') {
+      scenario = parsed.scenario;
+      parsed.scenario = 'inline';
+    }
+    // Parses and validates (sample size, chunk size, page size, ...): a bad spec fails here, at once.
+    instance.engine.runSpec(JSON.stringify(parsed));
+    for (const field of ['market', 'scenario', 'visits']) {
+      if (parsed[field] != null && !(field === 'scenario' && scenario !== null)) inside(root, path.join(root, from), parsed[field], field);
+    }
+    if (scenario !== null) parsed.scenario = scenario;
+    return { spec: parsed, base: from };
+  });
+
+  const { storage, bus } = pipelineOf(request);
+  const k = keys(runId);
+  const record = { spec, base, environment: request.env.name, started_at: new Date().toISOString() };
+  if (!(await storage.putIfAbsent(k.spec, json(record)))) {
+    const existing = await readJson(storage, k.spec);
+    if (JSON.stringify(existing.spec) !== JSON.stringify(spec) || existing.base !== base) {
+      throw typed(codes.RunExists, `run ${runId} already exists with another spec: give a new request-id`);
+    }
+    const state = await readState(storage, runId);
+    return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: storage.url(k.base) };
+  }
+  await bus.publish(topic('run-simulation', runId), { event: 'started', run_id: runId });
+  request.log.info(`run ${runId} started: ${spec.sample_size} profiles`);
+  await invoke('filter-population', { run_id: runId }, request);
+  return { run_id: runId, status: 'started', topics: topicsOf(runId), state_url: storage.url(k.base) };
+}
+
+exports.handler = wrapHandler('run-simulation', work);

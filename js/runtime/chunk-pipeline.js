@@ -1,0 +1,199 @@
+'use strict';
+// simulate-chunk as a step of a fan-out run (input `{run_id, index}` from filter-population or
+// from the chunk before it): compute the chunk from the run's stored inputs, store its outputs,
+// record it as done exactly once, hand the concurrency slot to the next chunk, and let the last
+// chunk to finish merge the run, exactly once.
+//
+// Delivery semantics (Lambda's asynchronous invocations arrive at least once and are retried twice
+// on error): outputs are deterministic, so storing them twice stores the same bytes; `done/<i>` is
+// created by one delivery only, and only that delivery counts, chains and may merge; a chunk that
+// keeps failing (third attempt) fails the run, naming the chunk.
+
+const { withEngine } = require('./engine');
+const { invoke } = require('./invoke');
+const { pipelineOf } = require('./pipeline');
+const { topic } = require('./pubsub');
+const { keys, json, readJson, failRun } = require('./runs');
+const { codes, typed } = require('./errors');
+
+/** Attempts of a chunk before the run fails: Lambda's first try and its two retries. */
+const ATTEMPTS = 3;
+
+/** Chunks of each run computing in this process now, and the most seen at once (tests, bench). */
+const inFlight = new Map();
+function enter(runId) {
+  const e = inFlight.get(runId) || { now: 0, max: 0 };
+  e.now += 1;
+  e.max = Math.max(e.max, e.now);
+  inFlight.set(runId, e);
+}
+function leave(runId) {
+  inFlight.get(runId).now -= 1;
+}
+/** The most chunks of a run this process computed at once. */
+function maxInFlight(runId) {
+  return (inFlight.get(runId) || { max: 0 }).max;
+}
+
+/** Prepared runs of this warm instance: run id -> {generation, key, plan}. */
+const prepared = new Map();
+
+async function preparedRun(storage, runId, k) {
+  const cached = prepared.get(runId);
+  const generation = withEngine((i) => i.generation);
+  if (cached && cached.generation === generation && withEngine((i) => i.engine.hasRun(cached.key))) return cached;
+  const plan = await readJson(storage, k.plan);
+  if (plan === null) throw typed(codes.UnknownRun, `run ${runId} has no plan: filter-population has not run`);
+  const [market, scenario, population] = await Promise.all([storage.get(k.market), storage.get(k.scenario), storage.get(k.population)]);
+  if (market === null || population === null) throw typed(codes.InputNotFound, `run ${runId} lacks its stored inputs`);
+  const entry = withEngine((instance) => {
+    const { engine } = instance;
+    const marketKey = engine.loadMarket(market);
+    const visitsKey = engine.loadVisits(population);
+    const run = engine.prepareRun(JSON.stringify(plan.chunk_spec), marketKey, scenario === null ? undefined : scenario.toString('utf8'), visitsKey);
+    return { generation: instance.generation, key: run.key, plan };
+  });
+  if (prepared.size >= 8) prepared.delete(prepared.keys().next().value);
+  prepared.set(runId, entry);
+  return entry;
+}
+
+/**
+ * Merges the run when every chunk is done and nobody has: chunk outputs concatenated in chunk order
+ * into impressions.csv, partial summaries merged into summary.json, then result.json and the
+ * run-done message, exactly once. A merger that fails releases the claim, so the retry merges.
+ * @returns {Promise<object|null>} the result when this call merged
+ */
+async function maybeMerge(storage, bus, runId, k, plan, request) {
+  if ((await storage.get(k.result)) !== null) return null;
+  const done = await storage.list(k.doneDir);
+  if (done.length !== plan.chunks) return null;
+  if (!(await storage.putIfAbsent(k.mergeLock, json({ at: new Date().toISOString() })))) return null;
+  try {
+    const started = performance.now();
+    const summaries = [];
+    for (let i = 0; i < plan.chunks; i += 1) summaries.push((await storage.get(k.chunkSummary(i))).toString('utf8'));
+    const summary = withEngine(({ wasm }) => wasm.mergeSummaries(summaries));
+    async function* impressions() {
+      for (let i = 0; i < plan.chunks; i += 1) yield await storage.get(k.chunkCsv(i));
+    }
+    await storage.putStream(k.impressions, impressions());
+    await storage.put(k.summary, Buffer.from(summary));
+    const counts = await Promise.all(done.map((key) => readJson(storage, key)));
+    const result = {
+      run_id: runId,
+      chunks: plan.chunks,
+      profiles: counts.reduce((a, d) => a + d.profiles, 0),
+      impressions: counts.reduce((a, d) => a + d.impressions, 0),
+      compute_ms: counts.reduce((a, d) => a + d.compute_ms, 0),
+      merge_ms: performance.now() - started,
+      impressions_url: storage.url(k.impressions),
+      summary_url: storage.url(k.summary),
+      finished_at: new Date().toISOString(),
+    };
+    if (!(await storage.putIfAbsent(k.result, json(result)))) return null;
+    await bus.publish(topic('run-simulation', runId), { event: 'run-done', ...result });
+    request.log.info(`run ${runId} done: ${result.profiles} profiles, ${result.impressions} impressions in ${plan.chunks} chunks`);
+    return result;
+  } catch (e) {
+    await storage.delete(k.mergeLock);
+    throw e;
+  }
+}
+
+/** Starts the chunk `budget` places after this one, unless it is done or the run failed. */
+async function handOff(storage, runId, k, plan, index, request) {
+  const next = index + plan.budget;
+  if (next >= plan.chunks) return;
+  if ((await storage.get(k.done(next))) !== null || (await storage.get(k.failed)) !== null) return;
+  await invoke('simulate-chunk', { run_id: runId, index: next }, request, { handOff: true });
+}
+
+/**
+ * One chunk of a stored run.
+ * @param {{run_id: string, index: number}} input
+ * @param {object} request from wrapHandler
+ */
+async function runChunk(input, request) {
+  enter(input.run_id);
+  try {
+    return await chunkStep(input, request);
+  } finally {
+    leave(input.run_id);
+  }
+}
+
+async function chunkStep(input, request) {
+  const { storage, bus } = pipelineOf(request);
+  const runId = input.run_id;
+  const index = input.index;
+  const k = keys(runId);
+  if ((await storage.get(k.done(index))) !== null) {
+    request.log.info(`chunk ${index} of run ${runId} is done already: duplicate delivery ignored`);
+    // A retry after a failed hand-off or a failed merge lands here: finish what the first
+    // delivery could not (both are no-ops when it did).
+    const plan = await readJson(storage, k.plan);
+    if (plan === null) return { run_id: runId, index, duplicate: true, merged: false };
+    const merged = (await maybeMerge(storage, bus, runId, k, plan, request)) !== null;
+    await handOff(storage, runId, k, plan, index, request);
+    return { run_id: runId, index, duplicate: true, merged };
+  }
+  if ((await storage.get(k.failed)) !== null) {
+    request.log.warn(`run ${runId} has failed: chunk ${index} not computed`);
+    return { run_id: runId, index, skipped: 'run failed' };
+  }
+  let outcome;
+  try {
+    const run = await preparedRun(storage, runId, k);
+    if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
+    const started = performance.now();
+    const out = withEngine(({ engine }) => engine.chunk(run.key, index));
+    const computeMs = performance.now() - started;
+    faultHook(request, runId, index);
+    await storage.put(k.chunkCsv(index), Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength));
+    await storage.put(k.chunkSummary(index), Buffer.from(out.summary_json));
+    outcome = { run, out, computeMs };
+  } catch (e) {
+    const failures = (await storage.list(`${k.base}/attempts`)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
+    await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
+    if (failures >= ATTEMPTS || e.name === codes.InvalidRequest) {
+      await failRun(storage, bus, runId, { lambda: 'simulate-chunk', chunk: index, attempts: failures, reason: `${e.name}: ${e.message}`, error_type: e.name });
+    }
+    throw e;
+  }
+
+  const { run, out, computeMs } = outcome;
+  const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: computeMs };
+  if (!(await storage.putIfAbsent(k.done(index), json(counts)))) {
+    return { run_id: runId, index, duplicate: true };
+  }
+  const done = (await storage.list(k.doneDir)).length;
+  await bus.publish(topic('simulate-chunk', runId), { event: 'chunk-done', run_id: runId, ...counts, done, chunks: run.plan.chunks });
+  const merged = done === run.plan.chunks && (await maybeMerge(storage, bus, runId, k, run.plan, request)) !== null;
+  // Hand the slot on last, so that at most `budget` chunks of the run are ever in flight.
+  await handOff(storage, runId, k, run.plan, index, request);
+  return { run_id: runId, ...counts, done, chunks: run.plan.chunks, merged };
+}
+
+/**
+ * Development-only fault injection for tests: TARIFFSIM_FAIL_CHUNKS="<run-id>:<index>:<times>,..."
+ * makes chunk <index> of that run fail its first <times> attempts (0 = always).
+ */
+const failures = new Map();
+function faultHook(request, runId, index) {
+  const spec = request.config.failChunks;
+  if (!spec || !request.config.debugHooks) return;
+  for (const item of spec.split(',')) {
+    const [run, chunk, times] = item.split(':');
+    if (run === runId && Number(chunk) === index) {
+      const key = `${run}:${chunk}`;
+      const seen = (failures.get(key) || 0) + 1;
+      failures.set(key, seen);
+      if (Number(times) === 0 || seen <= Number(times)) {
+        throw typed(codes.InjectedFault, `injected failure of chunk ${index} (attempt ${seen})`);
+      }
+    }
+  }
+}
+
+module.exports = { runChunk, maxInFlight, ATTEMPTS };

@@ -1,0 +1,128 @@
+'use strict';
+// invoke(target, message, request): how one lambda calls another, asynchronously.
+//
+// - Development (no AWS_LAMBDA_FUNCTION_NAME in the environment): the target's handler is called in
+//   this process, after the caller's turn (like an Event invocation), with a Lambda-like context
+//   whose ARN carries the caller's alias. A failing call is retried twice, as Lambda retries
+//   asynchronous invocations.
+// - Production: the AWS SDK for JavaScript v3 (loaded on first use, never on the synchronous path),
+//   InvokeCommand with InvocationType 'Event', to the ARN built from the environment's pattern, the
+//   target's function name and the caller's own alias, so DEV calls DEV and PROD calls PROD. The
+//   endpoint is configurable (TARIFFSIM_LAMBDA_ENDPOINT), so any Lambda-compatible server works.
+//
+// Every message carries a recursion depth; a chain longer than the environment's limit stops with
+// a RecursionLimit error instead of looping for ever.
+
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { codes, typed } = require('./errors');
+
+/** The lambdas of the monorepo: target name -> module (exports.handler). */
+const TARGETS = Object.freeze({
+  price: '../price',
+  'run-simulation': '../run-simulation',
+  'filter-population': '../filter-population',
+  'simulate-chunk': '../simulate-chunk',
+});
+
+const DEFAULT_ARN_PATTERN = 'arn:aws:lambda:{region}:{account}:function:{function}:{alias}';
+
+let lambdaClient = null;
+const inFlight = new Set();
+
+function localHandler(target) {
+  return require(path.join(__dirname, TARGETS[target])).handler;
+}
+
+/** The function name of a target: the environment's prefix (default `tariffsim-`) and the target. */
+function functionName(target, settings) {
+  return `${settings.functionPrefix || 'tariffsim-'}${target}`;
+}
+
+/** The ARN `invoke` calls for a target from a caller in `env`. */
+function targetArn(target, env, settings) {
+  const own = env.arn ? env.arn.split(':') : [];
+  const region = own[3] || process.env.AWS_REGION || 'eu-west-1';
+  const account = own[4] || '000000000000';
+  const alias = env.alias || env.name;
+  return (settings.arnPattern || DEFAULT_ARN_PATTERN)
+    .replace('{region}', region)
+    .replace('{account}', account)
+    .replace('{function}', functionName(target, settings))
+    .replace('{target}', target)
+    .replace('{alias}', alias);
+}
+
+function local(target, message, request, arn) {
+  const handler = localHandler(target);
+  const delays = request.config.retryDelaysMs || [50, 100];
+  const run = (async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let attempt = 0; ; attempt += 1) {
+      const context = {
+        awsRequestId: crypto.randomUUID(),
+        invokedFunctionArn: arn,
+        functionName: arn.split(':')[6],
+        attempt,
+      };
+      try {
+        await handler(message, context);
+        return;
+      } catch (e) {
+        // The handler logged it; Lambda retries an asynchronous invocation twice, then drops it.
+        if (attempt >= delays.length) return;
+        await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+      }
+    }
+  })();
+  inFlight.add(run);
+  run.finally(() => inFlight.delete(run));
+}
+
+async function remote(message, request, arn) {
+  const sdk = require('@aws-sdk/client-lambda');
+  if (lambdaClient === null) {
+    const endpoint = request.config.lambdaEndpoint;
+    lambdaClient = new sdk.LambdaClient({
+      region: arn.split(':')[3] || process.env.AWS_REGION || 'eu-west-1',
+      ...(endpoint ? { endpoint } : {}),
+    });
+  }
+  const out = await lambdaClient.send(
+    new sdk.InvokeCommand({ FunctionName: arn, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(message)) }),
+  );
+  if (out.StatusCode !== 202) {
+    throw typed(codes.InvokeFailed, `invoking ${arn} answered ${out.StatusCode}, expected 202`);
+  }
+}
+
+/**
+ * Invokes another lambda asynchronously.
+ * @param {string} target a key of TARGETS
+ * @param {object} message its input; `depth` and `request-id` are set here
+ * @param {{env: object, requestId: string, config: object, log: object, depth?: number}} request
+ *   the caller's request (from wrapHandler)
+ * @param {{handOff?: boolean}} [options] `handOff`: the call passes the caller's work on to a
+ *   sibling at the same depth (a chunk starting the next chunk of its run, a bounded chain) rather
+ *   than calling deeper
+ */
+async function invoke(target, message, request, options = {}) {
+  if (!Object.hasOwn(TARGETS, target)) throw typed(codes.InvalidRequest, `no lambda called ${JSON.stringify(target)}`);
+  const depth = (request.depth || 0) + (options.handOff ? 0 : 1);
+  const limit = request.config.maxDepth || 8;
+  if (depth > limit) {
+    throw typed(codes.RecursionLimit, `invoking ${target} would be call ${depth} of a chain of lambdas: the limit is ${limit}; a lambda is calling itself in a loop`);
+  }
+  const payload = { ...message, 'request-id': request.requestId, depth };
+  const arn = targetArn(target, request.env, request.config);
+  request.log.debug(`invoke ${target} (${arn}) depth ${depth}`);
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) await remote(payload, request, arn);
+  else local(target, payload, request, arn);
+}
+
+/** Resolves when no in-process invocation is running (tests, benchmarks, the dev server). */
+async function idle() {
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+}
+
+module.exports = { invoke, idle, targetArn, functionName, TARGETS };

@@ -1,0 +1,159 @@
+'use strict';
+// Pub/sub for progress and completion. Topics carry the lambda and the request id:
+//
+//   tariffsim:<lambda>:<request-id>        e.g. tariffsim:simulate-chunk:run-42
+//
+// so anyone can tap in by pattern (`tariffsim:*:run-42` for a whole run). Messages are JSON.
+// Without REDIS_URL the bus is embedded in the process (the development default); with it, a real
+// Redis (node-redis, loaded only then). Pub/sub is best effort by nature (Redis drops what nobody
+// hears): the durable run state in storage is the truth, messages are the signal.
+
+const { EventEmitter } = require('node:events');
+
+/** The topic of a lambda's messages for a request. */
+function topic(lambda, requestId) {
+  return `tariffsim:${lambda}:${requestId}`;
+}
+
+/** The pattern matching every topic of a request. */
+function requestPattern(requestId) {
+  return `tariffsim:*:${requestId}`;
+}
+
+function patternToRegExp(pattern) {
+  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+class EmbeddedBus {
+  constructor() {
+    this.emitter = new EventEmitter();
+    this.emitter.setMaxListeners(0);
+    this.kind = 'embedded';
+  }
+
+  async publish(channel, message) {
+    const text = typeof message === 'string' ? message : JSON.stringify(message);
+    // Delivered asynchronously, as Redis would.
+    queueMicrotask(() => this.emitter.emit('message', channel, text));
+    return true;
+  }
+
+  /**
+   * Calls `onMessage(message, channel)` for every message on topics matching `pattern`.
+   * @returns {Promise<() => Promise<void>>} unsubscribe
+   */
+  async subscribe(pattern, onMessage) {
+    const re = patternToRegExp(pattern);
+    const listener = (channel, text) => {
+      if (re.test(channel)) onMessage(parse(text), channel);
+    };
+    this.emitter.on('message', listener);
+    return async () => {
+      this.emitter.off('message', listener);
+    };
+  }
+
+  async close() {}
+}
+
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { event: 'unparsable', text };
+  }
+}
+
+class RedisBus {
+  constructor(url) {
+    this.url = url;
+    this.kind = 'redis';
+    this.pub = null;
+    this.subscriber = null;
+  }
+
+  client() {
+    const { createClient } = require('redis');
+    const c = createClient({
+      url: this.url,
+      // Reconnect for ever, quickly at first: a Redis restart must not lose a run.
+      socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) },
+    });
+    c.on('error', () => {}); // reconnects by itself; errors of commands reach their callers
+    return c;
+  }
+
+  async publisher() {
+    if (this.pub === null) {
+      this.pub = this.client();
+      this.pubReady = this.pub.connect();
+    }
+    await this.pubReady;
+    return this.pub;
+  }
+
+  /**
+   * Publishes, best effort: a message is a signal, never worth failing a lambda for (the run state
+   * is in storage). Gives up after `timeoutMs` while Redis is unreachable.
+   * @returns {Promise<boolean>} whether Redis took it
+   */
+  async publish(channel, message, timeoutMs = 2000) {
+    const text = typeof message === 'string' ? message : JSON.stringify(message);
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.publisher().then((pub) => pub.publish(channel, text)).then(() => true), timeout]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async subscribe(pattern, onMessage) {
+    const sub = this.client();
+    await sub.connect();
+    await sub.pSubscribe(pattern, (text, channel) => onMessage(parse(text), channel));
+    return async () => {
+      await sub.pUnsubscribe(pattern).catch(() => {});
+      await sub.quit().catch(() => {});
+    };
+  }
+
+  async close() {
+    if (this.pub !== null) {
+      const pub = this.pub;
+      this.pub = null;
+      await this.pubReady.catch(() => {});
+      await pub.quit().catch(() => {});
+    }
+  }
+}
+
+const buses = new Map();
+
+/**
+ * The bus for a Redis URL (one per URL per process), or the embedded bus when the URL is empty.
+ * @param {string|undefined|null} redisUrl
+ */
+function openBus(redisUrl) {
+  const key = redisUrl || '';
+  let bus = buses.get(key);
+  if (!bus) {
+    bus = key ? new RedisBus(key) : new EmbeddedBus();
+    buses.set(key, bus);
+  }
+  return bus;
+}
+
+/** Closes every bus this process opened (tests, shutdown). */
+async function closeBuses() {
+  const all = [...buses.values()];
+  buses.clear();
+  await Promise.all(all.map((b) => b.close()));
+}
+
+module.exports = { topic, requestPattern, openBus, closeBuses, EmbeddedBus, RedisBus };

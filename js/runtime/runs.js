@@ -1,0 +1,160 @@
+'use strict';
+// The durable state of a run, kept in storage under runs/<run-id>/ so that a late subscriber, a
+// duplicate delivery or a Redis restart loses nothing:
+//
+//   spec.json            the run spec as given
+//   inputs/              market.json, scenario.json, population.csv: the run's own copy of its inputs
+//                        (the population already filtered), so chunks never see a file change
+//   plan.json            {chunks, population, sample_size, chunk_size, budget}
+//   chunks/<i>.csv       chunk i's impressions (the CSV header on chunk 0 only)
+//   chunks/<i>.json      chunk i's partial summary
+//   done/<i>.json        written once, by the first delivery of chunk i to finish: its counts
+//   attempts/<i>-<n>     failed attempts of chunk i
+//   failed.json          written once, when the run fails: the reason and the chunk
+//   merge.lock           claimed by exactly one merger
+//   impressions.csv      the run's impressions, chunks concatenated in order
+//   summary.json         the run's summary, chunk summaries merged
+//   result.json          written last: the run is done
+
+const { topic, requestPattern } = require('./pubsub');
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const pad = (i) => String(i).padStart(6, '0');
+
+/** The storage keys of a run. */
+function keys(runId) {
+  const base = `runs/${runId}`;
+  return {
+    base,
+    spec: `${base}/spec.json`,
+    market: `${base}/inputs/market.json`,
+    scenario: `${base}/inputs/scenario.json`,
+    population: `${base}/inputs/population.csv`,
+    plan: `${base}/plan.json`,
+    chunkCsv: (i) => `${base}/chunks/${pad(i)}.csv`,
+    chunkSummary: (i) => `${base}/chunks/${pad(i)}.json`,
+    doneDir: `${base}/done`,
+    done: (i) => `${base}/done/${pad(i)}.json`,
+    attempt: (i, n) => `${base}/attempts/${pad(i)}-${n}`,
+    failed: `${base}/failed.json`,
+    mergeLock: `${base}/merge.lock`,
+    impressions: `${base}/impressions.csv`,
+    summary: `${base}/summary.json`,
+    result: `${base}/result.json`,
+  };
+}
+
+const json = (value) => Buffer.from(`${JSON.stringify(value)}\n`);
+
+async function readJson(storage, key) {
+  const bytes = await storage.get(key);
+  return bytes === null ? null : JSON.parse(bytes.toString('utf8'));
+}
+
+/**
+ * Where a run stands, from storage alone.
+ * @returns {Promise<{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed',
+ *   chunks: number|null, done: number, profiles: number, impressions: number, failure?: object,
+ *   result?: object}>}
+ */
+async function readState(storage, runId) {
+  const k = keys(runId);
+  const [spec, plan, failed, result] = await Promise.all([
+    storage.get(k.spec),
+    readJson(storage, k.plan),
+    readJson(storage, k.failed),
+    readJson(storage, k.result),
+  ]);
+  const state = { run_id: runId, status: 'unknown', chunks: plan ? plan.chunks : null, done: 0, profiles: 0, impressions: 0 };
+  if (spec === null) return state;
+  state.status = plan ? 'running' : 'started';
+  if (plan) {
+    const done = await storage.list(k.doneDir);
+    state.done = done.length;
+    if (result) {
+      state.profiles = result.profiles;
+      state.impressions = result.impressions;
+    } else {
+      const counts = await Promise.all(done.map((key) => readJson(storage, key)));
+      for (const c of counts) {
+        state.profiles += c.profiles;
+        state.impressions += c.impressions;
+      }
+    }
+  }
+  if (failed) {
+    state.status = 'failed';
+    state.failure = failed;
+  } else if (result) {
+    state.status = 'done';
+    state.result = result;
+  }
+  return state;
+}
+
+/** The topics of a run, for callers who want to tap in. */
+function topicsOf(runId) {
+  return {
+    pattern: requestPattern(runId),
+    run: topic('run-simulation', runId),
+    population: topic('filter-population', runId),
+    chunks: topic('simulate-chunk', runId),
+  };
+}
+
+/**
+ * Marks a run failed (once) and says so on its topic.
+ * @returns {Promise<boolean>} whether this call marked it
+ */
+async function failRun(storage, bus, runId, failure) {
+  const first = await storage.putIfAbsent(keys(runId).failed, json({ ...failure, at: new Date().toISOString() }));
+  if (first) await bus.publish(topic('run-simulation', runId), { event: 'run-failed', run_id: runId, ...failure });
+  return first;
+}
+
+/**
+ * Waits for a run to end, calling `onProgress(state)` on every change: reads where the run stands
+ * first (a late subscriber misses nothing), then follows its topics. Subscribes before reading, so
+ * no message falls between the two.
+ * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
+ *   timeoutMs?: number, pollMs?: number}} options
+ * @returns {Promise<object>} the final state (status 'done' or 'failed')
+ */
+async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000 }) {
+  if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
+  let last = null;
+  let settle;
+  const ended = new Promise((resolve) => {
+    settle = resolve;
+  });
+  let checking = Promise.resolve();
+  const check = () => {
+    checking = checking.then(async () => {
+      const state = await readState(storage, runId);
+      const key = `${state.status}:${state.done}:${state.chunks}`;
+      if (key !== last) {
+        last = key;
+        onProgress(state);
+      }
+      if (state.status === 'done' || state.status === 'failed') settle(state);
+    });
+    return checking;
+  };
+  const unsubscribe = await bus.subscribe(requestPattern(runId), () => {
+    check();
+  });
+  // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well.
+  const poll = setInterval(check, pollMs);
+  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout' }), timeoutMs) : null;
+  try {
+    await check();
+    return await ended;
+  } finally {
+    clearInterval(poll);
+    if (timer) clearTimeout(timer);
+    await unsubscribe();
+  }
+}
+
+module.exports = { RUN_ID, keys, json, readJson, readState, topicsOf, failRun, watchRun };

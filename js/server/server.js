@@ -1,0 +1,290 @@
+'use strict';
+// The development server: every lambda of the monorepo behind one local web server.
+//
+//   POST /lambdas/<name>                                  plain REST: JSON in, JSON out
+//   POST /2015-03-31/functions/<FunctionName>/invocations  the AWS Lambda Invoke API, as AWS serves
+//        it, so an unchanged AWS SDK (Ruby's Aws::Lambda::Client, boto3, the JS SDK v3) works by
+//        pointing its endpoint here
+//   GET  /                                                 the run page
+//   GET  /api/...                                          what the page needs: tariffs, run events
+//                                                          (server-sent events), summary, impressions
+//
+// Requests signed with SigV4 are accepted; the signature is not verified locally.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const Fastify = require('fastify');
+const { config } = require('../runtime/config');
+const { TARGETS } = require('../runtime/invoke');
+const { pipelineOf } = require('../runtime/pipeline');
+const { keys, readState, readJson, watchRun } = require('../runtime/runs');
+const { tailStore } = require('../runtime/logging');
+
+const MB = 1024 * 1024;
+/** Lambda's payload limits: 6 MB for a synchronous invocation, 1 MB for an asynchronous one. */
+const LIMITS = Object.freeze({ RequestResponse: 6 * MB, Event: 1 * MB, DryRun: 6 * MB });
+const INVOCATION_TYPES = new Set(Object.keys(LIMITS));
+const REGION = process.env.AWS_REGION || 'eu-west-1';
+const ACCOUNT = '000000000000';
+const TAIL_BYTES = 4096;
+const STATUS_BY_ERROR = Object.freeze({
+  InvalidJson: 400,
+  InvalidRequest: 400,
+  InvalidReference: 400,
+  PayloadTooLarge: 413,
+  RequestTooLarge: 413,
+  UnknownMarket: 404,
+  UnknownRun: 404,
+  InputNotFound: 404,
+  RunExists: 409,
+  RecursionLimit: 508,
+  WasmTrap: 500,
+  InternalError: 500,
+});
+
+const handlers = new Map();
+/** The handler of a lambda, loaded on first use. */
+function handlerOf(target) {
+  let h = handlers.get(target);
+  if (!h) {
+    h = require(path.join(__dirname, '..', TARGETS[target])).handler;
+    handlers.set(target, h);
+  }
+  return h;
+}
+
+/** HTTP status for a lambda's typed error: 4xx for what the caller can fix, else 500. */
+function statusOf(err) {
+  if (STATUS_BY_ERROR[err.name]) return STATUS_BY_ERROR[err.name];
+  if (/^(Invalid|Unknown|Empty|Duplicate|TooMany|NoSuch)/.test(err.name)) return 400;
+  return 500;
+}
+
+/**
+ * FunctionName as AWS takes it: `name`, `name:ALIAS`, a partial ARN `account:function:name[:alias]`
+ * or a full ARN; the Qualifier query parameter names the alias too.
+ * @returns {{name: string, qualifier: string|null}}
+ */
+function parseFunctionName(raw, qualifier) {
+  const parts = decodeURIComponent(raw).split(':');
+  let name;
+  let alias = null;
+  if (parts[0] === 'arn') {
+    name = parts[6];
+    alias = parts[7] || null;
+  } else if (parts.length >= 3 && parts[1] === 'function') {
+    name = parts[2];
+    alias = parts[3] || null;
+  } else {
+    name = parts[0];
+    alias = parts[1] || null;
+  }
+  return { name: name || '', qualifier: qualifier || alias };
+}
+
+/** The lambda a function name means: `tariffsim-<target>` or `<target>`. */
+function targetOf(name) {
+  const target = name.startsWith('tariffsim-') ? name.slice('tariffsim-'.length) : name;
+  return Object.hasOwn(TARGETS, target) ? target : null;
+}
+
+function lambdaContext(name, qualifier) {
+  const arn = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}${qualifier ? `:${qualifier}` : ''}`;
+  return { awsRequestId: crypto.randomUUID(), invokedFunctionArn: arn, functionName: name, functionVersion: '$LATEST' };
+}
+
+/** Runs a handler, keeping the last 4 KB of the log lines it writes. */
+async function invokeWithTail(target, event, context) {
+  const tail = { text: '' };
+  try {
+    const result = await tailStore.run(tail, () => handlerOf(target)(event, context));
+    return { result, tail: tail.text };
+  } catch (err) {
+    err.tail = tail.text;
+    throw err;
+  }
+}
+
+function lastBytes(text, n) {
+  const buf = Buffer.from(text, 'utf8');
+  return buf.length <= n ? buf : buf.subarray(buf.length - n);
+}
+
+/**
+ * Reads a request body up to `limit` bytes; refuses a larger one from its Content-Length, or as
+ * soon as the bytes read pass the limit, without reading it whole.
+ */
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(Object.assign(new Error(`request of ${declared} bytes`), { tooLarge: true, limit }));
+      return;
+    }
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(Object.assign(new Error(`request over ${limit} bytes`), { tooLarge: true, limit }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function awsError(reply, status, type, message) {
+  return reply
+    .code(status)
+    .header('x-amzn-ErrorType', type)
+    .header('x-amzn-RequestId', crypto.randomUUID())
+    .type('application/json')
+    .send({ Type: 'User', message, Message: message });
+}
+
+/**
+ * Builds the server.
+ * @param {{logRequests?: boolean}} [options]
+ */
+function buildServer(options = {}) {
+  const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB });
+  // Bodies are read by the routes themselves (limits depend on the invocation type).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (req, payload, done) => done(null, undefined));
+
+  app.post('/lambdas/:name', async (request, reply) => {
+    const target = targetOf(request.params.name);
+    if (!target) return reply.code(404).send({ errorType: 'ResourceNotFoundException', errorMessage: `no lambda called ${request.params.name}` });
+    let body;
+    try {
+      body = await readBody(request.raw, LIMITS.RequestResponse);
+    } catch (e) {
+      if (e.tooLarge) return reply.code(413).send({ errorType: 'RequestTooLargeException', errorMessage: `a request must be smaller than ${e.limit} bytes` });
+      throw e;
+    }
+    try {
+      const { result } = await invokeWithTail(target, body.length ? body.toString('utf8') : '{}', lambdaContext(`tariffsim-${target}`, request.query.env || null));
+      return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
+    } catch (err) {
+      return reply.code(statusOf(err)).send({ errorType: err.name || 'Error', errorMessage: err.message });
+    }
+  });
+
+  app.post('/2015-03-31/functions/:functionName/invocations', async (request, reply) => {
+    const type = request.headers['x-amz-invocation-type'] || 'RequestResponse';
+    if (!INVOCATION_TYPES.has(type)) {
+      return awsError(reply, 400, 'InvalidParameterValueException', `X-Amz-Invocation-Type ${type} is not one of RequestResponse, Event, DryRun`);
+    }
+    const { name, qualifier } = parseFunctionName(request.params.functionName, request.query.Qualifier);
+    const target = targetOf(name);
+    if (!target) {
+      return awsError(reply, 404, 'ResourceNotFoundException', `Function not found: arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}${qualifier ? `:${qualifier}` : ''}`);
+    }
+    let body;
+    try {
+      body = await readBody(request.raw, LIMITS[type]);
+    } catch (e) {
+      if (e.tooLarge) {
+        reply.header('connection', 'close');
+        return awsError(reply, 413, 'RequestTooLargeException', `Request must be smaller than ${e.limit} bytes for the InvokeFunction operation`);
+      }
+      throw e;
+    }
+    const event = body.length ? body.toString('utf8') : '{}';
+    const context = lambdaContext(name, qualifier);
+    reply.header('x-amzn-RequestId', context.awsRequestId).header('X-Amz-Executed-Version', '$LATEST');
+    if (type === 'DryRun') return reply.code(204).send();
+    if (type === 'Event') {
+      // Runs in the background, as Lambda does; errors are logged by the handler.
+      setImmediate(() => handlerOf(target)(event, context).catch(() => {}));
+      return reply.code(202).send();
+    }
+    const wantTail = request.headers['x-amz-log-type'] === 'Tail';
+    try {
+      const { result, tail } = await invokeWithTail(target, event, context);
+      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(tail, TAIL_BYTES).toString('base64'));
+      return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
+    } catch (err) {
+      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(err.tail || '', TAIL_BYTES).toString('base64'));
+      const stackTrace = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).map((l) => l.trim()) : [];
+      return reply
+        .code(200)
+        .header('X-Amz-Function-Error', 'Unhandled')
+        .type('application/json')
+        .send({ errorType: err.name || 'Error', errorMessage: err.message, stackTrace });
+    }
+  });
+
+  registerPage(app);
+  return app;
+}
+
+/** The run page and the small API it uses. */
+function registerPage(app) {
+  const publicDir = path.join(__dirname, 'public');
+  const chartJs = require.resolve('chart.js/dist/chart.umd.js');
+  const settings = () => config.forEnvironment('DEV');
+  const request = () => ({ config: settings() });
+
+  app.get('/', async (req, reply) => reply.type('text/html').send(fs.createReadStream(path.join(publicDir, 'index.html'))));
+  app.get('/app.js', async (req, reply) => reply.type('text/javascript').send(fs.createReadStream(path.join(publicDir, 'app.js'))));
+  app.get('/vendor/chart.umd.js', async (req, reply) => reply.type('text/javascript').send(fs.createReadStream(chartJs)));
+
+  app.get('/api/markets/:name', async (req, reply) => {
+    if (req.params.name !== 'sample') return reply.code(404).send({ errorType: 'UnknownMarket', errorMessage: `no market ${req.params.name}` });
+    const market = JSON.parse(fs.readFileSync(path.join(settings().dataDir, 'sample', 'market.json'), 'utf8'));
+    return {
+      name: 'sample',
+      as_of: market.as_of,
+      market: 'sample/market.json',
+      visits: 'sample/visits.csv',
+      tariffs: market.tariffs.filter((t) => t.on_sale !== false).map((t) => ({ id: t.id, supplier: t.supplier, name: t.name, kind: t.kind })),
+    };
+  });
+  app.get('/api/markets/:name/tariffs/:id', async (req, reply) => {
+    const market = JSON.parse(fs.readFileSync(path.join(settings().dataDir, 'sample', 'market.json'), 'utf8'));
+    const t = req.params.name === 'sample' && market.tariffs.find((x) => x.id === req.params.id);
+    if (!t) return reply.code(404).send({ errorType: 'UnknownTariff', errorMessage: `no tariff ${req.params.id}` });
+    return t;
+  });
+
+  app.get('/api/runs/:id', async (req) => readState(pipelineOf(request()).storage, req.params.id));
+  app.get('/api/runs/:id/summary', async (req, reply) => {
+    const summary = await pipelineOf(request()).storage.get(keys(req.params.id).summary);
+    if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary (yet)' });
+    return reply.type('application/json').send(summary);
+  });
+  app.get('/api/runs/:id/impressions.csv', async (req, reply) => {
+    const { storage } = pipelineOf(request());
+    const k = keys(req.params.id);
+    const result = await readJson(storage, k.result);
+    if (result === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'the run is not done' });
+    reply.header('content-disposition', `attachment; filename="${req.params.id}-impressions.csv"`).type('text/csv');
+    if (storage.file) return reply.send(fs.createReadStream(storage.file(k.impressions)));
+    return reply.send(await storage.get(k.impressions));
+  });
+  // Server-sent events: the run's state now, then on every change, until it ends.
+  app.get('/api/runs/:id/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const { storage, bus } = pipelineOf(request());
+    let closed = false;
+    req.raw.on('close', () => {
+      closed = true;
+    });
+    watchRun({ storage, bus, runId: req.params.id, pollMs: 500, onProgress: (state) => !closed && send('state', state) })
+      .then((final) => !closed && send('end', final))
+      .catch((e) => !closed && send('error', { errorType: e.name, errorMessage: e.message }))
+      .finally(() => res.end());
+  });
+}
+
+module.exports = { buildServer, parseFunctionName, targetOf };

@@ -1,0 +1,145 @@
+'use strict';
+// Real servers for tests, started on loopback ports and stopped by the tests: redis-server and
+// moto's S3 server (PyPI moto[server]). scripts/test-js installs both when missing.
+
+const { spawn, execFileSync } = require('node:child_process');
+const net = require('node:net');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+/** A free TCP port on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForOutput(child, pattern, what, timeoutMs = 15000) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms: ${seen}`)), timeoutMs);
+    const onData = (data) => {
+      seen += data.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}: ${seen}`));
+    });
+  });
+}
+
+function waitForPort(port, timeoutMs = 20000) {
+  const until = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > until) reject(new Error(`nothing listens on 127.0.0.1:${port}`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * A real redis-server on a free loopback port, without persistence (a restart loses everything:
+ * the hardest case for the pipeline).
+ * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, restart: (downMs?: number) => Promise<void>}>}
+ */
+async function startRedis() {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-redis-'));
+  let child = null;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await waitForOutput(child, /Ready to accept connections/, 'redis-server');
+  };
+  const stop = async () => {
+    if (child === null) return;
+    const c = child;
+    child = null;
+    const exited = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    /** Kills Redis, keeps it down for `downMs`, starts it again on the same port. */
+    restart: async (downMs = 300) => {
+      await stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+    },
+  };
+}
+
+function motoServerCommand() {
+  for (const cmd of ['moto_server']) {
+    try {
+      execFileSync(cmd, ['--help'], { stdio: 'ignore' });
+      return [cmd, []];
+    } catch {
+      // try the next
+    }
+  }
+  return ['python3', ['-m', 'moto.server']];
+}
+
+/**
+ * moto's server (S3, Lambda control plane, ...) on a free loopback port.
+ * @returns {Promise<{endpoint: string, stop: () => Promise<void>}>}
+ */
+async function startMoto() {
+  const port = await freePort();
+  const [cmd, args] = motoServerCommand();
+  const child = spawn(cmd, [...args, '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  try {
+    await waitForPort(port);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}: ${output}`);
+  }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+module.exports = { freePort, startRedis, startMoto, waitForPort };
