@@ -18,6 +18,7 @@ const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
 const { RUN_ID, keys, json, readJson, failRun } = require('./runtime/runs');
+const { recordUsage } = require('./runtime/usage');
 
 const FIELDS = new Set(['request-id', 'requestId', 'run_id', 'depth']);
 
@@ -68,6 +69,7 @@ async function work(input, request) {
       });
     } catch (e) {
       await failRun(storage, bus, runId, { lambda: 'filter-population', reason: `${e.name}: ${e.message}`, error_type: e.name });
+      await recordUsage(storage, runId, request);
       throw e;
     }
     await storage.put(k.market, Buffer.from(filtered.market));
@@ -91,6 +93,7 @@ async function work(input, request) {
   for (let index = 0; index < first; index += 1) {
     await invoke('simulate-chunk', { run_id: runId, index }, request);
   }
+  await recordUsage(storage, runId, request);
   return { run_id: runId, chunks: plan.chunks, population: plan.population, invoked: first };
 }
 

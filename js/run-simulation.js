@@ -27,6 +27,7 @@ const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
 const { RUN_ID, keys, json, readJson, readState, topicsOf } = require('./runtime/runs');
+const { recordUsage } = require('./runtime/usage');
 
 const FIELDS = new Set(['request-id', 'requestId', 'spec', 'depth']);
 
@@ -83,6 +84,7 @@ async function work(input, request) {
   await bus.publish(topic('run-simulation', runId), { event: 'started', run_id: runId });
   request.log.info(`run ${runId} started: ${spec.sample_size} profiles`);
   await invoke('filter-population', { run_id: runId }, request);
+  await recordUsage(storage, runId, request);
   return { run_id: runId, status: 'started', topics: topicsOf(runId), state_url: storage.url(k.base) };
 }
 

@@ -15,6 +15,7 @@ const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
 const { keys, json, readJson, failRun } = require('./runs');
 const { codes, typed } = require('./errors');
+const { recordUsage, collectUsage } = require('./usage');
 
 /** Attempts of a chunk before the run fails: Lambda's first try and its two retries. */
 const ATTEMPTS = 3;
@@ -86,11 +87,13 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
       profiles: counts.reduce((a, d) => a + d.profiles, 0),
       impressions: counts.reduce((a, d) => a + d.impressions, 0),
       compute_ms: counts.reduce((a, d) => a + d.compute_ms, 0),
+      own_ms: counts.reduce((a, d) => a + d.own_ms, 0),
       merge_ms: performance.now() - started,
       impressions_url: storage.url(k.impressions),
       summary_url: storage.url(k.summary),
       finished_at: new Date().toISOString(),
     };
+    result.usage = await collectUsage(storage, runId, request);
     if (!(await storage.putIfAbsent(k.result, json(result)))) return null;
     await bus.publish(topic('run-simulation', runId), { event: 'run-done', ...result });
     request.log.info(`run ${runId} done: ${result.profiles} profiles, ${result.impressions} impressions in ${plan.chunks} chunks`);
@@ -116,10 +119,15 @@ async function handOff(storage, runId, k, plan, index, request) {
  */
 async function runChunk(input, request) {
   enter(input.run_id);
+  let known = true;
   try {
     return await chunkStep(input, request);
+  } catch (e) {
+    known = e.name !== codes.UnknownRun;
+    throw e;
   } finally {
     leave(input.run_id);
+    if (known) await recordUsage(pipelineOf(request).storage, input.run_id, request);
   }
 }
 
@@ -144,15 +152,16 @@ async function chunkStep(input, request) {
   }
   let outcome;
   try {
+    const started = performance.now();
     const run = await preparedRun(storage, runId, k);
     if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
-    const started = performance.now();
     const out = withEngine(({ engine }) => engine.chunk(run.key, index));
     const computeMs = performance.now() - started;
     faultHook(request, runId, index);
     await storage.put(k.chunkCsv(index), Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength));
     await storage.put(k.chunkSummary(index), Buffer.from(out.summary_json));
-    outcome = { run, out, computeMs };
+    // The chunk's own work: its inputs prepared, the chunk computed, its outputs stored.
+    outcome = { run, out, computeMs, ownMs: performance.now() - started };
   } catch (e) {
     const failures = (await storage.list(`${k.base}/attempts`)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
     await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
@@ -162,8 +171,8 @@ async function chunkStep(input, request) {
     throw e;
   }
 
-  const { run, out, computeMs } = outcome;
-  const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: computeMs };
+  const { run, out, computeMs, ownMs } = outcome;
+  const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: computeMs, own_ms: ownMs };
   if (!(await storage.putIfAbsent(k.done(index), json(counts)))) {
     return { run_id: runId, index, duplicate: true };
   }

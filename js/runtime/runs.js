@@ -129,9 +129,19 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
     settle = resolve;
   });
   let checking = Promise.resolve();
+  let stopped = false;
+  let lastError = null;
   const check = () => {
     checking = checking.then(async () => {
-      const state = await readState(storage, runId);
+      if (stopped) return;
+      let state;
+      try {
+        state = await readState(storage, runId);
+      } catch (e) {
+        // Storage unreachable for a moment: try again at the next message or poll.
+        lastError = e;
+        return;
+      }
       const key = `${state.status}:${state.done}:${state.chunks}`;
       if (key !== last) {
         last = key;
@@ -146,11 +156,12 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   });
   // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well.
   const poll = setInterval(check, pollMs);
-  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout' }), timeoutMs) : null;
+  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
   try {
     await check();
     return await ended;
   } finally {
+    stopped = true;
     clearInterval(poll);
     if (timer) clearTimeout(timer);
     await unsubscribe();

@@ -83,7 +83,7 @@ function wrapHandler(lambda, work, options = {}) {
       if (depth > settings.maxDepth) {
         throw typed(codes.RecursionLimit, `this is call ${depth} of a chain of lambdas calling lambdas: the limit is ${settings.maxDepth}; a lambda is calling itself in a loop`);
       }
-      const request = { lambda, env, requestId, depth, config: settings, log, context: context || {}, responseBytes: undefined };
+      const request = { lambda, env, requestId, depth, config: settings, log, context: context || {}, responseBytes: undefined, started };
       const result = await work(input, request);
       checkResponse(result, settings.maxPayloadBytes, request.responseBytes);
       log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);

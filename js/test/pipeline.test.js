@@ -97,6 +97,10 @@ test('a fan-out run equals the native simulate output byte for byte', async () =
     assert.equal(got.summary, want.summary);
     assert.equal(final.done, final.chunks);
     assert.equal(final.result.profiles, s.sample_size);
+    // What it used: one invocation of each orchestrating lambda, one per chunk, all billed.
+    const { usage } = final.result;
+    assert.deepEqual(usage.invocations, { 'run-simulation': 1, 'filter-population': 1, 'simulate-chunk': final.chunks });
+    assert.ok(usage.billed_ms['simulate-chunk'] >= final.chunks, 'every invocation bills at least 1 ms');
   }
 });
 
