@@ -56,7 +56,7 @@ async function readJson(storage, key) {
  * Where a run stands, from storage alone.
  * @returns {Promise<{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed',
  *   chunks: number|null, done: number, profiles: number, impressions: number, failure?: object,
- *   result?: object}>}
+ *   result?: object}>} (profiles and impressions are counted once the run is done)
  */
 async function readState(storage, runId) {
   const k = keys(runId);
@@ -70,17 +70,10 @@ async function readState(storage, runId) {
   if (spec === null) return state;
   state.status = plan ? 'running' : 'started';
   if (plan) {
-    const done = await storage.list(k.doneDir);
-    state.done = done.length;
+    state.done = (await storage.list(k.doneDir)).length;
     if (result) {
       state.profiles = result.profiles;
       state.impressions = result.impressions;
-    } else {
-      const counts = await Promise.all(done.map((key) => readJson(storage, key)));
-      for (const c of counts) {
-        state.profiles += c.profiles;
-        state.impressions += c.impressions;
-      }
     }
   }
   if (failed) {
@@ -129,10 +122,15 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
     settle = resolve;
   });
   let checking = Promise.resolve();
+  let queued = false;
   let stopped = false;
   let lastError = null;
+  // Messages can come faster than state can be read: at most one read waits behind the running one.
   const check = () => {
+    if (queued) return checking;
+    queued = true;
     checking = checking.then(async () => {
+      queued = false;
       if (stopped) return;
       let state;
       try {
