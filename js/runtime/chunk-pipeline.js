@@ -39,10 +39,22 @@ function maxInFlight(runId) {
 /** Prepared runs of this warm instance: run id -> {generation, key, plan}. */
 const prepared = new Map();
 
+/** Preparations in progress, so that chunks arriving together read and parse the inputs once. */
+const preparing = new Map();
+
 async function preparedRun(storage, runId, k) {
   const cached = prepared.get(runId);
   const generation = withEngine((i) => i.generation);
   if (cached && cached.generation === generation && withEngine((i) => i.engine.hasRun(cached.key))) return cached;
+  let pending = preparing.get(runId);
+  if (!pending) {
+    pending = prepare(storage, runId, k).finally(() => preparing.delete(runId));
+    preparing.set(runId, pending);
+  }
+  return pending;
+}
+
+async function prepare(storage, runId, k) {
   const plan = await readJson(storage, k.plan);
   if (plan === null) throw typed(codes.UnknownRun, `run ${runId} has no plan: filter-population has not run`);
   const [market, scenario, population] = await Promise.all([storage.get(k.market), storage.get(k.scenario), storage.get(k.population)]);
@@ -69,18 +81,21 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
   if ((await storage.get(k.result)) !== null) return null;
   const done = await storage.list(k.doneDir);
   if (done.length !== plan.chunks) return null;
+  if (storage.writeAt && !(await appendFollowing(storage, k, plan, request))) return null;
   if (!(await storage.putIfAbsent(k.mergeLock, json({ at: new Date().toISOString() })))) return null;
   try {
     const started = performance.now();
-    const summaries = [];
-    for (let i = 0; i < plan.chunks; i += 1) summaries.push((await storage.get(k.chunkSummary(i))).toString('utf8'));
-    const summary = withEngine(({ wasm }) => wasm.mergeSummaries(summaries));
-    async function* impressions() {
-      for (let i = 0; i < plan.chunks; i += 1) yield await storage.get(k.chunkCsv(i));
-    }
-    await storage.putStream(k.impressions, impressions());
-    await storage.put(k.summary, Buffer.from(summary));
     const counts = await Promise.all(done.map((key) => readJson(storage, key)));
+    const summary = withEngine(({ wasm }) => wasm.mergeSummaries(counts.map((c) => c.summary)));
+    if (storage.writeAt) {
+      await storage.rename(k.partial, k.impressions);
+    } else {
+      async function* impressions() {
+        for (let i = 0; i < plan.chunks; i += 1) yield await storage.get(k.chunkCsv(i));
+      }
+      await storage.putStream(k.impressions, impressions());
+    }
+    await storage.put(k.summary, Buffer.from(summary));
     const result = {
       run_id: runId,
       chunks: plan.chunks,
@@ -104,12 +119,63 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
   }
 }
 
-/** Starts the chunk `budget` places after this one, unless it is done or the run failed. */
-async function handOff(storage, runId, k, plan, index, request) {
+/** A claim to append a chunk older than this was abandoned (its appender died): take it over. */
+const APPEND_LEASE_MS = 60_000;
+
+async function endOf(storage, k, i) {
+  if (i < 0) return 0;
+  const a = await readJson(storage, k.appended(i));
+  return a === null ? null : a.end;
+}
+
+/**
+ * On a folder, a chunk whose predecessor is already in the run's impressions file goes straight in
+ * after it, from memory: the impressions are written once, in chunk order, as the run goes (a
+ * chunk is appended at its known offset, so appending it again after a crash is harmless).
+ * @returns {Promise<boolean>} whether it went in (else the caller stores the chunk's own file)
+ */
+async function appendDirect(storage, k, index, csv) {
+  if (!storage.writeAt) return false;
+  const offset = await endOf(storage, k, index - 1);
+  if (offset === null) return false;
+  if (!(await storage.putIfAbsent(k.appendClaim(index), json({ at: Date.now() })))) return false;
+  await storage.writeAt(k.partial, offset, csv);
+  await storage.put(k.appended(index), json({ end: offset + csv.length }));
+  return true;
+}
+
+/**
+ * Appends every done chunk not yet in the impressions file, in order, reading each from its own
+ * file (or computing it again, if its appender died before finishing). Returns whether all are in.
+ */
+async function appendFollowing(storage, k, plan, request) {
+  for (;;) {
+    const n = (await storage.list(k.appendedDir)).length;
+    if (n >= plan.chunks) return true;
+    if ((await storage.get(k.done(n))) === null) return false;
+    if (!(await storage.putIfAbsent(k.appendClaim(n), json({ at: Date.now() })))) {
+      const claim = await readJson(storage, k.appendClaim(n));
+      if (claim !== null && Date.now() - claim.at < APPEND_LEASE_MS) return false;
+      await storage.delete(k.appendClaim(n));
+      continue;
+    }
+    const offset = await endOf(storage, k, n - 1);
+    let csv = await storage.get(k.chunkCsv(n));
+    if (csv === null) {
+      const run = await preparedRun(storage, k.base.slice('runs/'.length), k);
+      const out = withEngine(({ engine }) => engine.chunk(run.key, n));
+      csv = Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength);
+      request.log.warn(`chunk ${n} recomputed for the merge: its appender did not finish`);
+    }
+    await storage.writeAt(k.partial, offset, csv);
+    await storage.put(k.appended(n), json({ end: offset + csv.length }));
+  }
+}
+
+/** Starts the chunk `budget` places after this one (which ignores the call if it is done). */
+async function handOff(runId, plan, index, request) {
   const next = index + plan.budget;
-  if (next >= plan.chunks) return;
-  if ((await storage.get(k.done(next))) !== null || (await storage.get(k.failed)) !== null) return;
-  await invoke('simulate-chunk', { run_id: runId, index: next }, request, { handOff: true });
+  if (next < plan.chunks) await invoke('simulate-chunk', { run_id: runId, index: next }, request, { handOff: true });
 }
 
 /**
@@ -126,7 +192,7 @@ async function runChunk(input, request) {
     known = e.name !== codes.UnknownRun;
     throw e;
   } finally {
-    leave(input.run_id);
+    if (!request.slotReleased) leave(input.run_id);
     if (known) await recordUsage(pipelineOf(request).storage, input.run_id, request);
   }
 }
@@ -136,20 +202,21 @@ async function chunkStep(input, request) {
   const runId = input.run_id;
   const index = input.index;
   const k = keys(runId);
-  if ((await storage.get(k.done(index))) !== null) {
+  // Whether this delivery is a duplicate, or the run failed, is read while the chunk computes (a
+  // duplicate then wastes one computation; a fresh chunk waits for no I/O before computing).
+  const before = Promise.all([storage.get(k.done(index)), storage.get(k.failed)]);
+  before.catch(() => {});
+  const duplicate = async () => {
     request.log.info(`chunk ${index} of run ${runId} is done already: duplicate delivery ignored`);
     // A retry after a failed hand-off or a failed merge lands here: finish what the first
     // delivery could not (both are no-ops when it did).
     const plan = await readJson(storage, k.plan);
     if (plan === null) return { run_id: runId, index, duplicate: true, merged: false };
-    const merged = (await maybeMerge(storage, bus, runId, k, plan, request)) !== null;
-    await handOff(storage, runId, k, plan, index, request);
+    await handOff(runId, plan, index, request);
+    const allIn = storage.writeAt ? await appendFollowing(storage, k, plan, request) : true;
+    const merged = allIn && (await maybeMerge(storage, bus, runId, k, plan, request)) !== null;
     return { run_id: runId, index, duplicate: true, merged };
-  }
-  if ((await storage.get(k.failed)) !== null) {
-    request.log.warn(`run ${runId} has failed: chunk ${index} not computed`);
-    return { run_id: runId, index, skipped: 'run failed' };
-  }
+  };
   let outcome;
   try {
     const started = performance.now();
@@ -157,12 +224,24 @@ async function chunkStep(input, request) {
     if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
     const out = withEngine(({ engine }) => engine.chunk(run.key, index));
     const computeMs = performance.now() - started;
+    const [doneAlready, failed] = await before;
+    if (doneAlready !== null) return await duplicate();
+    if (failed !== null) {
+      request.log.warn(`run ${runId} has failed: chunk ${index} dropped`);
+      return { run_id: runId, index, skipped: 'run failed' };
+    }
     faultHook(request, runId, index);
-    await storage.put(k.chunkCsv(index), Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength));
-    await storage.put(k.chunkSummary(index), Buffer.from(out.summary_json));
+    // Hand the slot on as soon as the computation is done: at most `budget` chunks of a run compute
+    // at once, and the next one computes while this one stores its outputs.
+    leave(runId);
+    request.slotReleased = true;
+    await handOff(runId, run.plan, index, request);
+    const csv = Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength);
+    if (!(await appendDirect(storage, k, index, csv))) await storage.put(k.chunkCsv(index), csv);
     // The chunk's own work: its inputs prepared, the chunk computed, its outputs stored.
     outcome = { run, out, computeMs, ownMs: performance.now() - started };
   } catch (e) {
+    if (e.name === codes.UnknownRun) throw e;
     const failures = (await storage.list(`${k.base}/attempts`)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
     await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
     if (failures >= ATTEMPTS || e.name === codes.InvalidRequest) {
@@ -173,14 +252,15 @@ async function chunkStep(input, request) {
 
   const { run, out, computeMs, ownMs } = outcome;
   const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: computeMs, own_ms: ownMs };
-  if (!(await storage.putIfAbsent(k.done(index), json(counts)))) {
+  // The done marker carries the chunk's partial summary: one write records both.
+  if (!(await storage.putIfAbsent(k.done(index), json({ ...counts, summary: out.summary_json })))) {
     return { run_id: runId, index, duplicate: true };
   }
   const done = (await storage.list(k.doneDir)).length;
   await bus.publish(topic('simulate-chunk', runId), { event: 'chunk-done', run_id: runId, ...counts, done, chunks: run.plan.chunks });
-  const merged = done === run.plan.chunks && (await maybeMerge(storage, bus, runId, k, run.plan, request)) !== null;
-  // Hand the slot on last, so that at most `budget` chunks of the run are ever in flight.
-  await handOff(storage, runId, k, run.plan, index, request);
+  // Chunks that finished before their predecessor went in are appended by whoever comes next.
+  const allIn = storage.writeAt ? await appendFollowing(storage, k, run.plan, request) : done === run.plan.chunks;
+  const merged = allIn && (await maybeMerge(storage, bus, runId, k, run.plan, request)) !== null;
   return { run_id: runId, ...counts, done, chunks: run.plan.chunks, merged };
 }
 

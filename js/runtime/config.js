@@ -34,6 +34,24 @@
 //                           then runs on the baseline compiler instead of optimising code it runs
 //                           once, which roughly halves the first request
 
+//
+// The bundle's configuration per alias: config/environments.json (TARIFFSIM_CONFIG_FILE names
+// another file) gives each environment's values under the names of the settings below (storage,
+// redisUrl, chunkBudget, maxDepth, maxProfiles, logLevel, arnPattern, functionPrefix, ...). For
+// each setting the first of these wins: NAME_<ENV>, NAME, the file's value for the environment, the
+// built-in default. The "where" settings (storage, redisUrl, s3Endpoint, lambdaEndpoint, and the
+// folders) are taken from the file only when the code runs in Lambda (AWS_LAMBDA_FUNCTION_NAME is
+// set): in development the monolith keeps its local folder and embedded bus.
+//
+// Secrets are references in the file, never values: {"ssm": "/tariffsim/prod/redis-url"} (an SSM
+// parameter, SecureString or String). Nothing here resolves them, so the synchronous `price` path
+// never loads the AWS SDK nor waits on SSM: reading an unresolved setting throws SecretNotResolved,
+// and `await resolveSecrets(settings)` returns the settings with the values, fetched with the AWS SDK
+// on first use and cached for SECRET_TTL_MS (TARIFFSIM_SSM_ENDPOINT: an SSM-compatible endpoint,
+// e.g. a moto server). An environment variable for the setting overrides the reference, and then
+// nothing is fetched.
+
+const fs = require('node:fs');
 const path = require('node:path');
 const { ENVIRONMENTS } = require('./environment');
 
@@ -45,6 +63,71 @@ const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 const CHUNK_BUDGET = Object.freeze({ DEV: 10, STAGING: 50, PROD: 200 });
 /** The market every deployment has, bundled in the zip. */
 const SAMPLE_MARKET = path.join(ROOT, 'data', 'sample', 'market.json');
+/** The bundle's configuration per alias. */
+const ENVIRONMENTS_FILE = path.join(ROOT, 'config', 'environments.json');
+/** How long a resolved secret is used before it is fetched again. */
+const SECRET_TTL_MS = 5 * 60 * 1000;
+
+/**
+ * The settings the file may give, with the environment variable that overrides each and whether
+ * it says where things are (taken from the file only in Lambda).
+ */
+const FILE_SETTINGS = Object.freeze({
+  marketsDir: { variable: 'TARIFFSIM_MARKETS_DIR', where: true },
+  dataDir: { variable: 'TARIFFSIM_DATA_DIR', where: true },
+  outDir: { variable: 'TARIFFSIM_OUT_DIR', where: true },
+  storage: { variable: 'TARIFFSIM_STORAGE', where: true },
+  s3Endpoint: { variable: 'TARIFFSIM_S3_ENDPOINT', where: true },
+  redisUrl: { variable: 'REDIS_URL', where: true },
+  lambdaEndpoint: { variable: 'TARIFFSIM_LAMBDA_ENDPOINT', where: true },
+  maxProfiles: { variable: 'TARIFFSIM_MAX_PROFILES', where: false },
+  logLevel: { variable: 'TARIFFSIM_LOG_LEVEL', where: false },
+  chunkBudget: { variable: 'TARIFFSIM_CHUNK_BUDGET', where: false },
+  maxDepth: { variable: 'TARIFFSIM_MAX_DEPTH', where: false },
+  arnPattern: { variable: 'TARIFFSIM_ARN_PATTERN', where: false },
+  functionPrefix: { variable: 'TARIFFSIM_FUNCTION_PREFIX', where: false },
+  retryDelaysMs: { variable: 'TARIFFSIM_RETRY_DELAYS_MS', where: false },
+});
+
+class ConfigError extends Error {
+  constructor(code, message) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: code, writable: true, configurable: true });
+  }
+}
+
+function isSecretRef(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && typeof value.ssm === 'string';
+}
+
+/**
+ * The file's settings per environment, checked: known environments and settings only, values of
+ * the right kind, secrets as references.
+ * @returns {Record<string, Record<string, unknown>>}
+ */
+function readEnvironmentsFile(file) {
+  let parsed;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError('InvalidConfig', `${file}: ${e.message}`);
+  }
+  const envs = parsed && parsed.environments;
+  if (envs === null || typeof envs !== 'object' || Array.isArray(envs)) throw new ConfigError('InvalidConfig', `${file}: give {"environments": {"DEV": {...}, "STAGING": {...}, "PROD": {...}}}`);
+  for (const [name, values] of Object.entries(envs)) {
+    if (!ENVIRONMENTS.includes(name)) throw new ConfigError('InvalidConfig', `${file}: unknown environment ${JSON.stringify(name)}: the environments are ${ENVIRONMENTS.join(', ')}`);
+    for (const [key, value] of Object.entries(values)) {
+      if (!Object.hasOwn(FILE_SETTINGS, key)) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key} is not a setting: the settings are ${Object.keys(FILE_SETTINGS).join(', ')}`);
+      if (isSecretRef(value)) {
+        if (!value.ssm.startsWith('/')) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key}: an SSM parameter name starts with '/'`);
+        continue;
+      }
+      const ok = key === 'retryDelaysMs' ? Array.isArray(value) && value.every(Number.isSafeInteger) : typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value));
+      if (!ok) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key} must be ${key === 'retryDelaysMs' ? 'a list of whole numbers' : 'a string, a whole number or {"ssm": "/parameter/name"}'}`);
+    }
+  }
+  return envs;
+}
 
 function setting(env, key, name) {
   const own = env[`${key}_${name}`];
@@ -60,27 +143,58 @@ function positiveInt(value, fallback, key) {
   return n;
 }
 
+/** Settings whose value is a secret reference, kept out of sight until resolved. */
+const unresolved = new WeakMap();
+
 /**
- * The configuration for every environment, from environment variables.
+ * The configuration for every environment, from environment variables and the bundle's file.
  * @param {Record<string, string|undefined>} [env]
+ * @param {{file?: string|null, deployed?: boolean}} [options] `file`: the configuration per alias
+ *   (default TARIFFSIM_CONFIG_FILE, else config/environments.json when it exists; null: none);
+ *   `deployed`: take the "where" settings from the file (default: running in Lambda)
  */
-function loadConfig(env = process.env) {
+function loadConfig(env = process.env, options = {}) {
+  let file = options.file;
+  if (file === undefined) file = env.TARIFFSIM_CONFIG_FILE || (fs.existsSync(ENVIRONMENTS_FILE) ? ENVIRONMENTS_FILE : null);
+  const fromFile = file ? readEnvironmentsFile(path.resolve(file)) : {};
+  const deployed = options.deployed === undefined ? Boolean(env.AWS_LAMBDA_FUNCTION_NAME) : options.deployed;
   const byName = {};
   for (const name of ENVIRONMENTS) {
-    const get = (key) => setting(env, key, name);
-    const marketsDir = get('TARIFFSIM_MARKETS_DIR');
-    byName[name] = Object.freeze({
+    const own = fromFile[name] || {};
+    const refs = {};
+    // A setting: its environment variable (NAME_<ENV>, then NAME), else the file, else undefined.
+    const get = (key) => {
+      const fromEnv = setting(env, key, name);
+      if (fromEnv !== undefined) return fromEnv;
+      const fileKey = Object.keys(FILE_SETTINGS).find((k) => FILE_SETTINGS[k].variable === key);
+      if (fileKey === undefined || !Object.hasOwn(own, fileKey) || (FILE_SETTINGS[fileKey].where && !deployed)) return undefined;
+      const value = own[fileKey];
+      if (isSecretRef(value)) {
+        refs[fileKey] = value;
+        return undefined;
+      }
+      if (Array.isArray(value)) return value.join(',');
+      // A folder in the file is relative to the task root (the root of the zip).
+      return fileKey.endsWith('Dir') ? path.resolve(ROOT, String(value)) : String(value);
+    };
+    const folder = (key) => {
+      const value = get(key);
+      return value === undefined ? undefined : path.resolve(value);
+    };
+    const marketsDir = folder('TARIFFSIM_MARKETS_DIR');
+    const outDir = folder('TARIFFSIM_OUT_DIR') || path.resolve(path.join(env.TMPDIR || '/tmp', 'tariffsim', 'out'));
+    const settings = {
       environment: name,
       root: ROOT,
-      marketsDir: marketsDir ? path.resolve(marketsDir) : null,
+      marketsDir: marketsDir || null,
       builtinMarkets: marketsDir ? Object.freeze({}) : Object.freeze({ sample: SAMPLE_MARKET }),
-      dataDir: path.resolve(get('TARIFFSIM_DATA_DIR') || path.join(ROOT, 'data')),
-      outDir: path.resolve(get('TARIFFSIM_OUT_DIR') || path.join(env.TMPDIR || '/tmp', 'tariffsim', 'out')),
+      dataDir: folder('TARIFFSIM_DATA_DIR') || path.join(ROOT, 'data'),
+      outDir,
       maxPayloadBytes: LAMBDA_PAYLOAD_LIMIT,
       maxProfiles: positiveInt(get('TARIFFSIM_MAX_PROFILES'), 100, 'TARIFFSIM_MAX_PROFILES'),
       debugHooks: name === 'DEV' && get('TARIFFSIM_DEBUG_HOOKS') !== '0',
       logLevel: (env.AWS_LAMBDA_LOG_LEVEL || get('TARIFFSIM_LOG_LEVEL') || 'INFO').toUpperCase(),
-      storage: get('TARIFFSIM_STORAGE') || path.resolve(get('TARIFFSIM_OUT_DIR') || path.join(env.TMPDIR || '/tmp', 'tariffsim', 'out')),
+      storage: get('TARIFFSIM_STORAGE') || outDir,
       s3Endpoint: get('TARIFFSIM_S3_ENDPOINT') || null,
       redisUrl: get('REDIS_URL') || null,
       chunkBudget: positiveInt(get('TARIFFSIM_CHUNK_BUDGET'), CHUNK_BUDGET[name], 'TARIFFSIM_CHUNK_BUDGET'),
@@ -90,7 +204,26 @@ function loadConfig(env = process.env) {
       functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || 'tariffsim-',
       retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, 'TARIFFSIM_RETRY_DELAYS_MS')),
       failChunks: name === 'DEV' ? get('TARIFFSIM_FAIL_CHUNKS') || null : null,
-    });
+    };
+    // A setting given by reference reads as an error until resolved: never a silent default.
+    for (const [key, ref] of Object.entries(refs)) {
+      delete settings[key];
+      Object.defineProperty(settings, key, {
+        enumerable: true,
+        get() {
+          throw new ConfigError('SecretNotResolved', `setting ${key} of ${name} is the SSM parameter ${ref.ssm}: resolve it first (await resolveSecrets(settings)) or set ${FILE_SETTINGS[key].variable}_${name}`);
+        },
+      });
+    }
+    /** The settings' secret references: setting -> {ssm}. */
+    Object.defineProperty(settings, 'secretRefs', { value: Object.freeze(refs), enumerable: false });
+    const frozen = Object.freeze(settings);
+    if (Object.keys(refs).length > 0) {
+      const plain = {};
+      for (const key of Object.keys(settings)) if (!Object.hasOwn(refs, key)) plain[key] = settings[key];
+      unresolved.set(frozen, { plain, refs, env });
+    }
+    byName[name] = frozen;
   }
   const logFormat = (env.AWS_LAMBDA_LOG_FORMAT || env.TARIFFSIM_LOG_FORMAT || 'text').toUpperCase() === 'JSON' ? 'json' : 'text';
   const budget = env.TARIFFSIM_WASM_TIERING_BUDGET === undefined || env.TARIFFSIM_WASM_TIERING_BUDGET === '' ? 50000000 : Number(env.TARIFFSIM_WASM_TIERING_BUDGET);
@@ -103,10 +236,71 @@ function loadConfig(env = process.env) {
     logFormat,
     /** In Lambda a record's lines are joined by CR, so CloudWatch keeps a stack as one event. */
     lineBreak: env.AWS_LAMBDA_FUNCTION_NAME ? '\r' : '\n',
+    /** The file the per-alias values came from (null: none). */
+    file: file ? path.resolve(file) : null,
   });
+}
+
+// Resolved secrets of this process: parameter name -> {value, at} (or the fetch in flight).
+const secrets = new Map();
+let ssmClient = null;
+
+function defaultFetch(env) {
+  return async (name) => {
+    const sdk = require('@aws-sdk/client-ssm');
+    if (ssmClient === null) {
+      const endpoint = env.TARIFFSIM_SSM_ENDPOINT;
+      ssmClient = new sdk.SSMClient({ region: env.AWS_REGION || 'eu-west-2', ...(endpoint ? { endpoint } : {}) });
+    }
+    try {
+      const out = await ssmClient.send(new sdk.GetParameterCommand({ Name: name, WithDecryption: true }));
+      return out.Parameter.Value;
+    } catch (e) {
+      throw new ConfigError('SecretNotFound', `SSM parameter ${name} could not be read (${e.name}: ${e.message}): create it, or give the role ssm:GetParameter on it`);
+    }
+  };
+}
+
+/**
+ * The settings with their secret references resolved (the same object when there are none).
+ * Each parameter is fetched once and kept for `ttlMs`; concurrent callers share one fetch.
+ * @param {object} settings from `config.forEnvironment(name)`
+ * @param {{fetch?: (name: string) => Promise<string>, ttlMs?: number, now?: () => number}} [options]
+ * @returns {Promise<object>}
+ */
+async function resolveSecrets(settings, options = {}) {
+  const pending = unresolved.get(settings);
+  if (pending === undefined) return settings;
+  const fetch = options.fetch || defaultFetch(pending.env);
+  const ttl = options.ttlMs === undefined ? SECRET_TTL_MS : options.ttlMs;
+  const now = options.now || Date.now;
+  const values = {};
+  await Promise.all(
+    Object.entries(pending.refs).map(async ([key, ref]) => {
+      let entry = secrets.get(ref.ssm);
+      if (entry === undefined || (entry.at !== null && now() - entry.at >= ttl)) {
+        const promise = fetch(ref.ssm).then(
+          (value) => {
+            secrets.set(ref.ssm, { value, at: now(), promise: null });
+            return value;
+          },
+          (e) => {
+            secrets.delete(ref.ssm);
+            throw e;
+          },
+        );
+        entry = { value: undefined, at: null, promise };
+        secrets.set(ref.ssm, entry);
+      }
+      values[key] = entry.promise ? await entry.promise : entry.value;
+    }),
+  );
+  const resolved = { ...pending.plain, ...values };
+  Object.defineProperty(resolved, 'secretRefs', { value: Object.freeze({}), enumerable: false });
+  return Object.freeze(resolved);
 }
 
 /** The configuration of this process. */
 const config = loadConfig();
 
-module.exports = { ROOT, LAMBDA_PAYLOAD_LIMIT, SAMPLE_MARKET, loadConfig, config };
+module.exports = { ROOT, LAMBDA_PAYLOAD_LIMIT, SAMPLE_MARKET, ENVIRONMENTS_FILE, FILE_SETTINGS, SECRET_TTL_MS, loadConfig, resolveSecrets, config };

@@ -6,7 +6,11 @@
 //   inputs/              market.json, scenario.json, population.csv: the run's own copy of its inputs
 //                        (the population already filtered), so chunks never see a file change
 //   plan.json            {chunks, population, sample_size, chunk_size, budget}
-//   chunks/<i>.csv       chunk i's impressions (the CSV header on chunk 0 only)
+//   chunks/<i>.csv       chunk i's impressions (the CSV header on chunk 0 only); on a folder only
+//                        when the chunk could not go straight into merge/impressions.partial
+//   merge/               on a folder, the run's impressions assembled in chunk order while the run
+//                        goes on: appended/<i>.json (chunk i is in; its end offset), claims/<i>.json
+//                        (who appends chunk i), impressions.partial
 //   chunks/<i>.json      chunk i's partial summary
 //   done/<i>.json        written once, by the first delivery of chunk i to finish: its counts
 //   attempts/<i>-<n>     failed attempts of chunk i
@@ -39,6 +43,10 @@ function keys(runId) {
     attempt: (i, n) => `${base}/attempts/${pad(i)}-${n}`,
     failed: `${base}/failed.json`,
     mergeLock: `${base}/merge.lock`,
+    appendedDir: `${base}/merge/appended`,
+    appended: (i) => `${base}/merge/appended/${pad(i)}.json`,
+    appendClaim: (i) => `${base}/merge/claims/${pad(i)}.json`,
+    partial: `${base}/merge/impressions.partial`,
     impressions: `${base}/impressions.csv`,
     summary: `${base}/summary.json`,
     result: `${base}/result.json`,

@@ -11,6 +11,8 @@
 //   delete(key)            removes it (no error when absent)
 //   list(prefix)           -> keys under prefix, sorted
 //   putStream(key, chunks) an object from an async iterable of Buffers (the merged impressions)
+//   writeAt(key, off, b),  folders only: the run's impressions assembled in place, in chunk order,
+//   rename(from, to)       while the run goes on (see chunk-pipeline.js)
 //   url(key)               where the object is, for people and logs
 
 const fs = require('node:fs');
@@ -30,6 +32,27 @@ function checkKey(key) {
 class FolderStorage {
   constructor(root) {
     this.root = path.resolve(root);
+    this.dirs = new Set();
+  }
+
+  /**
+   * Runs a write into a file's folder, creating the folder once per process rather than before
+   * every write (and again if it went away meanwhile).
+   */
+  async inFolder(file, write) {
+    const dir = path.dirname(file);
+    if (!this.dirs.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true });
+      if (this.dirs.size > 10_000) this.dirs.clear();
+      this.dirs.add(dir);
+    }
+    try {
+      return await write();
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+      await fsp.mkdir(dir, { recursive: true });
+      return write();
+    }
   }
 
   file(key) {
@@ -51,19 +74,17 @@ class FolderStorage {
 
   async put(key, bytes) {
     const file = this.file(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await fsp.writeFile(tmp, bytes);
+    await this.inFolder(file, () => fsp.writeFile(tmp, bytes));
     await fsp.rename(tmp, file);
   }
 
   async putIfAbsent(key, bytes) {
     const file = this.file(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
     // Write a temporary file, then link it into place: link(2) fails when the name exists, so
     // exactly one caller wins and nobody sees a half-written object.
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await fsp.writeFile(tmp, bytes);
+    await this.inFolder(file, () => fsp.writeFile(tmp, bytes));
     try {
       await fsp.link(tmp, file);
       return true;
@@ -77,6 +98,32 @@ class FolderStorage {
 
   async delete(key) {
     await fsp.rm(this.file(key), { force: true });
+  }
+
+  /**
+   * Writes `bytes` at `offset` of the object, cutting off whatever lay beyond (so writing the same
+   * part again after a crash gives the same object). Folders only: S3 objects are immutable.
+   */
+  async writeAt(key, offset, bytes) {
+    const file = this.file(key);
+    let handle;
+    try {
+      handle = await fsp.open(file, 'r+');
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+      handle = await this.inFolder(file, () => fsp.open(file, 'w+'));
+    }
+    try {
+      await handle.truncate(offset);
+      await handle.write(bytes, 0, bytes.length, offset);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Renames an object (atomic within a folder). */
+  async rename(from, to) {
+    await fsp.rename(this.file(from), this.file(to));
   }
 
   async list(prefix) {
@@ -103,8 +150,8 @@ class FolderStorage {
 
   async putStream(key, chunks) {
     const file = this.file(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
+    await fsp.mkdir(path.dirname(file), { recursive: true });
     const out = fs.createWriteStream(tmp);
     try {
       for await (const chunk of chunks) {

@@ -1,0 +1,296 @@
+'use strict';
+// What a run costs on AWS Lambda: a pure model (no clock, no environment; the two readers at the
+// bottom are the only I/O, and only when called).
+//
+// Lambda bills each invocation a request and its duration times the function's memory, in
+// GB-seconds (a GB is 1024 MB), at the architecture's price; since 2025-08-01 the INIT phase of a
+// cold start (managed runtimes, zip packages) is billed as duration too. Prices live in
+// config/prices.json with their date and source.
+//
+// A run's usage, measured (the pipeline records every invocation: js/runtime/usage.js) or estimated
+// (`estimateUsage`, from figures measured on this build: js/tools/cost.js), has one shape:
+//
+//   usage = {
+//     invocations: { <lambda>: n },          // requests
+//     billed_ms:   { <lambda>: ms },         // sum over invocations of each one's billed duration
+//                                            //   (rounded up to billing_granularity_ms: billedMs)
+//     init_ms:     { <lambda>: ms },         // sum of INIT durations of the cold starts (each
+//                                            //   rounded up likewise)
+//     memory_mb?:  { <lambda>: mb },         // optional: the memory each lambda ran with
+//                                            //   (context.memoryLimitInMB); else options.memoryMb
+//   }
+//
+// and `usageCost(usage, {memoryMb, arch, prices})` prices it. Amounts are US dollars as floats
+// (an estimate in fractions of a cent, not money that is compared or settled), summed in a fixed
+// order (lambdas sorted by name).
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+/** The lambdas of a fan-out run, in the order they run. */
+const RUN_LAMBDAS = Object.freeze(['run-simulation', 'filter-population', 'simulate-chunk']);
+/** The architectures Lambda prices. */
+const ARCHITECTURES = Object.freeze(['x86_64', 'arm64']);
+/** Memory at which a function has one full vCPU (AWS: "at 1,769 MB, a function has the equivalent of one vCPU"). */
+const ONE_VCPU_MB = 1769;
+
+function fail(message) {
+  const e = new Error(message);
+  e.name = 'InvalidCostInput';
+  return e;
+}
+
+function nonNegative(value, what) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw fail(`${what} must be a number from 0, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Checks a price table (config/prices.json's shape).
+ * @returns {object} the same table
+ */
+function checkPrices(prices) {
+  if (prices === null || typeof prices !== 'object') throw fail('prices must be an object like config/prices.json');
+  for (const field of ['date', 'source']) if (typeof prices[field] !== 'string' || prices[field] === '') throw fail(`prices.${field} is missing: a price says when and where it was read`);
+  nonNegative(prices.requests_per_million, 'prices.requests_per_million');
+  for (const arch of ARCHITECTURES) nonNegative(prices.gb_second && prices.gb_second[arch], `prices.gb_second.${arch}`);
+  if (!Number.isSafeInteger(prices.billing_granularity_ms) || prices.billing_granularity_ms < 1) throw fail('prices.billing_granularity_ms must be a whole number from 1');
+  if (typeof prices.init_billed !== 'boolean') throw fail('prices.init_billed must be true or false');
+  return prices;
+}
+
+/**
+ * The billed duration of one invocation (or one INIT phase): rounded up to the billing
+ * granularity, at least one unit.
+ * @param {number} durationMs
+ * @param {{billing_granularity_ms: number}} prices
+ */
+function billedMs(durationMs, prices) {
+  nonNegative(durationMs, 'duration');
+  const g = prices.billing_granularity_ms;
+  return Math.max(g, Math.ceil(durationMs / g) * g);
+}
+
+/** An empty usage record for the run's lambdas. */
+function emptyUsage(lambdas = RUN_LAMBDAS) {
+  const zero = () => Object.fromEntries(lambdas.map((l) => [l, 0]));
+  return { invocations: zero(), billed_ms: zero(), init_ms: zero() };
+}
+
+/**
+ * Adds one invocation to a usage record (how a recorder builds one).
+ * @param {object} usage from emptyUsage
+ * @param {string} lambda
+ * @param {{durationMs: number, initMs?: number, memoryMb?: number}} invocation
+ * @param {object} prices
+ */
+function addInvocation(usage, lambda, { durationMs, initMs = 0, memoryMb }, prices) {
+  usage.invocations[lambda] = (usage.invocations[lambda] || 0) + 1;
+  usage.billed_ms[lambda] = (usage.billed_ms[lambda] || 0) + billedMs(durationMs, prices);
+  usage.init_ms[lambda] = (usage.init_ms[lambda] || 0) + (initMs > 0 ? billedMs(initMs, prices) : 0);
+  if (memoryMb !== undefined) {
+    usage.memory_mb = usage.memory_mb || {};
+    usage.memory_mb[lambda] = memoryMb;
+  }
+  return usage;
+}
+
+function memoryFor(lambda, usage, memoryMb) {
+  let mb;
+  if (typeof memoryMb === 'number') mb = memoryMb;
+  else if (memoryMb && typeof memoryMb === 'object' && memoryMb[lambda] !== undefined) mb = memoryMb[lambda];
+  else if (usage.memory_mb && usage.memory_mb[lambda] !== undefined) mb = usage.memory_mb[lambda];
+  if (!Number.isSafeInteger(mb) || mb < 128 || mb > 10240) throw fail(`the memory of ${lambda} is ${JSON.stringify(mb)}: give memoryMb (128 to 10240 MB), one number or one per lambda`);
+  return mb;
+}
+
+/**
+ * The Lambda cost of a usage record.
+ * @param {{invocations: Record<string, number>, billed_ms: Record<string, number>,
+ *   init_ms?: Record<string, number>, memory_mb?: Record<string, number>}} usage
+ * @param {{memoryMb?: number|Record<string, number>, arch: 'x86_64'|'arm64', prices: object}} options
+ *   `memoryMb`: one size for every lambda, or one per lambda (default: usage.memory_mb)
+ * @returns {{arch: string, currency: string, prices_date: string, invocations: number,
+ *   billed_ms: number, init_ms: number, gb_seconds: number, requests_usd: number,
+ *   duration_usd: number, total_usd: number, lambdas: Record<string, object>}}
+ */
+function usageCost(usage, { memoryMb, arch, prices } = {}) {
+  checkPrices(prices);
+  if (!ARCHITECTURES.includes(arch)) throw fail(`arch must be one of ${ARCHITECTURES.join(', ')}, got ${JSON.stringify(arch)}`);
+  if (usage === null || typeof usage !== 'object' || typeof usage.invocations !== 'object' || typeof usage.billed_ms !== 'object') {
+    throw fail('usage must be {invocations: {lambda: n}, billed_ms: {lambda: ms}, init_ms: {lambda: ms}}');
+  }
+  const perGbSecond = prices.gb_second[arch];
+  const perRequest = prices.requests_per_million / 1e6;
+  const names = [...new Set([...Object.keys(usage.invocations), ...Object.keys(usage.billed_ms), ...Object.keys(usage.init_ms || {})])].sort();
+  const out = {
+    arch,
+    currency: prices.currency || 'USD',
+    prices_date: prices.date,
+    invocations: 0,
+    billed_ms: 0,
+    init_ms: 0,
+    gb_seconds: 0,
+    requests_usd: 0,
+    duration_usd: 0,
+    total_usd: 0,
+    lambdas: {},
+  };
+  for (const lambda of names) {
+    const invocations = nonNegative(usage.invocations[lambda] || 0, `usage.invocations[${lambda}]`);
+    const billed = nonNegative(usage.billed_ms[lambda] || 0, `usage.billed_ms[${lambda}]`);
+    const init = prices.init_billed ? nonNegative((usage.init_ms && usage.init_ms[lambda]) || 0, `usage.init_ms[${lambda}]`) : 0;
+    if (invocations === 0 && billed === 0 && init === 0) continue;
+    const mb = memoryFor(lambda, usage, memoryMb);
+    const gbSeconds = ((billed + init) / 1000) * (mb / 1024);
+    const requestsUsd = invocations * perRequest;
+    const durationUsd = gbSeconds * perGbSecond;
+    out.lambdas[lambda] = {
+      invocations,
+      billed_ms: billed,
+      init_ms: init,
+      memory_mb: mb,
+      gb_seconds: gbSeconds,
+      requests_usd: requestsUsd,
+      duration_usd: durationUsd,
+      total_usd: requestsUsd + durationUsd,
+    };
+    out.invocations += invocations;
+    out.billed_ms += billed;
+    out.init_ms += init;
+    out.gb_seconds += gbSeconds;
+    out.requests_usd += requestsUsd;
+    out.duration_usd += durationUsd;
+  }
+  out.total_usd = out.requests_usd + out.duration_usd;
+  return out;
+}
+
+/**
+ * How much slower CPU-bound work runs at `memoryMb` than on one full core: Lambda gives CPU in
+ * proportion to memory, one vCPU at 1,769 MB; the engine is single-threaded, so more than one
+ * vCPU does not make it faster.
+ */
+function cpuSlowdown(memoryMb) {
+  return Math.max(1, ONE_VCPU_MB / memoryMb);
+}
+
+/**
+ * What the pipeline does per invocation, as storage requests, bytes and invokes: a mirror of
+ * run-simulation.js, filter-population.js and runtime/chunk-pipeline.js (keep it in step).
+ */
+const PIPELINE = Object.freeze({
+  'run-simulation': { requests: 2, invokes: 1 }, // spec, usage record; invokes filter-population
+  'filter-population': { requests: 7 }, // spec, plan?, market, scenario, population, plan, usage
+  chunk: { requests: 9 }, // done?, failed?, csv, summary, done, list done, next done?, failed?, usage
+  coldChunk: { requests: 4 }, // plan, market, scenario, population: a new instance prepares the run
+  merge: { fixedRequests: 5, requestsPerChunk: 3 }, // result?, list, lock, summary, result + per chunk: summary, csv, counts
+});
+
+/**
+ * A run's usage, estimated before it starts. Every duration is built from figures measured on this
+ * build (`measured`) and the storage and invoke figures of where it runs (`io`); see docs/deploy.md.
+ * @param {{
+ *   chunkProfiles: number[],       // profiles of each chunk
+ *   budget: number,                // chunks in flight at once (the environment's chunkBudget)
+ *   marketBytes: number, populationBytes: number,
+ *   measured: {perProfileMs: number, csvBytesPerProfile: number, filterMs: number,
+ *              chunkPrepareMs: number, mergePerChunkMs?: number, handlerMs?: number,
+ *              initMs: Record<string, number>},
+ *   io: {requestMs: number, writeMBps: number, readMBps: number, invokeMs: number},
+ *   memoryMb: Record<string, number>,
+ *   instances?: Record<string, number>,  // cold starts per lambda (default 1, 1, min(budget, chunks))
+ *   prices: object,
+ * }} input
+ * @returns {{usage: object, parts: Record<string, {compute_ms: number, io_ms: number, invoke_ms: number}>}}
+ */
+function estimateUsage(input) {
+  const { chunkProfiles, budget, measured, io, memoryMb, prices } = input;
+  if (!Array.isArray(chunkProfiles) || chunkProfiles.length === 0) throw fail('chunkProfiles must list the profiles of each chunk');
+  if (!Number.isSafeInteger(budget) || budget < 1) throw fail('budget must be a whole number from 1');
+  const chunks = chunkProfiles.length;
+  const handlerMs = measured.handlerMs || 0;
+  const mb = (bytes) => bytes / (1024 * 1024);
+  const write = (bytes) => (mb(bytes) / io.writeMBps) * 1000;
+  const read = (bytes) => (mb(bytes) / io.readMBps) * 1000;
+  const slow = (lambda) => cpuSlowdown(memoryFor(lambda, {}, memoryMb));
+  const instances = {
+    'run-simulation': 1,
+    'filter-population': 1,
+    'simulate-chunk': Math.min(budget, chunks),
+    ...(input.instances || {}),
+  };
+  const usage = { ...emptyUsage(), memory_mb: Object.fromEntries(RUN_LAMBDAS.map((l) => [l, memoryFor(l, {}, memoryMb)])) };
+  const parts = Object.fromEntries(RUN_LAMBDAS.map((l) => [l, { compute_ms: 0, io_ms: 0, invoke_ms: 0 }]));
+  const invocation = (lambda, { compute = 0, ioMs = 0, invokes = 0 }) => {
+    const c = (compute + handlerMs) * slow(lambda);
+    const i = invokes * io.invokeMs;
+    parts[lambda].compute_ms += c;
+    parts[lambda].io_ms += ioMs;
+    parts[lambda].invoke_ms += i;
+    addInvocation(usage, lambda, { durationMs: c + ioMs + i }, prices);
+  };
+
+  invocation('run-simulation', { ioMs: PIPELINE['run-simulation'].requests * io.requestMs, invokes: PIPELINE['run-simulation'].invokes });
+  invocation('filter-population', {
+    compute: measured.filterMs,
+    ioMs: PIPELINE['filter-population'].requests * io.requestMs + write(input.marketBytes + input.populationBytes),
+    invokes: Math.min(budget, chunks),
+  });
+  const csvBytes = chunkProfiles.map((n) => n * measured.csvBytesPerProfile);
+  const totalCsv = csvBytes.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < chunks; i += 1) {
+    const cold = i < instances['simulate-chunk'];
+    const last = i === chunks - 1;
+    let compute = chunkProfiles[i] * measured.perProfileMs;
+    let ioMs = PIPELINE.chunk.requests * io.requestMs + write(csvBytes[i]);
+    if (cold) {
+      compute += measured.chunkPrepareMs;
+      ioMs += PIPELINE.coldChunk.requests * io.requestMs + read(input.marketBytes + input.populationBytes);
+    }
+    if (last) {
+      // The last chunk to finish merges the run: every chunk's CSV read and written once more.
+      compute += chunks * (measured.mergePerChunkMs || 0);
+      ioMs += (PIPELINE.merge.fixedRequests + PIPELINE.merge.requestsPerChunk * chunks) * io.requestMs + read(totalCsv) + write(totalCsv);
+    }
+    invocation('simulate-chunk', { compute, ioMs, invokes: i + budget < chunks ? 1 : 0 });
+  }
+  // INIT is taken as measured on a full core, not slowed down by memory (an assumption, not a
+  // measurement on Lambda: docs/deploy.md).
+  for (const lambda of RUN_LAMBDAS) {
+    const init = measured.initMs[lambda] || 0;
+    if (init > 0 && instances[lambda] > 0) usage.init_ms[lambda] += instances[lambda] * billedMs(init, prices);
+  }
+  return { usage, parts };
+}
+
+// The two readers: config/prices.json and config/functions.json (in the zip, next to js/).
+
+const CONFIG_DIR = path.join(__dirname, '..', '..', 'config');
+
+/** The price table (config/prices.json unless told), checked. */
+function readPrices(file = path.join(CONFIG_DIR, 'prices.json')) {
+  return checkPrices(JSON.parse(fs.readFileSync(file, 'utf8')));
+}
+
+/** The configured memory of each lambda (config/functions.json unless told): {lambda: mb}. */
+function readMemory(file = path.join(CONFIG_DIR, 'functions.json')) {
+  const { functions } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return Object.fromEntries(Object.entries(functions).map(([name, f]) => [name, f.memoryMb]));
+}
+
+module.exports = {
+  RUN_LAMBDAS,
+  ARCHITECTURES,
+  ONE_VCPU_MB,
+  PIPELINE,
+  checkPrices,
+  billedMs,
+  emptyUsage,
+  addInvocation,
+  usageCost,
+  cpuSlowdown,
+  estimateUsage,
+  readPrices,
+  readMemory,
+};
