@@ -176,15 +176,27 @@ function cpuSlowdown(memoryMb) {
 }
 
 /**
- * What the pipeline does per invocation, as storage requests, bytes and invokes: a mirror of
- * run-simulation.js, filter-population.js and runtime/chunk-pipeline.js (keep it in step).
+ * What the pipeline waits for in each invocation, as storage round trips (requests made one after
+ * another; requests made together count once), bytes and invokes, per storage kind: a mirror of
+ * run-simulation.js, filter-population.js and runtime/chunk-pipeline.js (keep it in step; the
+ * estimate-against-actual test in js/test/cost.test.js notices when it drifts). On a folder a chunk
+ * writes its impressions straight into the run's file and the merge renames it; on S3 a chunk stores
+ * its own object and the merge reads every chunk back and writes the run's object.
  */
 const PIPELINE = Object.freeze({
-  'run-simulation': { requests: 2, invokes: 1 }, // spec, usage record; invokes filter-population
-  'filter-population': { requests: 7 }, // spec, plan?, market, scenario, population, plan, usage
-  chunk: { requests: 9 }, // done?, failed?, csv, summary, done, list done, next done?, failed?, usage
-  coldChunk: { requests: 4 }, // plan, market, scenario, population: a new instance prepares the run
-  merge: { fixedRequests: 5, requestsPerChunk: 3 }, // result?, list, lock, summary, result + per chunk: summary, csv, counts
+  // spec claimed; usage recorded; invokes filter-population
+  'run-simulation': { roundTrips: 2, invokes: 1 },
+  // spec, plan, market, scenario, population, plan claimed, usage; invokes the first `budget` chunks
+  'filter-population': { roundTrips: 7 },
+  // done marker, list done, usage, and on a folder: predecessor's end, append claim, appended
+  // marker, list appended, next done? (done? and failed? are read while the chunk computes)
+  chunk: { s3: { roundTrips: 3 }, folder: { roundTrips: 8 } },
+  // a new instance prepares the run: plan, then market, scenario and population together
+  coldChunk: { roundTrips: 2 },
+  // result?, list done, lock, done markers (together), summary, list usage, usage records
+  // (together), result; on a folder the impressions are renamed (1), on S3 each chunk's object is
+  // read in turn and the run's written
+  merge: { s3: { roundTrips: 8, perChunk: 1, copies: true }, folder: { roundTrips: 9, perChunk: 0, copies: false } },
 });
 
 /**
@@ -197,9 +209,10 @@ const PIPELINE = Object.freeze({
  *   measured: {perProfileMs: number, csvBytesPerProfile: number, filterMs: number,
  *              chunkPrepareMs: number, mergePerChunkMs?: number, handlerMs?: number,
  *              initMs: Record<string, number>},
- *   io: {requestMs: number, writeMBps: number, readMBps: number, invokeMs: number},
- *   memoryMb: Record<string, number>,
- *   instances?: Record<string, number>,  // cold starts per lambda (default 1, 1, min(budget, chunks))
+ *   io: {kind: 's3'|'folder', requestMs: number, writeMBps: number, readMBps: number, invokeMs: number},
+ *   memoryMb: number|Record<string, number>,
+ *   instances?: Record<string, number>,  // execution environments per lambda, each preparing the
+ *                                        // run and starting cold once (default 1, 1, min(budget, chunks))
  *   prices: object,
  * }} input
  * @returns {{usage: object, parts: Record<string, {compute_ms: number, io_ms: number, invoke_ms: number}>}}
@@ -208,11 +221,14 @@ function estimateUsage(input) {
   const { chunkProfiles, budget, measured, io, memoryMb, prices } = input;
   if (!Array.isArray(chunkProfiles) || chunkProfiles.length === 0) throw fail('chunkProfiles must list the profiles of each chunk');
   if (!Number.isSafeInteger(budget) || budget < 1) throw fail('budget must be a whole number from 1');
+  if (io.kind !== 's3' && io.kind !== 'folder') throw fail(`io.kind must be s3 or folder, got ${JSON.stringify(io.kind)}`);
+  checkPrices(prices);
   const chunks = chunkProfiles.length;
   const handlerMs = measured.handlerMs || 0;
   const mb = (bytes) => bytes / (1024 * 1024);
   const write = (bytes) => (mb(bytes) / io.writeMBps) * 1000;
   const read = (bytes) => (mb(bytes) / io.readMBps) * 1000;
+  const trips = (n) => n * io.requestMs;
   const slow = (lambda) => cpuSlowdown(memoryFor(lambda, {}, memoryMb));
   const instances = {
     'run-simulation': 1,
@@ -231,27 +247,28 @@ function estimateUsage(input) {
     addInvocation(usage, lambda, { durationMs: c + ioMs + i }, prices);
   };
 
-  invocation('run-simulation', { ioMs: PIPELINE['run-simulation'].requests * io.requestMs, invokes: PIPELINE['run-simulation'].invokes });
+  invocation('run-simulation', { ioMs: trips(PIPELINE['run-simulation'].roundTrips), invokes: PIPELINE['run-simulation'].invokes });
   invocation('filter-population', {
     compute: measured.filterMs,
-    ioMs: PIPELINE['filter-population'].requests * io.requestMs + write(input.marketBytes + input.populationBytes),
+    ioMs: trips(PIPELINE['filter-population'].roundTrips) + write(input.marketBytes + input.populationBytes),
     invokes: Math.min(budget, chunks),
   });
   const csvBytes = chunkProfiles.map((n) => n * measured.csvBytesPerProfile);
   const totalCsv = csvBytes.reduce((a, b) => a + b, 0);
+  const merge = PIPELINE.merge[io.kind];
   for (let i = 0; i < chunks; i += 1) {
     const cold = i < instances['simulate-chunk'];
     const last = i === chunks - 1;
     let compute = chunkProfiles[i] * measured.perProfileMs;
-    let ioMs = PIPELINE.chunk.requests * io.requestMs + write(csvBytes[i]);
+    let ioMs = trips(PIPELINE.chunk[io.kind].roundTrips) + write(csvBytes[i]);
     if (cold) {
       compute += measured.chunkPrepareMs;
-      ioMs += PIPELINE.coldChunk.requests * io.requestMs + read(input.marketBytes + input.populationBytes);
+      ioMs += trips(PIPELINE.coldChunk.roundTrips) + read(input.marketBytes + input.populationBytes);
     }
     if (last) {
-      // The last chunk to finish merges the run: every chunk's CSV read and written once more.
+      // The last chunk to finish merges the run.
       compute += chunks * (measured.mergePerChunkMs || 0);
-      ioMs += (PIPELINE.merge.fixedRequests + PIPELINE.merge.requestsPerChunk * chunks) * io.requestMs + read(totalCsv) + write(totalCsv);
+      ioMs += trips(merge.roundTrips + merge.perChunk * chunks) + (merge.copies ? read(totalCsv) + write(totalCsv) : 0);
     }
     invocation('simulate-chunk', { compute, ioMs, invokes: i + budget < chunks ? 1 : 0 });
   }

@@ -30,6 +30,7 @@ const DEFAULT_ARN_PATTERN = 'arn:aws:lambda:{region}:{account}:function:{functio
 let lambdaClient = null;
 const inFlight = new Set();
 
+/** The handler of a lambda of this monorepo (loaded on first use). */
 function localHandler(target) {
   return require(path.join(__dirname, TARGETS[target])).handler;
 }
@@ -125,4 +126,4 @@ async function idle() {
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
 }
 
-module.exports = { invoke, idle, targetArn, functionName, TARGETS };
+module.exports = { invoke, idle, targetArn, functionName, localHandler, TARGETS };

@@ -16,7 +16,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const Fastify = require('fastify');
 const { config } = require('../runtime/config');
-const { TARGETS } = require('../runtime/invoke');
+const { TARGETS, localHandler: handlerOf } = require('../runtime/invoke');
 const { pipelineOf } = require('../runtime/pipeline');
 const { keys, readState, readJson, watchRun } = require('../runtime/runs');
 const { tailStore } = require('../runtime/logging');
@@ -42,17 +42,6 @@ const STATUS_BY_ERROR = Object.freeze({
   WasmTrap: 500,
   InternalError: 500,
 });
-
-const handlers = new Map();
-/** The handler of a lambda, loaded on first use. */
-function handlerOf(target) {
-  let h = handlers.get(target);
-  if (!h) {
-    h = require(path.join(__dirname, '..', TARGETS[target])).handler;
-    handlers.set(target, h);
-  }
-  return h;
-}
 
 /** HTTP status for a lambda's typed error: 4xx for what the caller can fix, else 500. */
 function statusOf(err) {
@@ -228,7 +217,8 @@ function buildServer(options = {}) {
 /** The run page and the small API it uses. */
 function registerPage(app) {
   const publicDir = path.join(__dirname, 'public');
-  const chartJs = require.resolve('chart.js/dist/chart.umd.js');
+  // The UMD build, for a plain <script> tag (the package's exports map does not list it).
+  const chartJs = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
   const settings = () => config.forEnvironment('DEV');
   const request = () => ({ config: settings() });
 

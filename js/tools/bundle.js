@@ -1,12 +1,14 @@
 'use strict';
 // Builds the Lambda zip: the handler files and their runtime folder, the wasm package, the bundled
-// sample market as a snapshot (js/tools/snapshot.js), a package.json, and production dependencies only (from package-lock.json; there
-// are none today). Node.js 20 loads it as is: no transpile step.
+// sample market as a snapshot (js/tools/snapshot.js), config/ (configuration per alias, functions,
+// prices), a package.json, and production dependencies only (from package-lock.json). Node.js 20
+// loads it as is: no transpile step.
 //
 //   npm run bundle [-- OUT.zip]        (default dist/tariffsim-lambda.zip)
 //
-// Handlers: js/price.handler, js/simulate-chunk.handler. Reproducible: the same sources give the
-// same bytes (see zip.js); the zip's SHA-256 is printed.
+// Handlers: js/price.handler, js/simulate-chunk.handler, js/run-simulation.handler,
+// js/filter-population.handler. Reproducible: the same sources give the same bytes (see zip.js);
+// the zip's SHA-256 is printed.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,6 +17,8 @@ const { createZip } = require('./zip');
 const { snapshotOfFile } = require('./snapshot');
 
 const ROOT = path.resolve(__dirname, '..', '..');
+/** The handler strings of the four lambdas the zip serves (config/functions.json deploys them). */
+const HANDLERS = Object.freeze(['js/price.handler', 'js/simulate-chunk.handler', 'js/run-simulation.handler', 'js/filter-population.handler']);
 
 function walk(dir, keep) {
   const out = [];
@@ -45,6 +49,10 @@ function bundleFiles(root = ROOT) {
     if (!fs.existsSync(file)) throw new Error(`${rel(file)} is missing: run scripts/build-wasm first`);
     add(file);
   }
+  // The configuration per alias (config/environments.json), the functions and the prices: read at
+  // run time, so each alias finds its own settings in the very zip it runs. References to secrets
+  // only, never their values (js/test/deploy.test.js checks).
+  for (const file of walk(path.join(root, 'config'), (f) => f.endsWith('.json'))) add(file);
   // The bundled market "sample" as its snapshot only: a cold start decodes it instead of reading,
   // hashing and parsing 700 KB of JSON (the JSON stays in the repository).
   files.set('data/sample/market.json.snapshot', snapshotOfFile(path.join(root, 'data', 'sample', 'market.json')));
@@ -77,9 +85,9 @@ function main() {
   const sha = crypto.createHash('sha256').update(zip).digest('hex');
   const raw = [...files.values()].reduce((n, b) => n + b.length, 0);
   process.stdout.write(`${path.relative(process.cwd(), out) || out}: ${files.size} files, ${raw} bytes unzipped, ${zip.length} bytes zipped, sha256 ${sha}\n`);
-  process.stdout.write('handlers: js/price.handler, js/simulate-chunk.handler (runtime nodejs20.x)\n');
+  process.stdout.write(`handlers: ${HANDLERS.join(', ')} (runtime nodejs20.x)\n`);
 }
 
 if (require.main === module) main();
 
-module.exports = { bundleFiles };
+module.exports = { bundleFiles, HANDLERS };

@@ -1,0 +1,172 @@
+'use strict';
+// The development server as its real clients use it: plain REST, and the AWS Lambda Invoke API
+// through the AWS SDK for JavaScript v3 (LambdaClient, InvokeCommand) and boto3, unchanged but for
+// the endpoint.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { promisify } = require('node:util');
+// Clients run as child processes, asynchronously: the server answers from this process.
+const execFile = promisify(require('node:child_process').execFile);
+
+const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-server-'));
+let app;
+let endpoint;
+let lambda;
+let sdk;
+
+before(async () => {
+  Object.assign(process.env, {
+    TARIFFSIM_STORAGE: storageDir,
+    TARIFFSIM_LOG_LEVEL: 'INFO',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'eu-west-1',
+  });
+  delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+  delete process.env.REDIS_URL;
+  const { buildServer } = require('../server/server');
+  app = buildServer();
+  endpoint = await app.listen({ host: '127.0.0.1', port: 0 });
+  sdk = require('@aws-sdk/client-lambda');
+  lambda = new sdk.LambdaClient({ region: 'eu-west-1', endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+});
+
+after(async () => {
+  lambda.destroy();
+  await require('../runtime/invoke').idle();
+  await app.close();
+  fs.rmSync(storageDir, { recursive: true, force: true });
+});
+
+const PRICE = { market: 'sample', profile: { region: 'C', fuel: 'dual_fuel' }, page_size: 3 };
+
+async function invoke(params) {
+  const out = await lambda.send(new sdk.InvokeCommand({ ...params, Payload: params.Payload === undefined ? undefined : Buffer.from(JSON.stringify(params.Payload)) }));
+  const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+  return { ...out, body: text ? JSON.parse(text) : null, log: out.LogResult ? Buffer.from(out.LogResult, 'base64').toString('utf8') : null };
+}
+
+test('REST: each lambda at POST /lambdas/<name>, errors as HTTP statuses', async () => {
+  const ok = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify(PRICE) });
+  assert.equal(ok.status, 200);
+  const body = await ok.json();
+  assert.equal(body.results[0].rows.length, 3);
+  const bad = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify({ ...PRICE, profile: { region: 'Z' } }) });
+  assert.equal(bad.status, 400);
+  assert.deepEqual(Object.keys(await bad.json()).sort(), ['errorMessage', 'errorType']);
+  const notJson = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: '{not json' });
+  assert.equal(notJson.status, 400);
+  assert.equal((await notJson.json()).errorType, 'InvalidJson');
+  const unknown = await fetch(`${endpoint}/lambdas/nope`, { method: 'POST', body: '{}' });
+  assert.equal(unknown.status, 404);
+  const unknownMarket = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify({ ...PRICE, market: 'elsewhere' }) });
+  assert.equal(unknownMarket.status, 404);
+  assert.equal((await unknownMarket.json()).errorType, 'UnknownMarket');
+});
+
+test('Invoke API with the AWS SDK v3: RequestResponse, aliases, executed version', async () => {
+  for (const [FunctionName, Qualifier, env] of [
+    ['tariffsim-price', undefined, 'DEV'],
+    ['price', undefined, 'DEV'],
+    ['tariffsim-price:PROD', undefined, 'PROD'],
+    ['tariffsim-price', 'STAGING', 'STAGING'],
+    ['arn:aws:lambda:eu-west-1:123456789012:function:tariffsim-price:PROD', undefined, 'PROD'],
+  ]) {
+    const out = await invoke({ FunctionName, Qualifier, Payload: PRICE, LogType: 'Tail' });
+    assert.equal(out.StatusCode, 200, FunctionName);
+    assert.equal(out.FunctionError, undefined);
+    assert.equal(out.ExecutedVersion, '$LATEST');
+    assert.equal(out.body.results[0].rows[0].rank, 1);
+    assert.match(out.log, new RegExp(`\\[${env}\\]\\[[^\\]]+\\]\\[INFO\\] -- price`), `${FunctionName} runs as ${env}`);
+  }
+});
+
+test('Invoke API: a function error is a 200 with X-Amz-Function-Error and the error body', async () => {
+  const out = await invoke({ FunctionName: 'tariffsim-price', Payload: { ...PRICE, profile: { region: 'Z' } }, LogType: 'Tail' });
+  assert.equal(out.StatusCode, 200);
+  assert.equal(out.FunctionError, 'Unhandled');
+  assert.equal(out.body.errorType, 'UnknownRegion');
+  assert.match(out.body.errorMessage, /unknown region "Z"/);
+  assert.ok(Array.isArray(out.body.stackTrace));
+  assert.match(out.log, /\[ERROR\] -- price failed/);
+  assert.ok(Buffer.byteLength(out.log) <= 4096);
+});
+
+test('Invoke API: unknown function, DryRun, Event', async () => {
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-nope', Payload: {} }), (e) => e.name === 'ResourceNotFoundException' && e.$metadata.httpStatusCode === 404);
+  const dry = await invoke({ FunctionName: 'tariffsim-price', InvocationType: 'DryRun', Payload: PRICE });
+  assert.equal(dry.StatusCode, 204);
+  const spec = { market: 'sample/market.json', visits: 'sample/visits.csv', sample_size: 3000, chunk_size: 1000, seed: 1 };
+  const event = await invoke({ FunctionName: 'tariffsim-run-simulation', InvocationType: 'Event', Payload: { 'request-id': 'event-run', spec } });
+  assert.equal(event.StatusCode, 202);
+  assert.equal(event.body, null);
+  // It ran in the background: the run finishes.
+  const { readState, watchRun } = require('../runtime/runs');
+  const { openStorage } = require('../runtime/storage');
+  const { openBus } = require('../runtime/pubsub');
+  const final = await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'event-run', pollMs: 100, timeoutMs: 30000 });
+  assert.equal(final.status, 'done', JSON.stringify(await readState(openStorage(storageDir), 'event-run')));
+});
+
+test('Invoke API: payloads over 6 MB (RequestResponse) or 1 MB (Event) are refused with 413', async () => {
+  const big = { ...PRICE, pad: 'x'.repeat(6 * 1024 * 1024) };
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', Payload: big }), (e) => e.name === 'RequestTooLargeException' && e.$metadata.httpStatusCode === 413);
+  const medium = { ...PRICE, pad: 'x'.repeat(1024 * 1024 + 10) };
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', InvocationType: 'Event', Payload: medium }), (e) => e.name === 'RequestTooLargeException');
+  // Refused as soon as the limit is passed: a client streaming 100 MB without a Content-Length gets
+  // its answer without the server reading it all.
+  const started = performance.now();
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (sent >= 100 * 1024 * 1024) return controller.close();
+      sent += 1024 * 1024;
+      controller.enqueue(new Uint8Array(1024 * 1024));
+    },
+  });
+  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: stream, duplex: 'half' }).catch((e) => e);
+  if (res instanceof Response) assert.equal(res.status, 413);
+  assert.ok(sent < 100 * 1024 * 1024, `the server stopped reading after ${sent} bytes`);
+  assert.ok(performance.now() - started < 10000);
+});
+
+test('Invoke API with boto3 (Python), unchanged but for the endpoint', async () => {
+  const script = `
+import base64, json, sys, boto3, botocore
+c = boto3.client("lambda", region_name="eu-west-1", endpoint_url=sys.argv[1],
+                 aws_access_key_id="testing", aws_secret_access_key="testing",
+                 config=botocore.config.Config(retries={"max_attempts": 0}))
+out = {}
+r = c.invoke(FunctionName="tariffsim-price", Qualifier="PROD", Payload=${JSON.stringify(JSON.stringify(PRICE))}, LogType="Tail")
+out["status"] = r["StatusCode"]; out["rows"] = len(json.loads(r["Payload"].read())["results"][0]["rows"])
+out["log"] = base64.b64decode(r["LogResult"]).decode()
+r = c.invoke(FunctionName="tariffsim-price", Payload=json.dumps({"market": "sample", "profile": {"region": "Z"}}))
+out["error"] = r.get("FunctionError"); out["errorType"] = json.loads(r["Payload"].read())["errorType"]
+out["dry"] = c.invoke(FunctionName="tariffsim-price", InvocationType="DryRun", Payload=b"{}")["StatusCode"]
+try:
+    c.invoke(FunctionName="nope", Payload=b"{}")
+except c.exceptions.ResourceNotFoundException:
+    out["missing"] = "ResourceNotFoundException"
+print(json.dumps(out))
+`;
+  const out = JSON.parse((await execFile('python3', ['-c', script, endpoint])).stdout);
+  assert.equal(out.status, 200);
+  assert.equal(out.rows, 3);
+  assert.match(out.log, /\[PROD\]/);
+  assert.equal(out.error, 'Unhandled');
+  assert.equal(out.errorType, 'UnknownRegion');
+  assert.equal(out.dry, 204);
+  assert.equal(out.missing, 'ResourceNotFoundException');
+});
+
+test("the Ruby web app's call, SigV4-signed, from Ruby", async () => {
+  const script = path.join(__dirname, '..', '..', 'examples', 'ruby', 'invoke_with_sigv4.rb');
+  const out = JSON.parse((await execFile('ruby', [script, endpoint])).stdout);
+  assert.equal(out.status, 200);
+  assert.equal(out.results[0].rows[0].rank, 1);
+  assert.ok(out.results[0].rows[0].annual_cost_gbp > 0);
+});
