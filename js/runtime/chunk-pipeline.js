@@ -119,6 +119,13 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
   }
 }
 
+/**
+ * On a folder, chunks that finished before their predecessor was appended, waiting in memory: a
+ * folder is the development store, where every lambda runs in one process. Should that process die,
+ * the appender computes a missing chunk again (chunks are deterministic).
+ */
+const parked = new Map();
+
 /** A claim to append a chunk older than this was abandoned (its appender died): take it over. */
 const APPEND_LEASE_MS = 60_000;
 
@@ -148,9 +155,21 @@ async function appendDirect(storage, k, index, csv) {
  * Appends every done chunk not yet in the impressions file, in order, reading each from its own
  * file (or computing it again, if its appender died before finishing). Returns whether all are in.
  */
+/** How far each run's impressions file is known (to this process) to be assembled. */
+const appendedUpTo = new Map();
+
+/** The number of chunks in the impressions file: from what this process saw, checked forward. */
+async function appendedCount(storage, k) {
+  let n = appendedUpTo.get(k.base);
+  if (n === undefined) n = (await storage.list(k.appendedDir)).length;
+  while ((await storage.get(k.appended(n))) !== null) n += 1;
+  appendedUpTo.set(k.base, n);
+  return n;
+}
+
 async function appendFollowing(storage, k, plan, request) {
   for (;;) {
-    const n = (await storage.list(k.appendedDir)).length;
+    const n = await appendedCount(storage, k);
     if (n >= plan.chunks) return true;
     if ((await storage.get(k.done(n))) === null) return false;
     if (!(await storage.putIfAbsent(k.appendClaim(n), json({ at: Date.now() })))) {
@@ -160,9 +179,11 @@ async function appendFollowing(storage, k, plan, request) {
       continue;
     }
     const offset = await endOf(storage, k, n - 1);
-    let csv = await storage.get(k.chunkCsv(n));
+    const runId = k.base.slice('runs/'.length);
+    let csv = parked.get(`${runId}:${n}`) || (await storage.get(k.chunkCsv(n)));
+    parked.delete(`${runId}:${n}`);
     if (csv === null) {
-      const run = await preparedRun(storage, k.base.slice('runs/'.length), k);
+      const run = await preparedRun(storage, runId, k);
       const out = withEngine(({ engine }) => engine.chunk(run.key, n));
       csv = Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength);
       request.log.warn(`chunk ${n} recomputed for the merge: its appender did not finish`);
@@ -237,7 +258,13 @@ async function chunkStep(input, request) {
     request.slotReleased = true;
     await handOff(runId, run.plan, index, request);
     const csv = Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength);
-    if (!(await appendDirect(storage, k, index, csv))) await storage.put(k.chunkCsv(index), csv);
+    if (storage.writeAt) {
+      // In place, in chunk order: straight in after its predecessor, or parked in memory for
+      // whoever appends the predecessor to take.
+      if (!(await appendDirect(storage, k, index, csv))) parked.set(`${runId}:${index}`, csv);
+    } else {
+      await storage.put(k.chunkCsv(index), csv);
+    }
     // The chunk's own work: its inputs prepared, the chunk computed, its outputs stored.
     outcome = { run, out, computeMs, ownMs: performance.now() - started };
   } catch (e) {
