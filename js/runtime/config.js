@@ -33,10 +33,11 @@
 //                           module compiles (default 50000000; 0 leaves V8's own): a cold start
 //                           then runs on the baseline compiler instead of optimising code it runs
 //                           once, which roughly halves the first request
-
+//   TARIFFSIM_CONFIG_FILE   the configuration per alias (default config/environments.json)
+//   TARIFFSIM_SSM_ENDPOINT  an SSM-compatible endpoint for secret references (e.g. a moto server)
 //
 // The bundle's configuration per alias: config/environments.json (TARIFFSIM_CONFIG_FILE names
-// another file) gives each environment's values under the names of the settings below (storage,
+// another file) gives each environment's values under the names in FILE_SETTINGS (storage,
 // redisUrl, chunkBudget, maxDepth, maxProfiles, logLevel, arnPattern, functionPrefix, ...). For
 // each setting the first of these wins: NAME_<ENV>, NAME, the file's value for the environment, the
 // built-in default. The "where" settings (storage, redisUrl, s3Endpoint, lambdaEndpoint, and the
@@ -47,9 +48,8 @@
 // parameter, SecureString or String). Nothing here resolves them, so the synchronous `price` path
 // never loads the AWS SDK nor waits on SSM: reading an unresolved setting throws SecretNotResolved,
 // and `await resolveSecrets(settings)` returns the settings with the values, fetched with the AWS SDK
-// on first use and cached for SECRET_TTL_MS (TARIFFSIM_SSM_ENDPOINT: an SSM-compatible endpoint,
-// e.g. a moto server). An environment variable for the setting overrides the reference, and then
-// nothing is fetched.
+// on first use and cached for SECRET_TTL_MS. An environment variable for the setting overrides the
+// reference, and then nothing is fetched. (docs/deploy.md)
 
 const fs = require('node:fs');
 const path = require('node:path');

@@ -166,6 +166,13 @@ function usageCost(usage, { memoryMb, arch, prices } = {}) {
   return out;
 }
 
+/** Lambda's name for a Node.js `process.arch` ('x64' -> 'x86_64', 'arm64' -> 'arm64'). */
+function lambdaArch(nodeArch) {
+  if (nodeArch === 'arm64') return 'arm64';
+  if (nodeArch === 'x64') return 'x86_64';
+  throw fail(`Lambda runs x64 or arm64, not ${JSON.stringify(nodeArch)}`);
+}
+
 /**
  * How much slower CPU-bound work runs at `memoryMb` than on one full core: Lambda gives CPU in
  * proportion to memory, one vCPU at 1,769 MB; the engine is single-threaded, so more than one
@@ -306,6 +313,7 @@ module.exports = {
   emptyUsage,
   addInvocation,
   usageCost,
+  lambdaArch,
   cpuSlowdown,
   estimateUsage,
   readPrices,

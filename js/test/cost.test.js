@@ -1,7 +1,7 @@
 'use strict';
 // The cost model (js/runtime/cost.js) and the estimate (js/tools/cost.js) against a real run: the
 // sample run (data/sample/run.json, 200,000 profiles in 20 chunks) through the fan-out pipeline in
-// development mode, its usage as the pipeline records it.
+// development mode, its usage as the pipeline records it (js/runtime/usage.js).
 
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -10,9 +10,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
-// The run's environment, set before the handlers load: folder storage, the embedded bus, one chunk
-// in flight. The run writes about 220 MB of impressions: on a memory file system when there is
-// room (a disk flushing someone else's writes makes timings noisy), else the temporary folder.
+// The sample run writes about 220 MB of impressions: on a memory file system when there is room (a
+// disk flushing someone else's writes makes timings noisy), else the temporary folder.
 function roomy(dir) {
   try {
     const s = fs.statfsSync(dir);
@@ -23,13 +22,8 @@ function roomy(dir) {
 }
 const UNDER = roomy('/dev/shm') || os.tmpdir();
 const storageDir = fs.mkdtempSync(path.join(UNDER, 'tariffsim-cost-run-'));
-Object.assign(process.env, { TARIFFSIM_STORAGE: storageDir, TARIFFSIM_CHUNK_BUDGET: '1', TARIFFSIM_LOG_LEVEL: 'WARN' });
-delete process.env.REDIS_URL;
-delete process.env.AWS_LAMBDA_FUNCTION_NAME;
 
 const cost = require('../runtime/cost');
-// Loaded first, as a Lambda instance loads its handler before anything else.
-const HANDLERS = ['../run-simulation', '../filter-population', '../simulate-chunk'].map((m) => require(m));
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const prices = cost.readPrices();
@@ -74,6 +68,8 @@ test('billed durations round up per invocation to the billing granularity', () =
   assert.equal(cost.billedMs(0.2, prices), 1);
   assert.equal(cost.billedMs(10.01, prices), 11);
   assert.equal(cost.billedMs(10.01, { ...prices, billing_granularity_ms: 100 }), 100);
+  assert.deepEqual([cost.lambdaArch('x64'), cost.lambdaArch('arm64')], ['x86_64', 'arm64']);
+  assert.throws(() => cost.lambdaArch('ia32'));
   const usage = cost.emptyUsage();
   cost.addInvocation(usage, 'simulate-chunk', { durationMs: 10.2, initMs: 99.1, memoryMb: 1769 }, prices);
   cost.addInvocation(usage, 'simulate-chunk', { durationMs: 0.4 }, prices);
@@ -111,39 +107,48 @@ test('the estimate model: chunks, budget, cold instances, CPU share below 1,769 
   assert.ok(Math.abs(s3 - folder - 2 * 2.5 * 1000) < 1e-6, `${s3} - ${folder}`);
 });
 
-/** The sample run through the pipeline, each lambda's invocations run one at a time. */
-async function actualRun(runId) {
-  // In one process the lambdas share one event loop: an invocation's wall time would include the
-  // computation of another that started meanwhile, which separate Lambda instances never see. Run
-  // them one after another, as one chunk in flight does on Lambda.
-  const modules = HANDLERS;
-  let queue = Promise.resolve();
-  const originals = modules.map((m) => m.handler);
-  modules.forEach((m, i) => {
-    m.handler = (event, context) => {
-      const turn = queue.then(() => originals[i](event, context));
-      queue = turn.catch(() => {});
-      return turn;
-    };
-  });
-  try {
-    const { openStorage } = require('../runtime/storage');
-    const { openBus } = require('../runtime/pubsub');
-    const { watchRun } = require('../runtime/runs');
-    const { idle } = require('../runtime/invoke');
-    const storage = openStorage(storageDir);
-    const watcher = watchRun({ storage, bus: openBus(null), runId, pollMs: 1000, timeoutMs: 120000 });
-    await modules[0].handler({ 'request-id': runId, spec: 'sample/run.json' }, { awsRequestId: runId, invokedFunctionArn: 'arn:aws:lambda:eu-west-2:123456789012:function:tariffsim-run-simulation:DEV' });
-    const final = await watcher;
-    await idle();
-    assert.equal(final.status, 'done', JSON.stringify(final));
-    fs.rmSync(path.join(storageDir, 'runs', runId), { recursive: true, force: true });
-    return final.result;
-  } finally {
-    modules.forEach((m, i) => {
-      m.handler = originals[i];
-    });
-  }
+/**
+ * The sample run through the development pipeline in a fresh node process (the monolith: every
+ * lambda in one process, started cold), folder storage, the embedded bus, one chunk in flight.
+ * In one process the lambdas share one event loop: an invocation's wall time would include the
+ * computation of another that started meanwhile, which separate Lambda instances never see. So the
+ * runner lets each invocation start when the one before it has returned, as one chunk in flight
+ * does on Lambda. Prints the run's result, with the usage the pipeline recorded.
+ */
+const RUNNER = `
+const path = require('node:path');
+const [storageDir, runId] = process.argv.slice(1);
+Object.assign(process.env, { TARIFFSIM_STORAGE: storageDir, TARIFFSIM_CHUNK_BUDGET: '1', TARIFFSIM_LOG_LEVEL: 'WARN' });
+const modules = ['run-simulation', 'filter-population', 'simulate-chunk'].map((m) => require(path.resolve('js', m)));
+let queue = Promise.resolve();
+for (const m of modules) {
+  const handler = m.handler;
+  m.handler = (event, context) => {
+    const turn = queue.then(() => handler(event, context));
+    queue = turn.catch(() => {});
+    return turn;
+  };
+}
+const { openStorage } = require('./js/runtime/storage');
+const { openBus } = require('./js/runtime/pubsub');
+const { watchRun } = require('./js/runtime/runs');
+const { idle } = require('./js/runtime/invoke');
+(async () => {
+  const watcher = watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId, pollMs: 1000, timeoutMs: 120000 });
+  await modules[0].handler({ 'request-id': runId, spec: 'sample/run.json' }, { awsRequestId: runId, invokedFunctionArn: 'arn:aws:lambda:eu-west-2:123456789012:function:tariffsim-run-simulation:DEV' });
+  const final = await watcher;
+  await idle();
+  process.stdout.write(JSON.stringify(final));
+})().catch((e) => { process.stderr.write(e.stack); process.exit(1); });
+`;
+
+function actualRun(runId) {
+  const out = spawnSync(process.execPath, ['-e', RUNNER, storageDir, runId], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, TMPDIR: os.tmpdir() }, maxBuffer: 16 * 1024 * 1024 });
+  assert.equal(out.status, 0, out.stderr);
+  const final = JSON.parse(out.stdout);
+  assert.equal(final.status, 'done', out.stdout);
+  fs.rmSync(path.join(storageDir, 'runs', runId), { recursive: true, force: true });
+  return final.result;
 }
 
 /** The mean of two usage records of the same lambdas. */
@@ -160,25 +165,25 @@ test('the estimate and the actual usage of the sample run agree within 25%', asy
   for (let attempt = 1; attempt <= 3; attempt += 1) {
     // Measured just before and just after the run, so that both sides see the same machine.
     const measure = async () => {
-      const measured = tool.measureEngine(spec);
+      const measured = tool.measureEngine(spec, { coldRuns: 1 });
       const io = await tool.measureFolder({ bytes: measured.csvBytesPerProfile * measured.chunkProfiles[0], chunks: measured.chunkProfiles.length, under: UNDER });
-      return tool.estimate({ spec, measured, io, budget: 1, memoryMb: cost.ONE_VCPU_MB, initMs: {} });
+      // One process: one INIT (charged by the pipeline to the first lambda that records usage,
+      // run-simulation); filter-population runs cold; the chunks' instance is the same process,
+      // which prepares the run once with code filter-population has warmed.
+      const init = tool.measureInit({ repeat: 1 })['run-simulation'];
+      return tool.estimate({ spec, measured: { ...measured, chunkPrepareMs: measured.chunkPrepareWarmMs }, io, budget: 1, memoryMb: cost.ONE_VCPU_MB, initMs: { 'run-simulation': init } });
     };
     const before = await measure();
-    const result = await actualRun(`cost-${attempt}`);
+    const result = actualRun(`cost-${attempt}`);
     const afterwards = await measure();
     const estimate = { usage: meanUsage(before.usage, afterwards.usage) };
-    // What the pipeline recorded, on this machine's full core: priced as 1,769 MB (one vCPU). INIT
-    // is left out of both sides: the development monolith is one process started once (by the test
-    // runner), where Lambda starts an instance per lambda; the estimate's INIT count per instance
-    // is tested above.
-    const noInit = { ...prices, init_billed: false };
-    const actual = cost.usageCost(result.usage, { memoryMb: cost.ONE_VCPU_MB, arch: 'x86_64', prices: noInit });
-    const est = cost.usageCost(estimate.usage, { arch: 'x86_64', prices: noInit });
+    // What the pipeline recorded, on this machine's full core: priced as 1,769 MB (one vCPU).
+    const actual = cost.usageCost(result.usage, { memoryMb: cost.ONE_VCPU_MB, arch: 'x86_64', prices });
+    const est = cost.usageCost(estimate.usage, { arch: 'x86_64', prices });
     assert.deepEqual(estimate.usage.invocations, result.usage.invocations, 'one run-simulation, one filter-population, one invocation per chunk');
     const total = est.total_usd / actual.total_usd;
     const billed = est.billed_ms / actual.billed_ms;
-    tries.push({ attempt, estimate: { billed_ms: estimate.usage.billed_ms, usd: est.total_usd }, actual: { billed_ms: result.usage.billed_ms, usd: actual.total_usd }, total, billed });
+    tries.push({ attempt, estimate: { billed_ms: estimate.usage.billed_ms, init_ms: estimate.usage.init_ms, usd: est.total_usd }, actual: { billed_ms: result.usage.billed_ms, init_ms: result.usage.init_ms, usd: actual.total_usd }, total, billed });
     t.diagnostic(JSON.stringify(tries.at(-1)));
     if (Math.abs(total - 1) <= 0.25 && Math.abs(billed - 1) <= 0.25) return;
   }

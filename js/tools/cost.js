@@ -59,8 +59,9 @@ function readSpec(specFile) {
  * instance (no wasm code tiered up yet):
  *   filter: filter-population's work on the spec: market and visits loaded, the population
  *           filtered and the run prepared; writes the population CSV to `populationFile`
- *   chunk:  a new simulate-chunk instance: the market and population loaded, the run prepared and
- *           its first chunk computed (cold), then the same chunk `repeat` times more (warm)
+ *   chunk:  a new simulate-chunk instance: the market and population loaded and the run prepared
+ *           (cold), its first chunk computed (cold), the same chunk `repeat` times more (warm),
+ *           and the preparation again in a fresh Engine (warm code)
  */
 function probe(kind, specFile, populationFile, repeat) {
   const { withEngine } = require('../runtime/engine');
@@ -82,17 +83,23 @@ function probe(kind, specFile, populationFile, repeat) {
     const population = fs.readFileSync(populationFile);
     const chunkSize = Math.min(spec.chunk_size || 10000, spec.sample_size);
     const sampleSpec = JSON.stringify({ ...forChunks, sample_size: chunkSize, chunk_size: chunkSize });
-    const cold = timed(() => {
-      const run = engine.prepareRun(sampleSpec, engine.loadMarket(market), scenario, engine.loadVisits(population));
-      return { run, out: engine.chunk(run.key, 0) };
-    });
-    const { run, out } = cold.value;
+    const prepare = (e) => e.prepareRun(sampleSpec, e.loadMarket(market), scenario, e.loadVisits(population));
+    const cold = timed(() => prepare(engine));
+    const run = cold.value;
+    const first = timed(() => engine.chunk(run.key, 0));
+    const out = first.value;
     const warm = Array.from({ length: repeat }, () => timed(() => engine.chunk(run.key, 0)).ms);
+    // The same preparation once the code is warm, in a fresh Engine (nothing cached).
+    const again = new wasm.Engine();
+    const warmPrepareMs = timed(() => prepare(again)).ms;
+    again.free();
     const summaries = Array.from({ length: 20 }, () => out.summary_json);
     const mergeMs = timed(() => wasm.mergeSummaries(summaries)).ms;
     return {
       sampleProfiles: out.profiles,
-      coldChunkMs: cold.ms,
+      coldPrepareMs: cold.ms,
+      warmPrepareMs,
+      firstChunkMs: first.ms,
       chunkMs: median(warm),
       csvBytesPerProfile: out.impressions_csv.byteLength / out.profiles,
       mergePerChunkMs: mergeMs / summaries.length,
@@ -115,15 +122,19 @@ function runProbe(kind, specFile, populationFile, repeat) {
  * Measures the engine's work for a run spec on this build, through js/runtime/engine.js (the code
  * the lambdas run), each lambda's first work cold in a fresh process.
  * @param {string} specFile a run spec (its market, scenario and visits relative to its folder)
- * @param {{repeat?: number}} [options] warm chunks measured (the median is used)
+ * @param {{repeat?: number, coldRuns?: number}} [options] `repeat`: warm chunks measured in a
+ *   probe; `coldRuns`: fresh processes per probe (medians are used)
  */
-function measureEngine(specFile, { repeat = 5 } = {}) {
+function measureEngine(specFile, { repeat = 5, coldRuns = 3 } = {}) {
   const { spec, market } = readSpec(specFile);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-cost-'));
   try {
     const populationFile = path.join(dir, 'population.csv');
-    const filter = runProbe('filter', specFile, populationFile, repeat);
-    const chunk = runProbe('chunk', specFile, populationFile, repeat);
+    // Each probe `coldRuns` times in a fresh process, each figure the median.
+    const runs = (kind) => Array.from({ length: coldRuns }, () => runProbe(kind, specFile, populationFile, repeat));
+    const pick = (list) => Object.fromEntries(Object.keys(list[0]).map((k) => [k, typeof list[0][k] === 'number' ? median(list.map((x) => x[k])) : list[0][k]]));
+    const filter = pick(runs('filter'));
+    const chunk = pick(runs('chunk'));
     const chunkSize = spec.chunk_size || 10000;
     const chunkProfiles = [];
     for (let left = spec.sample_size; left > 0; left -= chunkSize) chunkProfiles.push(Math.min(chunkSize, left));
@@ -139,7 +150,10 @@ function measureEngine(specFile, { repeat = 5 } = {}) {
       csvBytesPerProfile: chunk.csvBytesPerProfile,
       filterMs: filter.filterMs,
       // What a new instance adds to its first chunk: preparing the run, and code not yet tiered up.
-      chunkPrepareMs: Math.max(0, chunk.coldChunkMs - chunk.sampleProfiles * perProfileMs),
+      chunkPrepareMs: chunk.coldPrepareMs + Math.max(0, chunk.firstChunkMs - chunk.chunkMs),
+      // The same where the preparation's code is warm already (a process that ran
+      // filter-population first: the development monolith).
+      chunkPrepareWarmMs: chunk.warmPrepareMs + Math.max(0, chunk.firstChunkMs - chunk.chunkMs),
       mergePerChunkMs: chunk.mergePerChunkMs,
     };
   } finally {

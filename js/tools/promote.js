@@ -184,7 +184,9 @@ async function promote(options) {
     const plan = await planPromotion(c.lambda, { to, functions, version: options.version, rollback: options.rollback });
     for (const line of describePlan(plan, options.dryRun)) log(line);
     if (plan.refused.length > 0) {
-      throw new DeployError('Refused', `promotion refused, nothing changed: ${plan.refused.map((s) => `${s.function}: ${s.reason}`).join('; ')}`);
+      const e = new DeployError('Refused', `refused for ${plan.refused.length} of ${plan.steps.length} functions (see the plan): nothing changed`);
+      e.refused = plan.refused;
+      throw e;
     }
     if (options.dryRun) return { plan, moved: [] };
     const { moved } = await applyPromotion(c.lambda, plan, { log });
