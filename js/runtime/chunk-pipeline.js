@@ -108,7 +108,7 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
       summary_url: storage.url(k.summary),
       finished_at: new Date().toISOString(),
     };
-    result.usage = await collectUsage(storage, runId, request);
+    Object.assign(result, await collectUsage(storage, runId, request));
     if (!(await storage.putIfAbsent(k.result, json(result)))) return null;
     await bus.publish(topic('run-simulation', runId), { event: 'run-done', ...result });
     request.log.info(`run ${runId} done: ${result.profiles} profiles, ${result.impressions} impressions in ${plan.chunks} chunks`);

@@ -8,7 +8,7 @@
 // `request-id`/`requestId`, else the Lambda request id), logs tagged lines, and logs every error with
 // its stack before rethrowing it, so that Lambda reports `errorType` = the error's name.
 
-const { config: processConfig } = require('./config');
+const { config: processConfig, resolveSecrets } = require('./config');
 const { environmentOf, requestIdOf } = require('./environment');
 const { createLogger } = require('./logging');
 const { codes, typed, asError } = require('./errors');
@@ -83,7 +83,10 @@ function wrapHandler(lambda, work, options = {}) {
       if (depth > settings.maxDepth) {
         throw typed(codes.RecursionLimit, `this is call ${depth} of a chain of lambdas calling lambdas: the limit is ${settings.maxDepth}; a lambda is calling itself in a loop`);
       }
-      const request = { lambda, env, requestId, depth, config: settings, log, context: context || {}, responseBytes: undefined, started };
+      // The fan-out lambdas reach Redis and storage, whose settings may be secrets (SSM
+      // references, fetched once and cached); `price` never does, and loads no AWS SDK.
+      const resolved = lambda === 'price' ? settings : await resolveSecrets(settings);
+      const request = { lambda, env, requestId, depth, config: resolved, log, context: context || {}, responseBytes: undefined, started };
       const result = await work(input, request);
       checkResponse(result, settings.maxPayloadBytes, request.responseBytes);
       log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);

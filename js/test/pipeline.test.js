@@ -101,6 +101,7 @@ test('a fan-out run equals the native simulate output byte for byte', async () =
     const { usage } = final.result;
     assert.deepEqual(usage.invocations, { 'run-simulation': 1, 'filter-population': 1, 'simulate-chunk': final.chunks });
     assert.ok(usage.billed_ms['simulate-chunk'] >= final.chunks, 'every invocation bills at least 1 ms');
+    assert.ok(final.result.cost.total_usd > 0 && final.result.cost.invocations === final.chunks + 2, JSON.stringify(final.result.cost));
   }
 });
 
