@@ -14,8 +14,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
-const { freePort, waitForPort } = require('./servers');
+const { spawnSync } = require('node:child_process');
+const { startMoto } = require('./servers');
 const { bundleFiles } = require('../tools/bundle');
 const { createZip } = require('../tools/zip');
 
@@ -61,30 +61,6 @@ const zips = {};
 const logs = [];
 const log = (line) => logs.push(line);
 
-async function startPatchedMoto() {
-  const port = await freePort();
-  const child = spawn('python3', ['-c', MOTO_WITH_ALIAS_REVISIONS, '-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  try {
-    await waitForPort(port);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw new Error(`${e.message}: ${output}`);
-  }
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /** The bundle's files with one file changed: a different build. */
 function variant(files, marker) {
@@ -97,7 +73,7 @@ function variant(files, marker) {
 before(async () => {
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: REGION, AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' });
   delete process.env.AWS_PROFILE;
-  moto = await startPatchedMoto();
+  moto = await startMoto({ script: MOTO_WITH_ALIAS_REVISIONS });
   endpoint = moto.endpoint;
   const iam = require('@aws-sdk/client-iam');
   const iamClient = new iam.IAMClient({ region: 'us-east-1', endpoint });

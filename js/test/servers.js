@@ -114,11 +114,13 @@ function motoServerCommand() {
 
 /**
  * moto's server (S3, Lambda control plane, ...) on a free loopback port.
+ * @param {{script?: string}} [options] Python source to run instead of moto.server's own entry point
+ *   (it gets moto.server's arguments), for a server patched by a test
  * @returns {Promise<{endpoint: string, stop: () => Promise<void>}>}
  */
-async function startMoto() {
+async function startMoto(options = {}) {
   const port = await freePort();
-  const [cmd, args] = motoServerCommand();
+  const [cmd, args] = options.script ? ['python3', ['-c', options.script]] : motoServerCommand();
   const child = spawn(cmd, [...args, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
