@@ -208,3 +208,16 @@ test('bad input is a typed error', async () => {
   assert.equal(final.status, 'failed');
   assert.match(final.failure.reason, /EmptyPopulation/);
 });
+
+test('the watch command follows a run to its end and exits 0 (1 when it failed)', async () => {
+  const { promisify } = require('node:util');
+  const execFile = promisify(require('node:child_process').execFile);
+  const watch = path.join(__dirname, '..', 'tools', 'watch.js');
+  const watching = execFile(process.execPath, [watch, 'watched', '--storage', storageDir, '--redis', redis.url, '--timeout', '60']);
+  await runToEnd('watched', spec({ sample_size: 900, chunk_size: 300 }));
+  const { stdout, stderr } = await watching;
+  assert.equal(JSON.parse(stdout).profiles, 900);
+  assert.match(stderr, /100%/);
+  await assert.rejects(execFile(process.execPath, [watch, 'fails-always', '--storage', storageDir, '--redis', redis.url]), (e) => e.code === 1 && /failed/.test(e.stderr));
+  await assert.rejects(execFile(process.execPath, [watch]), (e) => e.code === 2);
+});

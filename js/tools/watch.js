@@ -43,7 +43,7 @@ async function main() {
   const storage = openStorage(values.storage || settings.storage, { endpoint: settings.s3Endpoint || undefined });
   const bus = openBus(values.redis || settings.redisUrl);
   const bar = new cliProgress.SingleBar(
-    { format: '{run} [{bar}] {percentage}% | {value}/{total} chunks | {status}', hideCursor: true, stream: process.stderr },
+    { format: '{run} [{bar}] {percentage}% | {value}/{total} chunks | {status}', hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1000 },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
