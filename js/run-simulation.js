@@ -53,7 +53,13 @@ async function work(input, request) {
     } else {
       throw typed(codes.InvalidRequest, 'spec must be a run spec object or a spec file under the data folder');
     }
-    const parsed = JSON.parse(text);
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw typed(codes.InvalidJson, `the run spec is not JSON: ${e.message}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw typed(codes.InvalidRequest, 'the run spec must be a JSON object');
     // An inline scenario (an object instead of a path) travels with the run; the core checks it
     // against the market in filter-population.
     let scenario = null;
@@ -79,6 +85,8 @@ async function work(input, request) {
       throw typed(codes.RunExists, `run ${runId} already exists with another spec: give a new request-id`);
     }
     const state = await readState(storage, runId);
+    // A retry after the first call could not start filter-population: start it (it is idempotent).
+    if (state.status === 'started') await invoke('filter-population', { run_id: runId }, request);
     return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: storage.url(k.base) };
   }
   await bus.publish(topic('run-simulation', runId), { event: 'started', run_id: runId });

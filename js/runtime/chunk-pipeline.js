@@ -43,13 +43,15 @@ const prepared = new Map();
 const preparing = new Map();
 
 async function preparedRun(storage, runId, k) {
-  const cached = prepared.get(runId);
+  // Keyed by where the run is kept: one run id may exist in two environments' storage.
+  const where = storage.url(k.base);
+  const cached = prepared.get(where);
   const generation = withEngine((i) => i.generation);
   if (cached && cached.generation === generation && withEngine((i) => i.engine.hasRun(cached.key))) return cached;
-  let pending = preparing.get(runId);
+  let pending = preparing.get(where);
   if (!pending) {
-    pending = prepare(storage, runId, k).finally(() => preparing.delete(runId));
-    preparing.set(runId, pending);
+    pending = prepare(storage, runId, k).finally(() => preparing.delete(where));
+    preparing.set(where, pending);
   }
   return pending;
 }
@@ -67,9 +69,12 @@ async function prepare(storage, runId, k) {
     return { generation: instance.generation, key: run.key, plan };
   });
   if (prepared.size >= 8) prepared.delete(prepared.keys().next().value);
-  prepared.set(runId, entry);
+  prepared.set(storage.url(k.base), entry);
   return entry;
 }
+
+/** A merge claim older than this was abandoned (its merger died): take it over. */
+const MERGE_LEASE_MS = 15 * 60_000;
 
 /**
  * Merges the run when every chunk is done and nobody has: chunk outputs concatenated in chunk order
@@ -82,13 +87,20 @@ async function maybeMerge(storage, bus, runId, k, plan, request) {
   const done = await storage.list(k.doneDir);
   if (done.length !== plan.chunks) return null;
   if (storage.writeAt && !(await appendFollowing(storage, k, plan, request))) return null;
-  if (!(await storage.putIfAbsent(k.mergeLock, json({ at: new Date().toISOString() })))) return null;
+  if (!(await storage.putIfAbsent(k.mergeLock, json({ at: Date.now() })))) {
+    // A merger that died without releasing its claim (a timeout, say) is taken over after a lease.
+    const lock = await readJson(storage, k.mergeLock);
+    if (lock !== null && typeof lock.at === 'number' && Date.now() - lock.at < MERGE_LEASE_MS) return null;
+    await storage.delete(k.mergeLock);
+    if (!(await storage.putIfAbsent(k.mergeLock, json({ at: Date.now() })))) return null;
+  }
   try {
     const started = performance.now();
     const counts = await Promise.all(done.map((key) => readJson(storage, key)));
     const summary = withEngine(({ wasm }) => wasm.mergeSummaries(counts.map((c) => c.summary)));
     if (storage.writeAt) {
-      await storage.rename(k.partial, k.impressions);
+      // Idempotent, for a merge retried after a later step failed.
+      if ((await storage.get(k.appended(plan.chunks - 1))) !== null && (await storage.exists(k.partial))) await storage.rename(k.partial, k.impressions);
     } else {
       async function* impressions() {
         for (let i = 0; i < plan.chunks; i += 1) yield await storage.get(k.chunkCsv(i));
@@ -146,8 +158,10 @@ async function appendDirect(storage, k, index, csv) {
   const offset = await endOf(storage, k, index - 1);
   if (offset === null) return false;
   if (!(await storage.putIfAbsent(k.appendClaim(index), json({ at: Date.now() })))) return false;
-  await storage.writeAt(k.partial, offset, csv);
-  await storage.put(k.appended(index), json({ end: offset + csv.length }));
+  await releasingClaim(storage, k, index, async () => {
+    await storage.writeAt(k.partial, offset, csv);
+    await storage.put(k.appended(index), json({ end: offset + csv.length }));
+  });
   return true;
 }
 
@@ -160,10 +174,10 @@ const appendedUpTo = new Map();
 
 /** The number of chunks in the impressions file: from what this process saw, checked forward. */
 async function appendedCount(storage, k) {
-  let n = appendedUpTo.get(k.base);
+  let n = appendedUpTo.get(storage.url(k.base));
   if (n === undefined) n = (await storage.list(k.appendedDir)).length;
   while ((await storage.get(k.appended(n))) !== null) n += 1;
-  appendedUpTo.set(k.base, n);
+  appendedUpTo.set(storage.url(k.base), n);
   return n;
 }
 
@@ -180,16 +194,37 @@ async function appendFollowing(storage, k, plan, request) {
     }
     const offset = await endOf(storage, k, n - 1);
     const runId = k.base.slice('runs/'.length);
-    let csv = parked.get(`${runId}:${n}`) || (await storage.get(k.chunkCsv(n)));
-    parked.delete(`${runId}:${n}`);
+    let csv = parked.get(storage.url(k.chunkCsv(n))) || (await storage.get(k.chunkCsv(n)));
+    parked.delete(storage.url(k.chunkCsv(n)));
     if (csv === null) {
       const run = await preparedRun(storage, runId, k);
       const out = withEngine(({ engine }) => engine.chunk(run.key, n));
       csv = Buffer.from(out.impressions_csv.buffer, out.impressions_csv.byteOffset, out.impressions_csv.byteLength);
       request.log.warn(`chunk ${n} recomputed for the merge: its appender did not finish`);
     }
-    await storage.writeAt(k.partial, offset, csv);
-    await storage.put(k.appended(n), json({ end: offset + csv.length }));
+    await releasingClaim(storage, k, n, async () => {
+      await storage.writeAt(k.partial, offset, csv);
+      await storage.put(k.appended(n), json({ end: offset + csv.length }));
+    });
+  }
+}
+
+/** Runs an append; if it fails, gives the claim back so that a retry can append the chunk. */
+async function releasingClaim(storage, k, i, append) {
+  try {
+    await append();
+  } catch (e) {
+    await storage.delete(k.appendClaim(i)).catch(() => {});
+    throw e;
+  }
+}
+
+/** Records a failed attempt of a chunk; the last allowed attempt fails the run (unless it is done). */
+async function countFailure(storage, bus, runId, k, index, e) {
+  const failures = (await storage.list(`${k.base}/attempts`)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
+  await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
+  if (failures >= ATTEMPTS && (await storage.get(k.result)) === null) {
+    await failRun(storage, bus, runId, { lambda: 'simulate-chunk', chunk: index, attempts: failures, reason: `${e.name}: ${e.message}`, error_type: e.name });
   }
 }
 
@@ -233,24 +268,44 @@ async function chunkStep(input, request) {
     // delivery could not (both are no-ops when it did).
     const plan = await readJson(storage, k.plan);
     if (plan === null) return { run_id: runId, index, duplicate: true, merged: false };
-    await handOff(runId, plan, index, request);
+    const next = index + plan.budget;
+    if ((await storage.get(k.result)) === null && next < plan.chunks && (await storage.get(k.done(next))) === null) {
+      await handOff(runId, plan, index, request);
+    }
     const allIn = storage.writeAt ? await appendFollowing(storage, k, plan, request) : true;
     const merged = allIn && (await maybeMerge(storage, bus, runId, k, plan, request)) !== null;
     return { run_id: runId, index, duplicate: true, merged };
   };
+  const started = performance.now();
+  // A request for a chunk the run does not have is the caller's mistake, not a failing chunk.
+  let run;
+  try {
+    run = await preparedRun(storage, runId, k);
+  } catch (e) {
+    if (e.name !== codes.UnknownRun) await countFailure(storage, bus, runId, k, index, e);
+    throw e;
+  }
+  if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
   let outcome;
   try {
-    const started = performance.now();
-    const run = await preparedRun(storage, runId, k);
-    if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
     const out = withEngine(({ engine }) => engine.chunk(run.key, index));
     const computeMs = performance.now() - started;
     const [doneAlready, failed] = await before;
-    if (doneAlready !== null) return await duplicate();
-    if (failed !== null) {
-      request.log.warn(`run ${runId} has failed: chunk ${index} dropped`);
-      return { run_id: runId, index, skipped: 'run failed' };
-    }
+    if (doneAlready !== null) outcome = { duplicate: true };
+    else if (failed !== null) outcome = { failed: true };
+    else outcome = { run, out, computeMs };
+  } catch (e) {
+    await countFailure(storage, bus, runId, k, index, e);
+    throw e;
+  }
+  // Outside the failure count: finishing a duplicate's hand-off or merge is not the chunk failing.
+  if (outcome.duplicate) return duplicate();
+  if (outcome.failed) {
+    request.log.warn(`run ${runId} has failed: chunk ${index} dropped`);
+    return { run_id: runId, index, skipped: 'run failed' };
+  }
+  try {
+    const { out, computeMs } = outcome;
     faultHook(request, runId, index);
     // Hand the slot on as soon as the computation is done: at most `budget` chunks of a run compute
     // at once, and the next one computes while this one stores its outputs.
@@ -261,23 +316,18 @@ async function chunkStep(input, request) {
     if (storage.writeAt) {
       // In place, in chunk order: straight in after its predecessor, or parked in memory for
       // whoever appends the predecessor to take.
-      if (!(await appendDirect(storage, k, index, csv))) parked.set(`${runId}:${index}`, csv);
+      if (!(await appendDirect(storage, k, index, csv))) parked.set(storage.url(k.chunkCsv(index)), csv);
     } else {
       await storage.put(k.chunkCsv(index), csv);
     }
     // The chunk's own work: its inputs prepared, the chunk computed, its outputs stored.
     outcome = { run, out, computeMs, ownMs: performance.now() - started };
   } catch (e) {
-    if (e.name === codes.UnknownRun) throw e;
-    const failures = (await storage.list(`${k.base}/attempts`)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
-    await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
-    if (failures >= ATTEMPTS || e.name === codes.InvalidRequest) {
-      await failRun(storage, bus, runId, { lambda: 'simulate-chunk', chunk: index, attempts: failures, reason: `${e.name}: ${e.message}`, error_type: e.name });
-    }
+    await countFailure(storage, bus, runId, k, index, e);
     throw e;
   }
 
-  const { run, out, computeMs, ownMs } = outcome;
+  const { out, computeMs, ownMs } = outcome;
   const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: computeMs, own_ms: ownMs };
   // The done marker carries the chunk's partial summary: one write records both.
   if (!(await storage.putIfAbsent(k.done(index), json({ ...counts, summary: out.summary_json })))) {

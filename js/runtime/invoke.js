@@ -54,23 +54,23 @@ function targetArn(target, env, settings) {
     .replace('{alias}', alias);
 }
 
-function local(target, message, request, arn) {
-  const handler = localHandler(target);
-  const delays = request.config.retryDelaysMs || [50, 100];
+/**
+ * Runs an asynchronous invocation in this process the way Lambda runs an Event: after the caller's
+ * turn, retried twice after a failure (the handler logs it), then dropped.
+ * @param {(event: unknown, context: object) => Promise<unknown>} handler
+ * @param {unknown} event
+ * @param {string} arn the invoked function's ARN (its alias is the environment)
+ * @param {number[]} delays milliseconds before each retry
+ */
+function runAsEvent(handler, event, arn, delays) {
   const run = (async () => {
     await new Promise((resolve) => setImmediate(resolve));
     for (let attempt = 0; ; attempt += 1) {
-      const context = {
-        awsRequestId: crypto.randomUUID(),
-        invokedFunctionArn: arn,
-        functionName: arn.split(':')[6],
-        attempt,
-      };
+      const context = { awsRequestId: crypto.randomUUID(), invokedFunctionArn: arn, functionName: arn.split(':')[6], attempt };
       try {
-        await handler(message, context);
+        await handler(event, context);
         return;
-      } catch (e) {
-        // The handler logged it; Lambda retries an asynchronous invocation twice, then drops it.
+      } catch {
         if (attempt >= delays.length) return;
         await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
       }
@@ -78,6 +78,10 @@ function local(target, message, request, arn) {
   })();
   inFlight.add(run);
   run.finally(() => inFlight.delete(run));
+}
+
+function local(target, message, request, arn) {
+  runAsEvent(localHandler(target), message, arn, request.config.retryDelaysMs || [50, 100]);
 }
 
 async function remote(message, request, arn) {
@@ -126,4 +130,4 @@ async function idle() {
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
 }
 
-module.exports = { invoke, idle, targetArn, functionName, localHandler, TARGETS };
+module.exports = { invoke, idle, runAsEvent, targetArn, functionName, localHandler, TARGETS };

@@ -115,8 +115,13 @@ class RedisBus {
 
   async subscribe(pattern, onMessage) {
     const sub = this.client();
-    await sub.connect();
-    await sub.pSubscribe(pattern, (text, channel) => onMessage(parse(text), channel));
+    try {
+      await sub.connect();
+      await sub.pSubscribe(pattern, (text, channel) => onMessage(parse(text), channel));
+    } catch (e) {
+      await sub.quit().catch(() => sub.disconnect().catch(() => {}));
+      throw e;
+    }
     return async () => {
       await sub.pUnsubscribe(pattern).catch(() => {});
       await sub.quit().catch(() => {});

@@ -119,10 +119,10 @@ async function failRun(storage, bus, runId, failure) {
  * first (a late subscriber misses nothing), then follows its topics. Subscribes before reading, so
  * no message falls between the two.
  * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
- *   timeoutMs?: number, pollMs?: number}} options
- * @returns {Promise<object>} the final state (status 'done' or 'failed')
+ *   timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
+ * @returns {Promise<object>} the final state (status 'done' or 'failed'; 'timeout' or 'aborted')
  */
-async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000 }) {
+async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000, signal = null }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;
   let settle;
@@ -157,12 +157,19 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
     });
     return checking;
   };
-  const unsubscribe = await bus.subscribe(requestPattern(runId), () => {
-    check();
-  });
-  // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well.
+  // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well, from the
+  // start, so that a Redis that is down delays nothing but the messages.
   const poll = setInterval(check, pollMs);
   const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
+  const onAbort = () => settle({ run_id: runId, status: 'aborted' });
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const subscribed = bus.subscribe(requestPattern(runId), () => {
+    check();
+  });
+  subscribed.catch(() => {});
   try {
     await check();
     return await ended;
@@ -170,7 +177,9 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
     stopped = true;
     clearInterval(poll);
     if (timer) clearTimeout(timer);
-    await unsubscribe();
+    if (signal) signal.removeEventListener('abort', onAbort);
+    // Unsubscribes once the subscription is made (at once, or when Redis is back).
+    subscribed.then((unsubscribe) => unsubscribe()).catch(() => {});
   }
 }
 

@@ -121,6 +121,16 @@ class FolderStorage {
     }
   }
 
+  /** Whether an object exists (without reading it). */
+  async exists(key) {
+    try {
+      await fsp.access(this.file(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Renames an object (atomic within a folder). */
   async rename(from, to) {
     await fsp.rename(this.file(from), this.file(to));

@@ -16,9 +16,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const Fastify = require('fastify');
 const { config } = require('../runtime/config');
-const { TARGETS, localHandler: handlerOf } = require('../runtime/invoke');
+const { TARGETS, localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
 const { pipelineOf } = require('../runtime/pipeline');
-const { keys, readState, readJson, watchRun } = require('../runtime/runs');
+const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
 const { tailStore } = require('../runtime/logging');
 
 const MB = 1024 * 1024;
@@ -154,7 +154,7 @@ function buildServer(options = {}) {
     try {
       body = await readBody(request.raw, LIMITS.RequestResponse);
     } catch (e) {
-      if (e.tooLarge) return reply.code(413).send({ errorType: 'RequestTooLargeException', errorMessage: `a request must be smaller than ${e.limit} bytes` });
+      if (e.tooLarge) return reply.code(413).header('connection', 'close').send({ errorType: 'RequestTooLargeException', errorMessage: `a request must be smaller than ${e.limit} bytes` });
       throw e;
     }
     try {
@@ -186,12 +186,17 @@ function buildServer(options = {}) {
       throw e;
     }
     const event = body.length ? body.toString('utf8') : '{}';
+    try {
+      JSON.parse(event);
+    } catch {
+      return awsError(reply, 400, 'InvalidRequestContentException', 'Could not parse request body into json: the payload must be JSON');
+    }
     const context = lambdaContext(name, qualifier);
     reply.header('x-amzn-RequestId', context.awsRequestId).header('X-Amz-Executed-Version', '$LATEST');
     if (type === 'DryRun') return reply.code(204).send();
     if (type === 'Event') {
-      // Runs in the background, as Lambda does; errors are logged by the handler.
-      setImmediate(() => handlerOf(target)(event, context).catch(() => {}));
+      // Runs in the background and is retried twice after a failure, as Lambda does.
+      runAsEvent(handlerOf(target), event, context.invokedFunctionArn, config.forEnvironment('DEV').retryDelaysMs);
       return reply.code(202).send();
     }
     const wantTail = request.headers['x-amz-log-type'] === 'Tail';
@@ -222,6 +227,12 @@ function registerPage(app) {
   const settings = () => config.forEnvironment('DEV');
   const request = () => ({ config: settings() });
 
+  // Run ids in the API's paths are request ids; anything else is a 400, never a 500.
+  app.addHook('preHandler', async (req, reply) => {
+    if (req.params && req.params.id !== undefined && !RUN_ID.test(req.params.id)) {
+      return reply.code(400).send({ errorType: 'InvalidRequest', errorMessage: 'a run id is 1 to 128 letters, digits, ".", "_" or "-"' });
+    }
+  });
   app.get('/', async (req, reply) => reply.type('text/html').send(fs.createReadStream(path.join(publicDir, 'index.html'))));
   app.get('/app.js', async (req, reply) => reply.type('text/javascript').send(fs.createReadStream(path.join(publicDir, 'app.js'))));
   app.get('/vendor/chart.umd.js', async (req, reply) => reply.type('text/javascript').send(fs.createReadStream(chartJs)));
@@ -266,13 +277,12 @@ function registerPage(app) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const { storage, bus } = pipelineOf(request());
-    let closed = false;
-    req.raw.on('close', () => {
-      closed = true;
-    });
-    watchRun({ storage, bus, runId: req.params.id, pollMs: 500, onProgress: (state) => !closed && send('state', state) })
-      .then((final) => !closed && send('end', final))
-      .catch((e) => !closed && send('error', { errorType: e.name, errorMessage: e.message }))
+    const abort = new AbortController();
+    req.raw.on('close', () => abort.abort());
+    const open = () => !abort.signal.aborted;
+    watchRun({ storage, bus, runId: req.params.id, pollMs: 500, signal: abort.signal, onProgress: (state) => open() && send('state', state) })
+      .then((final) => open() && send('end', final))
+      .catch((e) => open() && send('failure', { errorType: e.name, errorMessage: e.message }))
       .finally(() => res.end());
   });
 }

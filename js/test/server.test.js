@@ -170,3 +170,34 @@ test("the Ruby web app's call, SigV4-signed, from Ruby", async () => {
   assert.equal(out.results[0].rows[0].rank, 1);
   assert.ok(out.results[0].rows[0].annual_cost_gbp > 0);
 });
+
+test('Invoke API: a payload that is not JSON is a 400 InvalidRequestContentException; bad run ids are 400s', async () => {
+  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: '{not json' });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidRequestContentException');
+  const ev = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: 'nope', headers: { 'x-amz-invocation-type': 'Event' } });
+  assert.equal(ev.status, 400);
+  const bad = await fetch(`${endpoint}/api/runs/..%2Fetc`);
+  assert.equal(bad.status, 400);
+  const unknown = await fetch(`${endpoint}/api/runs/never-started/summary`);
+  assert.equal(unknown.status, 404);
+});
+
+test('the run events stream stops watching when its client goes away', async () => {
+  const { EmbeddedBus } = require('../runtime/pubsub');
+  const bus = require('../runtime/pubsub').openBus(null);
+  assert.ok(bus instanceof EmbeddedBus);
+  const before = bus.emitter.listenerCount('message');
+  const controllers = [1, 2, 3].map(() => new AbortController());
+  const reads = controllers.map(async (c) => {
+    const res = await fetch(`${endpoint}/api/runs/nobody-started-this/events`, { signal: c.signal });
+    const reader = res.body.getReader();
+    await reader.read();
+    return reader;
+  });
+  await Promise.all(reads);
+  assert.equal(bus.emitter.listenerCount('message'), before + 3);
+  controllers.forEach((c) => c.abort());
+  for (let i = 0; i < 50 && bus.emitter.listenerCount('message') > before; i += 1) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(bus.emitter.listenerCount('message'), before, 'no watcher left behind');
+});

@@ -161,7 +161,12 @@ function follow(runId, tariffId) {
       document.body.dataset.state = 'failed';
     }
   });
-  events.addEventListener('error', () => {});
+  events.addEventListener('failure', (e) => {
+    events.close();
+    const err = JSON.parse(e.data);
+    showError('form', `${err.errorType}: ${err.errorMessage}`);
+    document.body.dataset.state = 'failed';
+  });
 }
 
 document.querySelectorAll('input[name="tariff-mode"]').forEach((r) =>
