@@ -27,7 +27,7 @@ const TARGETS = Object.freeze({
 
 const DEFAULT_ARN_PATTERN = 'arn:aws:lambda:{region}:{account}:function:{function}:{alias}';
 
-let lambdaClient = null;
+const lambdaClients = new Map();
 const inFlight = new Set();
 
 /** The handler of a lambda of this monorepo (loaded on first use). */
@@ -86,12 +86,14 @@ function local(target, message, request, arn) {
 
 async function remote(message, request, arn) {
   const sdk = require('@aws-sdk/client-lambda');
-  if (lambdaClient === null) {
-    const endpoint = request.config.lambdaEndpoint;
-    lambdaClient = new sdk.LambdaClient({
-      region: arn.split(':')[3] || process.env.AWS_REGION || 'eu-west-1',
-      ...(endpoint ? { endpoint } : {}),
-    });
+  const endpoint = request.config.lambdaEndpoint || '';
+  const region = arn.split(':')[3] || process.env.AWS_REGION || 'eu-west-1';
+  // One client per endpoint and region, made on first use (a warm instance may serve several aliases).
+  const key = `${endpoint}|${region}`;
+  let lambdaClient = lambdaClients.get(key);
+  if (!lambdaClient) {
+    lambdaClient = new sdk.LambdaClient({ region, ...(endpoint ? { endpoint } : {}) });
+    lambdaClients.set(key, lambdaClient);
   }
   const out = await lambdaClient.send(
     new sdk.InvokeCommand({ FunctionName: arn, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(message)) }),
