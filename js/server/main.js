@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 'use strict';
-// In one process every lambda's file I/O shares libuv's thread pool (4 threads by default): small
-// reads must not queue behind the chunks' large writes. Set before the pool starts.
-process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16';
 // npm start: the development server on the embedded defaults (sample data, in-process pub/sub,
 // local folder storage). Options: --host (default 127.0.0.1, or $HOST), --port (default 3000, or
 // $PORT; 0 picks a free port). Set REDIS_URL for a real Redis, TARIFFSIM_STORAGE=s3://... for S3.

@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 'use strict';
-// In one process every lambda's file I/O shares libuv's thread pool (4 threads by default): small
-// reads must not queue behind the chunks' large writes. Set before the pool starts.
-process.env.UV_THREADPOOL_SIZE = process.env.UV_THREADPOOL_SIZE || '16';
 // npm run bench:pipeline: a 200-chunk fan-out run in development mode (in-process lambdas) with a
 // real redis-server on loopback and folder storage, timed from the run-simulation call to the
 // run-done message. The baseline is measured in the same run: the chunks' own work (each chunk
@@ -29,8 +26,8 @@ async function main() {
   const chunks = Number(values.chunks);
   const chunkSize = Number(values['chunk-size']);
   const redis = await startRedis();
-  const storage = fs.mkdtempSync(path.join(process.env.BENCH_DIR || os.tmpdir(), 'tariffsim-bench-'));
-  Object.assign(process.env, { REDIS_URL: process.env.BENCH_NO_REDIS ? '' : redis.url, TARIFFSIM_STORAGE: storage, TARIFFSIM_LOG_LEVEL: process.env.TARIFFSIM_LOG_LEVEL || 'WARN' });
+  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bench-'));
+  Object.assign(process.env, { REDIS_URL: redis.url, TARIFFSIM_STORAGE: storage, TARIFFSIM_LOG_LEVEL: process.env.TARIFFSIM_LOG_LEVEL || 'WARN' });
   delete process.env.AWS_LAMBDA_FUNCTION_NAME;
   const run = require('../run-simulation').handler;
   const { openStorage } = require('../runtime/storage');
