@@ -26,7 +26,7 @@ const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FUNCTIONS_FILE = path.join(ROOT, 'config', 'functions.json');
@@ -364,11 +364,7 @@ async function deploy(options = {}) {
 const USAGE = 'usage: npm run deploy -- [--zip FILE] [--endpoint URL] [--region R] [--account ID] [--role ARN] [--bucket B] [--commit SHA] [--functions a,b]';
 
 async function main(argv = process.argv.slice(2)) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
+  const parsed = commandLine(argv, {
         zip: { type: 'string' },
         endpoint: { type: 'string' },
         region: { type: 'string' },
@@ -378,16 +374,9 @@ async function main(argv = process.argv.slice(2)) {
         commit: { type: 'string' },
         functions: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${e.message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  }, USAGE);
+  if (parsed.exit !== undefined) return parsed.exit;
+  const { values } = parsed;
   try {
     await deploy({
       zipFile: values.zip ? path.resolve(values.zip) : undefined,

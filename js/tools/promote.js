@@ -19,7 +19,7 @@
 // ({"previous": "3", "via": "promote", ...}); --rollback moves the alias back to it (and records the
 // version it leaves, so a second --rollback undoes the first).
 
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
 const { STAGES, DeployError, loadFunctions, selectFunctions, clients, aliasDescription, parseAliasDescription } = require('./deploy');
 
 /** The stage a stage is promoted from. */
@@ -200,11 +200,7 @@ async function promote(options) {
 const USAGE = 'usage: npm run promote -- --to STAGING|PROD (--functions a,b | --all) [--version N] [--dry-run] [--rollback] [--endpoint URL] [--region R]';
 
 async function main(argv = process.argv.slice(2)) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
+  const parsed = commandLine(argv, {
         to: { type: 'string' },
         functions: { type: 'string' },
         all: { type: 'boolean', default: false },
@@ -214,16 +210,9 @@ async function main(argv = process.argv.slice(2)) {
         endpoint: { type: 'string' },
         region: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${e.message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  }, USAGE);
+  if (parsed.exit !== undefined) return parsed.exit;
+  const { values } = parsed;
   if (!values.to || values.all === (values.functions !== undefined)) {
     process.stderr.write(`give --to, and either --functions or --all\n${USAGE}\n`);
     return 2;

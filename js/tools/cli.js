@@ -1,0 +1,27 @@
+'use strict';
+// The command-line tools' shared front: node:util's parseArgs, `--help`, and a usage line on a bad
+// flag (exit status 2).
+
+const { parseArgs } = require('node:util');
+
+/**
+ * Parses `argv` against `options` (parseArgs options; `--help`/`-h` is added).
+ * @returns {{values: object, positionals: string[]} | {exit: number}} the parsed flags, or the
+ *   exit status when the usage was printed instead
+ */
+function commandLine(argv, options, usage) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    process.stderr.write(`${e.message}\n${usage}\n`);
+    return { exit: 2 };
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${usage}\n`);
+    return { exit: 0 };
+  }
+  return parsed;
+}
+
+module.exports = { commandLine };
