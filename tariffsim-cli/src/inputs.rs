@@ -179,11 +179,7 @@ impl ProfileArgs {
             Some(x) => return Err(anyhow!("--night-share {x}: give a fraction from 0 to 1")),
             None => None,
         };
-        let typical_elec = if self.meter == Meter::Economy7 {
-            3_900
-        } else {
-            2_700
-        };
+        let typical_elec = tariffsim::price::typical_elec_kwh(self.meter);
         let v = Visit {
             visit_id: "cli".into(),
             timestamp: NaiveDateTime::default(),
@@ -197,7 +193,7 @@ impl ProfileArgs {
                 0
             },
             gas_kwh: if self.fuel.has_gas() {
-                self.gas_kwh.unwrap_or(11_500)
+                self.gas_kwh.unwrap_or(tariffsim::price::TYPICAL_GAS_KWH)
             } else {
                 0
             },

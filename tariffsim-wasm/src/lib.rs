@@ -67,11 +67,7 @@ const VISITS_CACHED: usize = 4;
 /// Prepared runs kept at once.
 const RUNS_CACHED: usize = 4;
 
-/// Ofgem's typical domestic consumption values, used (as by the `tariffsim price` command) when a
-/// profile leaves its consumption out: electricity on a single-rate meter, on Economy 7, and gas.
-const TYPICAL_ELEC_KWH: u32 = 2_700;
-const TYPICAL_E7_ELEC_KWH: u32 = 3_900;
-const TYPICAL_GAS_KWH: u32 = 11_500;
+use tariffsim::price::{TYPICAL_GAS_KWH, typical_elec_kwh};
 
 /// The global property where the panic hook leaves the last panic's message, for the JS side to
 /// put into the error it reports after the trap.
@@ -327,11 +323,7 @@ impl ProfileDto {
             self.payment_method.as_deref(),
             PaymentMethod::DirectDebit,
         )?;
-        let typical_elec = if meter == Meter::Economy7 {
-            TYPICAL_E7_ELEC_KWH
-        } else {
-            TYPICAL_ELEC_KWH
-        };
+        let typical_elec = typical_elec_kwh(meter);
         let elec_kwh = kwh(
             n,
             "elec_kwh",
@@ -497,6 +489,14 @@ struct RunOut<'a> {
 /// Bytes as UTF-8 text, or an error with `code` naming `what`.
 fn utf8<'a>(bytes: &'a [u8], code: &str, what: &str) -> Result<&'a str, JsValue> {
     std::str::from_utf8(bytes).map_err(|e| js_error(code, format!("{what} is not UTF-8 text: {e}")))
+}
+
+/// Optional UTF-8 text passed as bytes.
+fn optional_text<'a>(bytes: &'a Option<Box<[u8]>>, what: &str) -> Result<Option<&'a str>, JsValue> {
+    bytes
+        .as_deref()
+        .map(|b| utf8(b, codes::INVALID_REQUEST, what))
+        .transpose()
 }
 
 fn check_page_size(page_size: u32) -> Result<(), JsValue> {
@@ -877,14 +877,8 @@ impl Engine {
         }
         self.priced(
             market_key,
-            scenario
-                .as_deref()
-                .map(|s| utf8(s, codes::INVALID_REQUEST, "the scenario"))
-                .transpose()?,
-            hypothetical_tariffs
-                .as_deref()
-                .map(|s| utf8(s, codes::INVALID_REQUEST, "hypothetical_tariffs"))
-                .transpose()?,
+            optional_text(&scenario, "the scenario")?,
+            optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
             &visits,
             page_size,
             |out| to_js(out),
@@ -931,14 +925,8 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         self.priced(
             market_key,
-            scenario
-                .as_deref()
-                .map(|s| utf8(s, codes::INVALID_REQUEST, "the scenario"))
-                .transpose()?,
-            hypothetical_tariffs
-                .as_deref()
-                .map(|s| utf8(s, codes::INVALID_REQUEST, "hypothetical_tariffs"))
-                .transpose()?,
+            optional_text(&scenario, "the scenario")?,
+            optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
             &visits,
             page_size,
             |out| serde_json::to_string(out).map_err(|e| js_error("InternalError", e)),
