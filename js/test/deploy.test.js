@@ -117,13 +117,19 @@ async function alias(name, which) {
   return clients.lambda.send(new lambda.GetAliasCommand({ FunctionName: name, Name: which }));
 }
 
+test('the tests run on the Node.js major the functions deploy on', () => {
+  // moto stores any Runtime string without checking it, so this is where a mismatch shows.
+  const { runtime } = JSON.parse(fs.readFileSync(path.join(ROOT, 'config', 'functions.json'), 'utf8'));
+  assert.equal(runtime, `nodejs${process.versions.node.split('.')[0]}.x`, `node ${process.version} runs the tests: run them with npm test (node_modules/.bin/node)`);
+});
+
 test('the first deploy uploads the zip and creates the four functions, version 1 and their DEV, STAGING and PROD aliases', async () => {
   const out = await deploy(zips.first, 'commit-1');
   const functionsFile = JSON.parse(fs.readFileSync(path.join(ROOT, 'config', 'functions.json'), 'utf8'));
   for (const name of FUNCTIONS) {
     const target = name.slice('tariffsim-'.length);
     const { Configuration: c } = await clients.lambda.send(new lambda.GetFunctionCommand({ FunctionName: name }));
-    assert.equal(c.Runtime, 'nodejs20.x');
+    assert.equal(c.Runtime, 'nodejs24.x');
     assert.equal(c.Handler, `js/${target}.handler`);
     assert.equal(c.MemorySize, functionsFile.functions[target].memoryMb);
     assert.equal(c.Timeout, functionsFile.functions[target].timeoutSeconds);

@@ -1,8 +1,8 @@
 'use strict';
 // Builds the Lambda zip: the handler files and their runtime folder, the wasm package, the bundled
 // sample market as a snapshot (js/tools/snapshot.js), config/ (configuration per alias, functions,
-// prices), a package.json, and production dependencies only (from package-lock.json). Node.js 20
-// loads it as is: no transpile step.
+// prices), a package.json, and production dependencies only (from package-lock.json). Node.js 24
+// (runtime nodejs24.x) loads it as is: no transpile step.
 //
 //   npm run bundle [-- OUT.zip]        (default dist/tariffsim-lambda.zip)
 //
@@ -17,8 +17,10 @@ const { createZip } = require('./zip');
 const { snapshotOfFile } = require('./snapshot');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** The handler strings of the four lambdas the zip serves (config/functions.json deploys them). */
-const HANDLERS = Object.freeze(['js/price.handler', 'js/simulate-chunk.handler', 'js/run-simulation.handler', 'js/filter-population.handler']);
+/** The functions deploy creates, with their runtime and handlers: the zip serves every one. */
+const FUNCTIONS = JSON.parse(fs.readFileSync(path.join(ROOT, 'config', 'functions.json'), 'utf8'));
+/** The handler strings of the lambdas the zip serves. */
+const HANDLERS = Object.freeze(Object.values(FUNCTIONS.functions).map((f) => f.handler));
 
 function walk(dir, keep) {
   const out = [];
@@ -85,7 +87,7 @@ function main() {
   const sha = crypto.createHash('sha256').update(zip).digest('hex');
   const raw = [...files.values()].reduce((n, b) => n + b.length, 0);
   process.stdout.write(`${path.relative(process.cwd(), out) || out}: ${files.size} files, ${raw} bytes unzipped, ${zip.length} bytes zipped, sha256 ${sha}\n`);
-  process.stdout.write(`handlers: ${HANDLERS.join(', ')} (runtime nodejs20.x)\n`);
+  process.stdout.write(`handlers: ${HANDLERS.join(', ')} (runtime ${FUNCTIONS.runtime})\n`);
 }
 
 if (require.main === module) main();

@@ -1,8 +1,8 @@
 'use strict';
 // Smoke test of the Lambda zip: unzips it into a temporary folder and calls each handler the way
-// the Node.js 20 Lambda runtime does: a fresh node process whose working folder is the task root,
-// the handler string split into a module path and an export, the module required from the unzipped
-// root, the export called with an event and a context object.
+// the Node.js 24 Lambda runtime (nodejs24.x) does: a fresh node process whose working folder is the
+// task root, the handler string split into a module path and an export, the module required from
+// the unzipped root, the export called with an event and a context object.
 //
 //   npm run smoke [-- ZIP]          (default dist/tariffsim-lambda.zip)
 
