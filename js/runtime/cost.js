@@ -27,6 +27,17 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+/**
+ * A run's usage, measured or estimated (the shape above).
+ * @typedef {{invocations: Record<string, number>, billed_ms: Record<string, number>,
+ *   init_ms: Record<string, number>, memory_mb?: Record<string, number>}} Usage
+ */
+/**
+ * A price table: config/prices.json.
+ * @typedef {{date: string, source: string, currency?: string, requests_per_million: number,
+ *   gb_second: Record<string, number>, billing_granularity_ms: number, init_billed: boolean}} Prices
+ */
+
 /** The lambdas of a fan-out run, in the order they run. */
 const RUN_LAMBDAS = Object.freeze(['run-simulation', 'filter-population', 'simulate-chunk']);
 /** The architectures Lambda prices. */
@@ -47,7 +58,8 @@ function nonNegative(value, what) {
 
 /**
  * Checks a price table (config/prices.json's shape).
- * @returns {object} the same table
+ * @param {any} prices
+ * @returns {Prices} the same table
  */
 function checkPrices(prices) {
   if (prices === null || typeof prices !== 'object') throw fail('prices must be an object like config/prices.json');
@@ -71,7 +83,11 @@ function billedMs(durationMs, prices) {
   return Math.max(g, Math.ceil(durationMs / g) * g);
 }
 
-/** An empty usage record for the run's lambdas. */
+/**
+ * An empty usage record for the run's lambdas.
+ * @param {readonly string[]} [lambdas]
+ * @returns {Usage}
+ */
 function emptyUsage(lambdas = RUN_LAMBDAS) {
   const zero = () => Object.fromEntries(lambdas.map((l) => [l, 0]));
   return { invocations: zero(), billed_ms: zero(), init_ms: zero() };
@@ -79,10 +95,10 @@ function emptyUsage(lambdas = RUN_LAMBDAS) {
 
 /**
  * Adds one invocation to a usage record (how a recorder builds one).
- * @param {object} usage from emptyUsage
+ * @param {Usage} usage from emptyUsage
  * @param {string} lambda
  * @param {{durationMs: number, initMs?: number, memoryMb?: number}} invocation
- * @param {object} prices
+ * @param {Prices} prices
  */
 function addInvocation(usage, lambda, { durationMs, initMs = 0, memoryMb }, prices) {
   usage.invocations[lambda] = (usage.invocations[lambda] || 0) + 1;
@@ -108,8 +124,9 @@ function memoryFor(lambda, usage, memoryMb) {
  * The Lambda cost of a usage record.
  * @param {{invocations: Record<string, number>, billed_ms: Record<string, number>,
  *   init_ms?: Record<string, number>, memory_mb?: Record<string, number>}} usage
- * @param {{memoryMb?: number|Record<string, number>, arch: 'x86_64'|'arm64', prices: object}} options
- *   `memoryMb`: one size for every lambda, or one per lambda (default: usage.memory_mb)
+ * @param {{memoryMb?: number|Record<string, number>, arch?: string, prices?: Prices}} options
+ *   `memoryMb`: one size for every lambda, or one per lambda (default: usage.memory_mb); `arch`:
+ *   x86_64 or arm64; `prices` are needed
  * @returns {{arch: string, currency: string, prices_date: string, invocations: number,
  *   billed_ms: number, init_ms: number, gb_seconds: number, requests_usd: number,
  *   duration_usd: number, total_usd: number, lambdas: Record<string, object>}}
@@ -209,20 +226,23 @@ const PIPELINE = Object.freeze({
 /**
  * A run's usage, estimated before it starts. Every duration is built from figures measured on this
  * build (`measured`) and the storage and invoke figures of where it runs (`io`); see docs/deploy.md.
+ *
+ * `chunkProfiles`: profiles of each chunk; `budget`: chunks in flight at once (the environment's
+ * chunkBudget); `instances`: execution environments per lambda, each preparing the run and
+ * starting cold once (default 1, 1, min(budget, chunks)).
  * @param {{
- *   chunkProfiles: number[],       // profiles of each chunk
- *   budget: number,                // chunks in flight at once (the environment's chunkBudget)
+ *   chunkProfiles: number[],
+ *   budget: number,
  *   marketBytes: number, populationBytes: number,
  *   measured: {perProfileMs: number, csvBytesPerProfile: number, filterMs: number,
  *              chunkPrepareMs: number, mergePerChunkMs?: number, handlerMs?: number,
  *              initMs: Record<string, number>},
  *   io: {kind: 's3'|'folder', requestMs: number, writeMBps: number, readMBps: number, invokeMs: number},
  *   memoryMb: number|Record<string, number>,
- *   instances?: Record<string, number>,  // execution environments per lambda, each preparing the
- *                                        // run and starting cold once (default 1, 1, min(budget, chunks))
- *   prices: object,
+ *   instances?: Record<string, number>,
+ *   prices: Prices,
  * }} input
- * @returns {{usage: object, parts: Record<string, {compute_ms: number, io_ms: number, invoke_ms: number}>}}
+ * @returns {{usage: Usage, parts: Record<string, {compute_ms: number, io_ms: number, invoke_ms: number}>}}
  */
 function estimateUsage(input) {
   const { chunkProfiles, budget, measured, io, memoryMb, prices } = input;

@@ -35,7 +35,7 @@ const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 /**
  * The request id: the input's `request-id` or `requestId` when given (a caller's id follows the
  * work through every lambda), else the Lambda request id.
- * @param {object} input the decoded input
+ * @param {Record<string, any>} input the decoded input
  * @param {{awsRequestId?: string}} [context]
  * @returns {string}
  */

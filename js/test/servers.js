@@ -8,19 +8,29 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-/** A free TCP port on 127.0.0.1. */
+/**
+ * A free TCP port on 127.0.0.1.
+ * @returns {Promise<number>}
+ */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {net.AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
 }
 
+/**
+ * Resolves once the child has printed something matching `pattern`.
+ * @param {import('node:child_process').ChildProcessWithoutNullStreams} child
+ * @param {RegExp} pattern
+ * @param {string} what
+ * @returns {Promise<void>}
+ */
 function waitForOutput(child, pattern, what, timeoutMs = 15000) {
   return new Promise((resolve, reject) => {
     let seen = '';
@@ -41,6 +51,11 @@ function waitForOutput(child, pattern, what, timeoutMs = 15000) {
   });
 }
 
+/**
+ * Resolves once something listens on 127.0.0.1:`port`.
+ * @param {number} port
+ * @returns {Promise<void>}
+ */
 function waitForPort(port, timeoutMs = 20000) {
   const until = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -100,6 +115,7 @@ async function startRedis() {
   };
 }
 
+/** @returns {[string, string[]]} the command that starts moto's server, and its arguments */
 function motoServerCommand() {
   for (const cmd of ['moto_server']) {
     try {
@@ -120,6 +136,7 @@ function motoServerCommand() {
  */
 async function startMoto(options = {}) {
   const port = await freePort();
+  /** @type {[string, string[]]} */
   const [cmd, args] = options.script ? ['python3', ['-c', options.script]] : motoServerCommand();
   const child = spawn(cmd, [...args, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,7 +149,7 @@ async function startMoto(options = {}) {
     await waitForPort(port);
   } catch (e) {
     child.kill('SIGKILL');
-    throw new Error(`${e.message}: ${output}`);
+    throw new Error(`${e.message}: ${output}`, { cause: e });
   }
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -119,6 +119,7 @@ function replayChild(profiles) {
       for (let i = 0; i < run.chunk_count; i++) bytes += engine.chunk(run.key, i).impressions_csv.byteLength;
       best = Math.min(best, performance.now() - t);
     }
+    if (bytes === 0) throw new Error('the wasm chunks wrote no impressions');
     out.wasmCsv = profiles / (best / 1000);
     out.population = run.population;
   });

@@ -6,8 +6,12 @@ const { parseArgs } = require('node:util');
 
 /**
  * Parses `argv` against `options` (parseArgs options; `--help`/`-h` is added).
- * @returns {{values: object, positionals: string[]} | {exit: number}} the parsed flags, or the
- *   exit status when the usage was printed instead
+ * @param {string[]} argv
+ * @param {Record<string, {type: 'string'|'boolean', short?: string, multiple?: boolean, default?: string|boolean}>} options
+ * @param {string} usage
+ * @returns {{exit?: undefined, values: Record<string, any>, positionals: string[]} |
+ *   {exit: number, values?: undefined, positionals?: undefined}} the parsed flags, or the exit
+ *   status when the usage was printed instead
  */
 function commandLine(argv, options, usage) {
   let parsed;

@@ -34,8 +34,14 @@ const FUNCTIONS_FILE = path.join(ROOT, 'config', 'functions.json');
 const STAGES = Object.freeze(['DEV', 'STAGING', 'PROD']);
 
 class DeployError extends Error {
+  /**
+   * @param {string} code the error's name
+   * @param {string} message
+   */
   constructor(code, message) {
     super(message);
+    /** The refused steps of a promotion, when it was refused. @type {object[]|undefined} */
+    this.refused = undefined;
     Object.defineProperty(this, 'name', { value: code, writable: true, configurable: true });
   }
 }
@@ -91,7 +97,16 @@ function selectFunctions(cfg, names) {
   });
 }
 
-/** AWS SDK clients, all at `endpoint` when given (a moto server). */
+/**
+ * The AWS SDK clients the tools use.
+ * @typedef {{lambda: import('@aws-sdk/client-lambda').LambdaClient, s3: import('@aws-sdk/client-s3').S3Client, close: () => void}} Clients
+ */
+
+/**
+ * AWS SDK clients, all at `endpoint` when given (a moto server).
+ * @param {{region: string, endpoint?: string}} options
+ * @returns {Clients}
+ */
 function clients({ region, endpoint }) {
   const lambda = require('@aws-sdk/client-lambda');
   const s3 = require('@aws-sdk/client-s3');
@@ -323,7 +338,7 @@ async function deployFunction(lambdaClient, f, cfg, artifact, log) {
  * Deploys the zip to every function (or those named).
  * @param {{zip?: Buffer, zipFile?: string, endpoint?: string, region?: string, account?: string,
  *   role?: string, bucket?: string, commit?: string, functions?: string[]|'all', file?: string,
- *   log?: (line: string) => void}} options
+ *   log?: (line: string) => void, clients?: Clients}} options
  * @returns {Promise<{artifact: object, functions: object[]}>}
  */
 async function deploy(options = {}) {

@@ -59,10 +59,16 @@ async function versionInfo(lambdaClient, functionName, version, cache) {
 }
 
 /**
+ * One function's step of a plan.
+ * @typedef {{function: string, target: string, alias: string, action: string, current: any,
+ *   wanted: any, revisionId: string|null, reason: string, description?: string}} Step
+ */
+
+/**
  * What a promotion (or rollback) would change, read from Lambda; changes nothing.
- * @param {object} lambdaClient
- * @param {{to: string, functions: object[], version?: string, rollback?: boolean}} options
- * @returns {Promise<{to: string, from: string|null, rollback: boolean, steps: object[], refused: object[]}>}
+ * @param {import('@aws-sdk/client-lambda').LambdaClient} lambdaClient
+ * @param {{to: string, functions: ReturnType<typeof loadFunctions>['functions'], version?: string, rollback?: boolean}} options
+ * @returns {Promise<{to: string, from: string|null, rollback: boolean, steps: Step[], refused: Step[]}>}
  *   steps: {function, alias, action: 'move'|'create'|'none'|'refuse', current, target, revisionId, reason}
  */
 async function planPromotion(lambdaClient, { to, functions, version, rollback = false }) {
@@ -137,6 +143,9 @@ function describePlan(plan, dryRun) {
 /**
  * Applies a plan: each alias moved only if nobody moved it since the plan was made (RevisionId).
  * Refuses the whole plan when any step is refused.
+ * @param {import('@aws-sdk/client-lambda').LambdaClient} lambdaClient
+ * @param {Awaited<ReturnType<typeof planPromotion>>} plan
+ * @param {{log?: (line: string) => void}} [options]
  * @returns {Promise<{moved: object[]}>}
  */
 async function applyPromotion(lambdaClient, plan, { log = () => {} } = {}) {
@@ -170,7 +179,7 @@ async function applyPromotion(lambdaClient, plan, { log = () => {} } = {}) {
 /**
  * Plans, shows and (unless dryRun) applies a promotion or rollback.
  * @param {{to: string, functions?: string[]|'all', version?: string, rollback?: boolean,
- *   dryRun?: boolean, endpoint?: string, region?: string, file?: string, clients?: object,
+ *   dryRun?: boolean, endpoint?: string, region?: string, file?: string, clients?: import('./deploy').Clients,
  *   log?: (line: string) => void}} options
  */
 async function promote(options) {
