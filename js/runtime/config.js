@@ -25,7 +25,7 @@
 //   TARIFFSIM_LAMBDA_ENDPOINT  a Lambda-compatible endpoint for production-mode invoke
 //   TARIFFSIM_ARN_PATTERN    ARN of a target, from {region} {account} {function} {target} {alias}
 //                            (default arn:aws:lambda:{region}:{account}:function:{function}:{alias})
-//   TARIFFSIM_FUNCTION_PREFIX  function name = prefix + target (default tariffsim-)
+//   TARIFFSIM_FUNCTION_PREFIX  function name = prefix + target (default config/functions.json's, tariffsim-)
 //   TARIFFSIM_RETRY_DELAYS_MS  in-process retries of a failed asynchronous call (default 50,100)
 //   TARIFFSIM_FAIL_CHUNKS    DEV-only fault injection for tests: <run>:<chunk>:<times>,...
 //   TARIFFSIM_WASM_TIERING_BUDGET
@@ -54,6 +54,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { ENVIRONMENTS } = require('./environment');
+const { DEFAULT_REGION, FUNCTION_PREFIX } = require('./functions');
 
 /** The repository root, which is also the root of the Lambda zip. */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -201,7 +202,7 @@ function loadConfig(env = process.env, options = {}) {
       maxDepth: positiveInt(get('TARIFFSIM_MAX_DEPTH'), 8, 'TARIFFSIM_MAX_DEPTH'),
       lambdaEndpoint: get('TARIFFSIM_LAMBDA_ENDPOINT') || null,
       arnPattern: get('TARIFFSIM_ARN_PATTERN') || null,
-      functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || 'tariffsim-',
+      functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || FUNCTION_PREFIX,
       retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, 'TARIFFSIM_RETRY_DELAYS_MS')),
       failChunks: name === 'DEV' ? get('TARIFFSIM_FAIL_CHUNKS') || null : null,
     };
@@ -250,7 +251,7 @@ function defaultFetch(env) {
     const sdk = require('@aws-sdk/client-ssm');
     if (ssmClient === null) {
       const endpoint = env.TARIFFSIM_SSM_ENDPOINT;
-      ssmClient = new sdk.SSMClient({ region: env.AWS_REGION || 'eu-west-2', ...(endpoint ? { endpoint } : {}) });
+      ssmClient = new sdk.SSMClient({ region: env.AWS_REGION || DEFAULT_REGION, ...(endpoint ? { endpoint } : {}) });
     }
     try {
       const out = await ssmClient.send(new sdk.GetParameterCommand({ Name: name, WithDecryption: true }));

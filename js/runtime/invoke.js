@@ -14,16 +14,11 @@
 // a RecursionLimit error instead of looping for ever.
 
 const crypto = require('node:crypto');
-const path = require('node:path');
 const { codes, typed } = require('./errors');
+const { LAMBDAS, FUNCTION_PREFIX, DEFAULT_REGION, handlerLocation } = require('./functions');
 
-/** The lambdas of the monorepo: target name -> module (exports.handler). */
-const TARGETS = Object.freeze({
-  price: '../price',
-  'run-simulation': '../run-simulation',
-  'filter-population': '../filter-population',
-  'simulate-chunk': '../simulate-chunk',
-});
+/** The lambdas of the monorepo (config/functions.json): target name -> module. */
+const TARGETS = Object.freeze(Object.fromEntries(LAMBDAS.map((target) => [target, handlerLocation(target).file])));
 
 const DEFAULT_ARN_PATTERN = 'arn:aws:lambda:{region}:{account}:function:{function}:{alias}';
 
@@ -32,18 +27,19 @@ const inFlight = new Set();
 
 /** The handler of a lambda of this monorepo (loaded on first use). */
 function localHandler(target) {
-  return require(path.join(__dirname, TARGETS[target])).handler;
+  const { file, name } = handlerLocation(target);
+  return require(file)[name];
 }
 
 /** The function name of a target: the environment's prefix (default `tariffsim-`) and the target. */
 function functionName(target, settings) {
-  return `${settings.functionPrefix || 'tariffsim-'}${target}`;
+  return `${settings.functionPrefix || FUNCTION_PREFIX}${target}`;
 }
 
 /** The ARN `invoke` calls for a target from a caller in `env`. */
 function targetArn(target, env, settings) {
   const own = env.arn ? env.arn.split(':') : [];
-  const region = own[3] || process.env.AWS_REGION || 'eu-west-1';
+  const region = own[3] || process.env.AWS_REGION || DEFAULT_REGION;
   const account = own[4] || '000000000000';
   const alias = env.alias || env.name;
   return (settings.arnPattern || DEFAULT_ARN_PATTERN)
@@ -87,7 +83,7 @@ function local(target, message, request, arn) {
 async function remote(message, request, arn) {
   const sdk = require('@aws-sdk/client-lambda');
   const endpoint = request.config.lambdaEndpoint || '';
-  const region = arn.split(':')[3] || process.env.AWS_REGION || 'eu-west-1';
+  const region = arn.split(':')[3] || process.env.AWS_REGION || DEFAULT_REGION;
   // One client per endpoint and region, made on first use (a warm instance may serve several aliases).
   const key = `${endpoint}|${region}`;
   let lambdaClient = lambdaClients.get(key);

@@ -16,7 +16,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const Fastify = require('fastify');
 const { config } = require('../runtime/config');
-const { TARGETS, localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
+const { localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
+const { DEFAULT_REGION, functionName, lambdaOf } = require('../runtime/functions');
 const { pipelineOf } = require('../runtime/pipeline');
 const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
 const { tailStore } = require('../runtime/logging');
@@ -25,7 +26,7 @@ const MB = 1024 * 1024;
 /** Lambda's payload limits: 6 MB for a synchronous invocation, 1 MB for an asynchronous one. */
 const LIMITS = Object.freeze({ RequestResponse: 6 * MB, Event: 1 * MB, DryRun: 6 * MB });
 const INVOCATION_TYPES = new Set(Object.keys(LIMITS));
-const REGION = process.env.AWS_REGION || 'eu-west-1';
+const REGION = process.env.AWS_REGION || DEFAULT_REGION;
 const ACCOUNT = '000000000000';
 const TAIL_BYTES = 4096;
 const STATUS_BY_ERROR = Object.freeze({
@@ -74,8 +75,7 @@ function parseFunctionName(raw, qualifier) {
 
 /** The lambda a function name means: `tariffsim-<target>` or `<target>`. */
 function targetOf(name) {
-  const target = name.startsWith('tariffsim-') ? name.slice('tariffsim-'.length) : name;
-  return Object.hasOwn(TARGETS, target) ? target : null;
+  return lambdaOf(name);
 }
 
 function lambdaContext(name, qualifier) {
@@ -158,7 +158,7 @@ function buildServer(options = {}) {
       throw e;
     }
     try {
-      const { result } = await invokeWithTail(target, body.length ? body.toString('utf8') : '{}', lambdaContext(`tariffsim-${target}`, request.query.env || null));
+      const { result } = await invokeWithTail(target, body.length ? body.toString('utf8') : '{}', lambdaContext(functionName(target), request.query.env || null));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
       return reply.code(statusOf(err)).send({ errorType: err.name || 'Error', errorMessage: err.message });
