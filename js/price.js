@@ -13,7 +13,12 @@
 //     "scenario": { "changes": [ ... ] },       // optional, applied before the hypothetical tariffs
 //     "profiles": [ { "region": "C", "fuel": "dual_fuel", "elec_kwh": 2700, ... } ],
 //                                               // or "profile": { ... } for one
-//     "page_size": 10                           // rows returned per table, 1 to 1000
+//     "page_size": 10,                          // rows returned per table, 1 to 1000
+//     "seed": 0,                                // optional: the order of tariffs of equal cost is a
+//                                               // pseudo-random draw from (seed, profile, tariff),
+//                                               // never the id; the same seed, the same order
+//     "show_current_tariff": false,             // optional: rank the visitor's own tariff too
+//     "whole_of_market": true                   // optional: false lists only switchable tariffs
 //   }
 //
 // Output: { "market": {key, as_of, tariffs_on_sale, hypothetical_tariffs},
@@ -36,8 +41,9 @@ if (processConfig.wasmTieringBudget > 0) {
 const { wrapHandler } = require('./runtime/wrap-handler');
 const { withEngine, marketFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
+const { publicPath } = require('./runtime/paths');
 
-const FIELDS = new Set(['request-id', 'requestId', 'market', 'hypothetical_tariffs', 'scenario', 'profiles', 'profile', 'page_size', 'debug_panic']);
+const FIELDS = new Set(['request-id', 'requestId', 'market', 'hypothetical_tariffs', 'scenario', 'profiles', 'profile', 'page_size', 'seed', 'show_current_tariff', 'whole_of_market', 'debug_panic']);
 const DEFAULT_PAGE_SIZE = 10;
 const MAX_PAGE_SIZE = 1000;
 const MARKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -56,8 +62,9 @@ function storedMarketFile(name, config) {
     throw invalid(`market ${JSON.stringify(name)} is not a market name: use letters, digits, '.', '_' and '-'`);
   }
   if (config.marketsDir === null) {
-    const file = config.builtinMarkets[name];
-    if (!file) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(name)}: the stored markets are ${Object.keys(config.builtinMarkets).join(', ')}`);
+    // A user-given name never reaches the prototype ("constructor", "toString", ...).
+    const file = Object.hasOwn(config.builtinMarkets, name) ? config.builtinMarkets[name] : undefined;
+    if (typeof file !== 'string') throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(name)}: the stored markets are ${Object.keys(config.builtinMarkets).join(', ')}`);
     return file;
   }
   return path.join(config.marketsDir, `${name}.json`);
@@ -69,7 +76,7 @@ function marketKey(instance, market, config) {
     try {
       return marketFromFile(instance, file);
     } catch (e) {
-      if (e.name === codes.InputNotFound) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(market)} (no ${file})`);
+      if (e.name === codes.InputNotFound) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(market)} (no ${publicPath(file)})`);
       throw e;
     }
   }
@@ -83,7 +90,7 @@ function work(input, request) {
   }
   const { config } = request;
   if (input.debug_panic !== undefined) {
-    if (!config.debugHooks) throw invalid('debug_panic is accepted in the DEV environment only');
+    if (!config.debugHooks) throw invalid('debug_panic is refused: it is accepted in the DEV environment only, with TARIFFSIM_DEBUG_HOOKS=1');
     return withEngine((instance) => instance.wasm.debugPanic(String(input.debug_panic)));
   }
   if (input.market === undefined) throw invalid('market is missing: give a stored market name (e.g. "sample") or a market object');
@@ -100,6 +107,12 @@ function work(input, request) {
   if (profiles.length > config.maxProfiles) throw invalid(`${profiles.length} profiles: at most ${config.maxProfiles} are priced in one request`);
   const pageSize = input.page_size === undefined ? DEFAULT_PAGE_SIZE : input.page_size;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalid(`page_size must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  const seed = input.seed === undefined ? 0 : input.seed;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw invalid('seed must be a whole number from 0 to 2^53-1');
+  const showCurrent = input.show_current_tariff === undefined ? false : input.show_current_tariff;
+  const wholeOfMarket = input.whole_of_market === undefined ? true : input.whole_of_market;
+  if (typeof showCurrent !== 'boolean') throw invalid('show_current_tariff must be true or false');
+  if (typeof wholeOfMarket !== 'boolean') throw invalid('whole_of_market must be true or false');
   let hypothetical;
   if (input.hypothetical_tariffs !== undefined && input.hypothetical_tariffs !== null) {
     if (!Array.isArray(input.hypothetical_tariffs)) throw invalid('hypothetical_tariffs must be a list of tariffs');
@@ -114,7 +127,7 @@ function work(input, request) {
   return withEngine((instance) => {
     const key = marketKey(instance, input.market, config);
     // JSON in and out of wasm: one copy each way (see Engine.priceJson).
-    const text = instance.engine.priceJson(key, scenario, hypothetical, profilesJson, pageSize);
+    const text = instance.engine.priceJson(key, scenario, hypothetical, profilesJson, pageSize, seed, showCurrent, wholeOfMarket);
     request.responseBytes = Buffer.byteLength(text);
     const out = JSON.parse(text);
     if (request.log.enabled('DEBUG')) {

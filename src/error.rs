@@ -196,6 +196,17 @@ pub enum VisitError {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A field of a profile given to the `price` call (not from a file) with a value that is not
+    /// allowed.
+    #[error("profiles[{index}].{field}: {problem}")]
+    InvalidProfile {
+        /// Position of the profile in the request, from 0.
+        index: usize,
+        /// Field name.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// The population filter kept no visit.
     #[error(
         "the population filter keeps none of the {visits} visits: widen the filter or check the visits file"
@@ -223,6 +234,10 @@ impl VisitError {
                 field: "region", ..
             } => "UnknownRegion",
             VisitError::InvalidField { .. } => "InvalidVisit",
+            VisitError::InvalidProfile {
+                field: "region", ..
+            } => "UnknownRegion",
+            VisitError::InvalidProfile { .. } => "InvalidVisit",
             VisitError::EmptyPopulation { .. } => "EmptyPopulation",
         }
     }

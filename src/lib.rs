@@ -15,7 +15,8 @@
 //! - A [`RunSpec`] samples N profiles from the population with a seed. Profile j depends only on
 //!   (seed, j), so the run splits into chunks that can be computed anywhere ([`Simulation::chunk`]).
 //! - Replay puts each profile on a virtual results table of the hypothetical market: eligible
-//!   tariffs priced ([`price`]), sorted by annual cost (ties by tariff id), first page kept. Each
+//!   tariffs priced ([`price`]), sorted by annual cost (ties in a seeded random order, see
+//!   [`replay`]), first page kept. Each
 //!   row shown is an impression; a [`Summary`] counts them per tariff and merges across chunks.
 //!
 //! Money is integer milli-pence throughout ([`money`]); floats appear only in derived outputs.
@@ -37,6 +38,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod consumption;
 pub mod domain;
 pub mod error;
 pub mod market;
@@ -46,13 +48,16 @@ pub mod replay;
 pub mod run;
 pub mod scenario;
 pub mod summary;
+pub mod table;
 pub mod visit;
 
 pub use domain::{Fuel, Meter, PaymentMethod, Region};
 pub use error::{Error, MarketError, RunError, ScenarioError, VisitError};
 pub use market::{Market, RateCard, Tariff, TariffKind};
-pub use replay::{MarketIndex, ResultsTable};
-pub use run::{ChunkOutput, IMPRESSIONS_CSV_HEADER, RunSpec, Simulation};
+pub use replay::{MarketIndex, PageRules, ResultsTable};
+pub use run::{
+    ChunkOutput, IMPRESSIONS_CSV_HEADER, IMPRESSIONS_FORMAT_VERSION, RunSpec, Simulation,
+};
 pub use scenario::{Change, Scenario};
 pub use summary::Summary;
 pub use visit::{PopulationFilter, Visit, parse_visits_csv};

@@ -31,6 +31,16 @@ pub enum TariffKind {
     Variable,
 }
 
+impl TariffKind {
+    /// The text used in JSON and CSV: `fixed` or `variable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TariffKind::Fixed => "fixed",
+            TariffKind::Variable => "variable",
+        }
+    }
+}
+
 /// Exit fees per fuel, charged when leaving a fixed tariff early.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,6 +276,21 @@ impl Tariff {
     pub fn has_exit_fee(&self, fuel: Fuel) -> bool {
         (fuel.has_electricity() && self.exit_fees_gbp.electricity > Millipence::ZERO)
             || (fuel.has_gas() && self.exit_fees_gbp.gas > Millipence::ZERO)
+    }
+
+    /// The exit fee this tariff charges for leaving early, summed over the fuels of a fuel choice.
+    pub fn exit_fee(&self, fuel: Fuel) -> Millipence {
+        let e = if fuel.has_electricity() {
+            self.exit_fees_gbp.electricity.0
+        } else {
+            0
+        };
+        let g = if fuel.has_gas() {
+            self.exit_fees_gbp.gas.0
+        } else {
+            0
+        };
+        Millipence(e + g)
     }
 
     /// Annual cost of this tariff for a usage, or `None` when it is not sold for that fuel, meter,

@@ -14,22 +14,6 @@ pub const DAYS_PER_YEAR: i64 = 365;
 pub const BASIS_POINTS: i64 = 10_000;
 /// Night share of Economy 7 consumption when the visitor does not know theirs: 42% (Ofgem).
 pub const DEFAULT_E7_NIGHT_SHARE_BP: u16 = 4_200;
-/// Ofgem's typical domestic consumption (2024 values, medium): electricity on a single-rate meter,
-/// kWh a year. Used when a visitor to `price` leaves their consumption out.
-pub const TYPICAL_ELEC_KWH: u32 = 2_700;
-/// Ofgem's typical consumption for an Economy 7 meter, kWh a year.
-pub const TYPICAL_E7_ELEC_KWH: u32 = 3_900;
-/// Ofgem's typical gas consumption, kWh a year.
-pub const TYPICAL_GAS_KWH: u32 = 11_500;
-
-/// Typical annual electricity for a meter.
-pub fn typical_elec_kwh(meter: Meter) -> u32 {
-    match meter {
-        Meter::SingleRate => TYPICAL_ELEC_KWH,
-        Meter::Economy7 => TYPICAL_E7_ELEC_KWH,
-    }
-}
-
 /// Largest annual consumption accepted per fuel, kWh.
 pub const MAX_KWH: u32 = 1_000_000;
 

@@ -2,6 +2,13 @@
 //!
 //! [`MarketIndex`] compiles a market once into per-segment candidate lists of [`Quote`]s, so a
 //! replay is a scan of one short list, an integer cost per candidate, and a partial sort.
+//!
+//! ## Ties
+//!
+//! Tariffs of equal annual cost are ordered by a pseudo-random key drawn for each (run seed,
+//! profile, tariff) ([`tie_key`]): never by id or by position in the market file, so identical
+//! tariffs share impressions equally in expectation, and the same seed still gives the same bytes
+//! anywhere (the key is integer arithmetic on the seed, the profile number and the tariff id).
 
 use crate::domain::{Fuel, Meter, PaymentMethod, Region, Segment};
 use crate::market::{Market, Tariff, TariffKind};
@@ -9,13 +16,19 @@ use crate::money::{Gbp, Millipence, div_round};
 use crate::price::{DAYS_PER_YEAR, Quote, Usage};
 use crate::visit::{Visit, VisitorFilters};
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 const FIXED: u8 = 1;
 const GREEN: u8 = 2;
 const NO_EXIT_FEE: u8 = 4;
 const SWITCHABLE: u8 = 8;
+
+/// Ofgem's rule: no exit fee may be charged in the last 49 days of a fixed-term contract.
+pub const EXIT_FEE_FREE_DAYS: i64 = 49;
+
+/// No tariff (a profile whose current tariff is not excluded from its table).
+const NO_TARIFF: u16 = u16::MAX;
 
 /// The filter flags a visitor set, as a bit mask every shown tariff must carry.
 pub fn filter_mask(f: &VisitorFilters) -> u8 {
@@ -25,23 +38,72 @@ pub fn filter_mask(f: &VisitorFilters) -> u8 {
         | (if f.switchable_only { SWITCHABLE } else { 0 })
 }
 
+/// The results page's own rules (the run spec's `show_current_tariff` and `whole_of_market`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRules {
+    /// Whether the visitor's own current tariff appears among the ranked rows. Default `false`:
+    /// it is the baseline the saving is measured against, shown apart.
+    pub show_current_tariff: bool,
+    /// Whether tariffs the site cannot switch the visitor to are listed (whole of market) or only
+    /// switchable ones. Default `true`.
+    pub whole_of_market: bool,
+}
+
+impl Default for PageRules {
+    fn default() -> Self {
+        PageRules {
+            show_current_tariff: false,
+            whole_of_market: true,
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a bijective mix of 64 bits, the same on every platform.
+#[inline]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The tie-break key of one profile of a run: every tariff's key for this profile is drawn from it.
+pub fn tie_key(seed: u64, profile: u64) -> u64 {
+    mix64(mix64(seed ^ 0x5851_f42d_4c95_7f2d) ^ profile.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// A tariff's own key: a hash of its id (FNV-1a, mixed), so the tie order depends on the tariff
+/// only through a pseudo-random number, never on where its id sorts.
+fn tariff_key(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix64(h)
+}
+
+/// The rank order of a tariff among equal costs for one profile.
+#[inline]
+fn tie_of(profile_key: u64, tariff_key: u64) -> u64 {
+    mix64(profile_key ^ tariff_key)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     quote: Quote,
-    tie: u32,
+    key: u64,
     tariff: u16,
     flags: u8,
 }
 
 /// A market compiled for replay: tariffs indexed, on-sale tariffs grouped by segment with their
-/// quotes, ties broken by tariff id.
+/// quotes.
 #[derive(Debug, Clone)]
 pub struct MarketIndex {
     market: Market,
     segments: Vec<Vec<Candidate>>,
     by_id: HashMap<String, u16>,
     variable_by_supplier: HashMap<String, Vec<u16>>,
-    tie: Vec<u32>,
+    id_order: Vec<u32>,
 }
 
 /// A visit compiled against a market index: everything the hot loop needs, nothing else.
@@ -49,12 +111,19 @@ pub struct MarketIndex {
 pub struct CompiledProfile {
     /// Dense segment index.
     pub segment: u16,
-    /// Visitor's filter mask.
+    /// Tariff flags every shown tariff must carry: the visitor's filters, and switchable when the
+    /// page is not whole of market.
     pub mask: u8,
     /// Consumption to price.
     pub usage: Usage,
-    /// Projected cost of staying on the current tariff for a year, milli-pence, when known.
+    /// Projected cost of staying on the current tariff for a year from the visit, milli-pence,
+    /// when known.
     pub current_cost: Option<i64>,
+    /// The exit fee leaving the current tariff costs at the visit's date, milli-pence (0 in the
+    /// last 49 days of a fix, on a variable tariff, or when the current tariff is not known).
+    pub switch_cost: i64,
+    /// The tariff the current cost is measured on, left off the table; `u16::MAX` for none.
+    pub hidden: u16,
 }
 
 /// One row of a results table.
@@ -68,15 +137,27 @@ pub struct Shown {
     pub annual_cost: i64,
 }
 
+/// What the visitor's current tariff costs them, as [`MarketIndex::current`] works it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrentCost {
+    /// Projected cost of staying put for a year from the visit, milli-pence.
+    pub annual_cost: i64,
+    /// The exit fee owed for leaving at the visit's date, milli-pence.
+    pub switch_cost: i64,
+    /// The tariff the cost was priced on (the current tariff, or the supplier's variable tariff
+    /// when only the supplier is known).
+    pub tariff: u16,
+}
+
 impl MarketIndex {
     /// Compiles a (validated) market.
     pub fn new(market: Market) -> MarketIndex {
         let n = market.tariffs.len();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| market.tariffs[a].id.cmp(&market.tariffs[b].id));
-        let mut tie = vec![0u32; n];
+        let mut id_order = vec![0u32; n];
         for (rank, &i) in order.iter().enumerate() {
-            tie[i] = rank as u32;
+            id_order[i] = rank as u32;
         }
         let by_id = market
             .tariffs
@@ -96,6 +177,7 @@ impl MarketIndex {
         }
         let mut segments = vec![Vec::new(); Segment::COUNT];
         for (i, t) in market.tariffs.iter().enumerate().filter(|(_, t)| t.on_sale) {
+            let key = tariff_key(&t.id);
             for card in &t.rates {
                 for &fuel in t.fuels.iter() {
                     let discount = if fuel == Fuel::DualFuel {
@@ -127,7 +209,7 @@ impl MarketIndex {
                         };
                         segments[seg.index()].push(Candidate {
                             quote,
-                            tie: tie[i],
+                            key,
                             tariff: i as u16,
                             flags,
                         });
@@ -136,7 +218,10 @@ impl MarketIndex {
             }
         }
         for s in &mut segments {
-            s.sort_by_key(|c| c.tie);
+            // One candidate per tariff (a card is unique per region and payment method, so this
+            // only guards against a tariff listing a fuel twice); the order within a segment never
+            // decides a rank.
+            s.sort_by_key(|c| c.tariff);
             s.dedup_by_key(|c| c.tariff);
         }
         MarketIndex {
@@ -144,7 +229,7 @@ impl MarketIndex {
             segments,
             by_id,
             variable_by_supplier,
-            tie,
+            id_order,
         }
     }
 
@@ -163,9 +248,10 @@ impl MarketIndex {
         self.by_id.get(id).copied()
     }
 
-    /// Position of each tariff when sorted by id (the tie-break), by tariff index.
+    /// Position of each tariff when sorted by id, by tariff index (the order summaries list
+    /// tariffs in; it never decides a rank).
     pub fn id_order(&self) -> &[u32] {
-        &self.tie
+        &self.id_order
     }
 
     fn quote_of(
@@ -188,21 +274,26 @@ impl MarketIndex {
         Quote::new(tariff.card(region, pm)?, fuel, meter, discount)
     }
 
+    /// The supplier's variable tariff for this visitor: the one sold to them, and when a supplier
+    /// has several, the cheapest for them (never the first by id or by file position).
     fn supplier_variable(&self, supplier: &str, v: &Visit, meter: Meter) -> Option<(u16, Quote)> {
+        let usage = v.usage();
         self.variable_by_supplier
             .get(supplier)?
             .iter()
-            .find_map(|&t| {
+            .filter_map(|&t| {
                 self.quote_of(t, v.region, v.payment_method, v.fuel, meter)
                     .map(|q| (t, q))
             })
+            .min_by_key(|&(t, q)| (q.cost(&usage), tariff_key(&self.tariff(t).id)))
     }
 
-    /// The projected cost of staying put for a year from the market date: the visitor's current
-    /// tariff, where a fix that ends within the year rolls onto its supplier's variable tariff for
-    /// the rest of it. Falls back to the current supplier's variable tariff when the tariff is not
-    /// known; `None` when neither is in the market for the visitor's region and payment method.
-    pub fn current_cost(&self, v: &Visit) -> Option<i64> {
+    /// What staying put costs the visitor: a year of the current tariff from the visit's date,
+    /// where a fix that ends within that year rolls onto its supplier's variable tariff for the
+    /// rest of it, and the exit fee owed for leaving now (none in the last 49 days of a fix). Falls
+    /// back to the current supplier's variable tariff when the tariff is not known; `None` when
+    /// neither is in the market for the visitor's region and payment method.
+    pub fn current(&self, v: &Visit) -> Option<CurrentCost> {
         let usage = v.usage();
         let meter = v.pricing_meter();
         let current = v
@@ -217,62 +308,91 @@ impl MarketIndex {
             let supplier = v.current_supplier.as_deref()?;
             return self
                 .supplier_variable(supplier, v, meter)
-                .map(|(_, q)| q.cost(&usage));
+                .map(|(t, q)| CurrentCost {
+                    annual_cost: q.cost(&usage),
+                    switch_cost: 0,
+                    tariff: t,
+                });
         };
         let tariff = self.tariff(t);
         let cost = quote.cost(&usage);
-        match (tariff.kind, tariff.end_date) {
+        let visited = v.timestamp.date();
+        let exit_fee = tariff.exit_fee(v.fuel).0;
+        let (annual_cost, switch_cost) = match (tariff.kind, tariff.end_date) {
             (TariffKind::Fixed, Some(end)) => {
-                let days = days_left(self.market.as_of, end);
-                if days >= DAYS_PER_YEAR {
-                    return Some(cost);
-                }
-                match self.supplier_variable(&tariff.supplier, v, meter) {
-                    Some((_, svt)) => {
-                        let rolled = svt.cost(&usage);
-                        Some(div_round(
-                            cost * days + rolled * (DAYS_PER_YEAR - days),
+                let days = days_left(visited, end);
+                let fee = if days > EXIT_FEE_FREE_DAYS {
+                    exit_fee
+                } else {
+                    0
+                };
+                let cost = if days >= DAYS_PER_YEAR {
+                    cost
+                } else {
+                    match self.supplier_variable(&tariff.supplier, v, meter) {
+                        Some((_, svt)) => div_round(
+                            cost * days + svt.cost(&usage) * (DAYS_PER_YEAR - days),
                             DAYS_PER_YEAR,
-                        ))
+                        ),
+                        None => cost,
                     }
-                    None => Some(cost),
-                }
+                };
+                (cost, fee)
             }
-            _ => Some(cost),
-        }
+            // A fix whose end is not known is taken to run past the year, fee and all.
+            (TariffKind::Fixed, None) => (cost, exit_fee),
+            (TariffKind::Variable, _) => (cost, 0),
+        };
+        Some(CurrentCost {
+            annual_cost,
+            switch_cost,
+            tariff: t,
+        })
     }
 
-    /// Compiles a visit for replay.
-    pub fn compile(&self, v: &Visit) -> CompiledProfile {
+    /// The projected cost of staying put for a year from the visit's date ([`MarketIndex::current`]).
+    pub fn current_cost(&self, v: &Visit) -> Option<i64> {
+        self.current(v).map(|c| c.annual_cost)
+    }
+
+    /// Compiles a visit for replay under the page's rules.
+    pub fn compile(&self, v: &Visit, rules: PageRules) -> CompiledProfile {
         let seg = Segment {
             region: v.region,
             payment_method: v.payment_method,
             fuel: v.fuel,
             meter: v.pricing_meter(),
         };
+        let current = self.current(v);
         CompiledProfile {
             segment: seg.index() as u16,
-            mask: filter_mask(&v.filters),
+            mask: filter_mask(&v.filters) | if rules.whole_of_market { 0 } else { SWITCHABLE },
             usage: v.usage(),
-            current_cost: self.current_cost(v),
+            current_cost: current.map(|c| c.annual_cost),
+            switch_cost: current.map_or(0, |c| c.switch_cost),
+            hidden: match current {
+                Some(c) if !rules.show_current_tariff => c.tariff,
+                _ => NO_TARIFF,
+            },
         }
     }
 
-    /// Replays one profile: fills `scratch` with every eligible tariff as `(annual cost, tie)`,
-    /// calls `eligible` for each, and leaves the first `page_size` sorted at the front. Returns how
-    /// many are shown.
+    /// Replays one profile: fills `scratch` with every eligible tariff as `(annual cost, tie
+    /// order, tariff)`, calls `eligible` for each, and leaves the first `page_size` sorted at the
+    /// front. `profile_key` is the profile's [`tie_key`]. Returns how many are shown.
     #[inline]
     pub fn replay(
         &self,
         p: &CompiledProfile,
+        profile_key: u64,
         page_size: usize,
-        scratch: &mut Vec<(i64, u32, u16)>,
+        scratch: &mut Vec<(i64, u64, u16)>,
         mut eligible: impl FnMut(u16),
     ) -> usize {
         scratch.clear();
         for c in &self.segments[p.segment as usize] {
-            if c.flags & p.mask == p.mask {
-                scratch.push((c.quote.cost(&p.usage), c.tie, c.tariff));
+            if c.flags & p.mask == p.mask && c.tariff != p.hidden {
+                scratch.push((c.quote.cost(&p.usage), tie_of(profile_key, c.key), c.tariff));
                 eligible(c.tariff);
             }
         }
@@ -287,18 +407,19 @@ impl MarketIndex {
         shown
     }
 
-    /// The whole results table for one visit (every eligible tariff, ranked), for the `price` call.
-    pub fn results(&self, v: &Visit) -> ResultsTable {
-        let p = self.compile(v);
+    /// The whole results table for one visit (every eligible tariff, ranked), for the `price`
+    /// call; `profile_key` orders ties ([`tie_key`]).
+    pub fn results(&self, v: &Visit, rules: PageRules, profile_key: u64) -> ResultsTable {
+        let p = self.compile(v, rules);
         let mut scratch = Vec::new();
-        let n = self.replay(&p, usize::MAX, &mut scratch, |_| {});
+        let n = self.replay(&p, profile_key, usize::MAX, &mut scratch, |_| {});
+        let current = p.current_cost.map(|c| Millipence(c).round_to_pence());
         let rows = scratch[..n]
             .iter()
             .enumerate()
             .map(|(i, &(cost, _, t))| {
                 let tariff = self.tariff(t);
                 let cost = Millipence(cost).round_to_pence();
-                let current = p.current_cost.map(|c| Millipence(c).round_to_pence());
                 ResultRow {
                     rank: i as u32 + 1,
                     tariff_id: tariff.id.clone(),
@@ -308,6 +429,7 @@ impl MarketIndex {
                     green: tariff.green,
                     switchable: tariff.switchable,
                     hypothetical: tariff.hypothetical,
+                    exit_fee_gbp: tariff.exit_fee(v.fuel).gbp().as_f64(),
                     annual_cost_gbp: Gbp(cost).as_f64(),
                     saving_gbp: current.map(|c| Gbp(c - cost).as_f64()),
                 }
@@ -315,14 +437,18 @@ impl MarketIndex {
             .collect();
         ResultsTable {
             visit_id: v.visit_id.clone(),
-            current_cost_gbp: p.current_cost.map(|c| Millipence(c).gbp().as_f64()),
+            current_cost_gbp: current.map(|c| Gbp(c).as_f64()),
+            current_tariff_id: self.current(v).map(|c| self.tariff(c.tariff).id.clone()),
+            switch_cost_gbp: p
+                .current_cost
+                .map(|_| Millipence(p.switch_cost).gbp().as_f64()),
             rows,
         }
     }
 }
 
-fn days_left(as_of: NaiveDate, end: NaiveDate) -> i64 {
-    (end - as_of).num_days().clamp(0, DAYS_PER_YEAR)
+fn days_left(from: NaiveDate, end: NaiveDate) -> i64 {
+    (end - from).num_days().clamp(0, DAYS_PER_YEAR)
 }
 
 /// A ranked results table for one visitor.
@@ -330,9 +456,15 @@ fn days_left(as_of: NaiveDate, end: NaiveDate) -> i64 {
 pub struct ResultsTable {
     /// The visit priced.
     pub visit_id: String,
-    /// Projected cost of staying put, GBP, when known.
+    /// Projected cost of staying put for a year from the visit, GBP, when known.
     pub current_cost_gbp: Option<f64>,
-    /// Every eligible tariff, cheapest first.
+    /// The tariff the current cost is priced on, when known (the visitor's tariff, or their
+    /// supplier's variable tariff when only the supplier is known).
+    pub current_tariff_id: Option<String>,
+    /// The exit fee leaving the current tariff costs at the visit's date, GBP, when the current
+    /// cost is known (0 in the last 49 days of a fix).
+    pub switch_cost_gbp: Option<f64>,
+    /// Every eligible tariff, cheapest first, ties in a seeded random order.
     pub rows: Vec<ResultRow>,
 }
 
@@ -355,6 +487,8 @@ pub struct ResultRow {
     pub switchable: bool,
     /// Added by a scenario.
     pub hypothetical: bool,
+    /// The exit fee this tariff charges the visitor for their fuels, GBP.
+    pub exit_fee_gbp: f64,
     /// Annual cost, GBP.
     pub annual_cost_gbp: f64,
     /// Saving against staying put, GBP (negative when dearer), when the current cost is known.
@@ -364,6 +498,7 @@ pub struct ResultRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::ExitFees;
     use crate::visit::parse_visits_csv;
 
     fn index() -> MarketIndex {
@@ -393,18 +528,29 @@ mod tests {
     }
 
     #[test]
-    fn a_fix_ending_within_the_year_rolls_onto_the_supplier_variable() {
+    fn a_fix_ending_within_the_year_rolls_onto_the_supplier_variable_from_the_visit_date() {
         let ix = index();
-        // beta-fix-old ends 2026-10-01: 92 days on the fix, 273 on beta-svt.
-        let v = visit(
-            "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,beta-fix-old,,,,",
-        );
-        let (fix, svt) = (cost(&ix, "beta-fix-old", &v), cost(&ix, "beta-svt", &v));
-        assert!(fix < svt);
-        assert_eq!(
-            ix.current_cost(&v),
-            Some(div_round(fix * 92 + svt * 273, 365))
-        );
+        // beta-fix-old ends 2026-10-01. (visit date, days on the fix): the roll-over counts from
+        // the visit, not from the market's date (2026-07-01).
+        for (date, days) in [
+            ("2026-07-01", 92),
+            ("2026-08-01", 61),
+            ("2026-09-30", 1),
+            ("2026-10-01", 0),
+            ("2026-12-25", 0),
+            ("2025-09-01", 365),
+        ] {
+            let v = visit(&format!(
+                "v,{date},A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,beta-fix-old,,,,"
+            ));
+            let (fix, svt) = (cost(&ix, "beta-fix-old", &v), cost(&ix, "beta-svt", &v));
+            assert!(fix < svt);
+            assert_eq!(
+                ix.current_cost(&v),
+                Some(div_round(fix * days + svt * (365 - days), 365)),
+                "visit on {date}"
+            );
+        }
         // A fix running past the year is priced as it is.
         let v = visit(
             "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Alpha Energy,alpha-fix12,,,,",
@@ -419,59 +565,162 @@ mod tests {
     }
 
     #[test]
+    fn exit_fees_are_waived_in_the_last_49_days_of_a_fix() {
+        let mut m = Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap();
+        let t = m
+            .tariffs
+            .iter_mut()
+            .find(|t| t.id == "beta-fix-old")
+            .unwrap();
+        t.exit_fees_gbp = ExitFees {
+            electricity: Millipence(30_000_00),
+            gas: Millipence(20_000_00),
+        };
+        let ix = MarketIndex::new(m);
+        // Ends 2026-10-01: 49 days before is 2026-08-13. (visit date, fuel, fee in milli-pence)
+        for (date, fuel, fee) in [
+            ("2026-07-01", "dual_fuel", 50_000_00),
+            ("2026-07-01", "electricity", 30_000_00),
+            ("2026-07-01", "gas", 20_000_00),
+            ("2026-08-12", "dual_fuel", 50_000_00),
+            ("2026-08-13", "dual_fuel", 0),
+            ("2026-09-30", "dual_fuel", 0),
+            ("2026-11-01", "dual_fuel", 0),
+        ] {
+            let meter = if fuel == "gas" { "" } else { "single_rate" };
+            let v = visit(&format!(
+                "v,{date},A,{fuel},{meter},direct_debit,2700,11500,,Beta Power,beta-fix-old,,,,"
+            ));
+            assert_eq!(
+                ix.current(&v).unwrap().switch_cost,
+                fee,
+                "{fuel} visit on {date}"
+            );
+        }
+        // A variable tariff, or a current tariff that is not known, costs nothing to leave.
+        let v = visit(
+            "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,beta-svt,,,,",
+        );
+        assert_eq!(ix.current(&v).unwrap().switch_cost, 0);
+        let v =
+            visit("v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,,,,,");
+        assert_eq!(ix.current(&v).unwrap().switch_cost, 0);
+    }
+
+    fn ids(ix: &MarketIndex, row: &str, rules: PageRules) -> Vec<String> {
+        let mut rows = ix.results(&visit(row), rules, 0).rows;
+        // Ties come in a seeded random order: compare as (cost, id) to test membership and order.
+        rows.sort_by(|a, b| {
+            a.annual_cost_gbp
+                .total_cmp(&b.annual_cost_gbp)
+                .then(a.tariff_id.cmp(&b.tariff_id))
+        });
+        rows.into_iter().map(|r| r.tariff_id).collect()
+    }
+
+    #[test]
     fn filters_restrict_the_table() {
         let ix = index();
-        let ids = |row: &str| -> Vec<String> {
-            ix.results(&visit(row))
-                .rows
-                .into_iter()
-                .map(|r| r.tariff_id)
-                .collect()
-        };
-        let all = ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,");
+        let r = PageRules::default();
+        let all = ids(
+            &ix,
+            "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,",
+            r,
+        );
         assert_eq!(all, ["alpha-fix12", "gamma-green", "alpha-svt", "beta-svt"]);
+        let cases: [(&str, &[&str]); 5] = [
+            (
+                "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,,",
+                &["alpha-fix12", "gamma-green"],
+            ),
+            (
+                "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,true,",
+                &["gamma-green"],
+            ),
+            (
+                "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,true",
+                &["alpha-fix12", "gamma-green", "alpha-svt"],
+            ),
+            // Gas-only: gamma-green sells no gas; prepayment: only the variables have cards.
+            (
+                "v,2026-07-01,C,gas,,direct_debit,,9000,,,,,,,",
+                &["alpha-fix12", "alpha-svt", "beta-svt"],
+            ),
+            (
+                "v,2026-07-01,C,gas,,prepayment,,9000,,,,,,,",
+                &["alpha-svt", "beta-svt"],
+            ),
+        ];
+        for (row, want) in cases {
+            assert_eq!(ids(&ix, row, r), want, "{row}");
+        }
+    }
+
+    #[test]
+    fn the_page_rules_hide_the_current_tariff_and_non_switchable_ones() {
+        let ix = index();
+        let row = "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,Alpha Energy,alpha-svt,,,,";
+        let rules = |show_current_tariff, whole_of_market| PageRules {
+            show_current_tariff,
+            whole_of_market,
+        };
+        let cases: [(PageRules, &[&str]); 4] = [
+            (
+                rules(false, true),
+                &["alpha-fix12", "gamma-green", "beta-svt"],
+            ),
+            (
+                rules(true, true),
+                &["alpha-fix12", "gamma-green", "alpha-svt", "beta-svt"],
+            ),
+            (
+                rules(true, false),
+                &["alpha-fix12", "gamma-green", "alpha-svt"],
+            ),
+            (rules(false, false), &["alpha-fix12", "gamma-green"]),
+        ];
+        for (r, want) in cases {
+            assert_eq!(ids(&ix, row, r), want, "{r:?}");
+        }
+        // Only the supplier known: its variable tariff is the baseline, and it is what is hidden.
+        let row = "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,,,,,";
         assert_eq!(
-            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,,"),
-            ["alpha-fix12", "gamma-green"]
-        );
-        assert_eq!(
-            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,,true,"),
-            ["gamma-green"]
-        );
-        assert_eq!(
-            ids("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,true"),
+            ids(&ix, row, PageRules::default()),
             ["alpha-fix12", "gamma-green", "alpha-svt"]
-        );
-        // Gas-only: gamma-green sells no gas; prepayment: only the variables have cards.
-        assert_eq!(
-            ids("v,2026-07-01,C,gas,,direct_debit,,9000,,,,,,,"),
-            ["alpha-fix12", "alpha-svt", "beta-svt"]
-        );
-        assert_eq!(
-            ids("v,2026-07-01,C,gas,,prepayment,,9000,,,,,,,"),
-            ["alpha-svt", "beta-svt"]
         );
     }
 
     #[test]
-    fn replay_keeps_the_cheapest_page_in_order_with_ties_by_id() {
+    fn replay_keeps_the_cheapest_page_in_order_with_seeded_ties() {
         let ix = index();
-        let p = ix.compile(&visit(
-            "v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,",
-        ));
+        let p = ix.compile(
+            &visit("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,"),
+            PageRules::default(),
+        );
         let mut scratch = Vec::new();
         let mut seen = Vec::new();
-        let shown = ix.replay(&p, 3, &mut scratch, |t| seen.push(t));
+        let shown = ix.replay(&p, tie_key(1, 0), 3, &mut scratch, |t| seen.push(t));
         assert_eq!(shown, 3);
         assert_eq!(seen.len(), 4, "every eligible tariff is counted");
-        let page: Vec<&str> = scratch[..3]
-            .iter()
-            .map(|&(_, _, t)| ix.tariff(t).id.as_str())
-            .collect();
-        assert_eq!(page, ["alpha-fix12", "gamma-green", "alpha-svt"]);
-        assert_eq!(
-            scratch[2].0, scratch[3].0,
-            "alpha-svt and beta-svt cost the same; the id breaks the tie"
-        );
+        // alpha-svt and beta-svt cost the same: over profiles, each takes the third place (and the
+        // other falls off the page) about half the time, whatever their ids.
+        let mut third = HashMap::new();
+        for j in 0..2_000 {
+            ix.replay(&p, tie_key(1, j), 3, &mut scratch, |_| {});
+            let page: Vec<&str> = scratch[..3]
+                .iter()
+                .map(|&(_, _, t)| ix.tariff(t).id.as_str())
+                .collect();
+            assert_eq!(page[..2], ["alpha-fix12", "gamma-green"]);
+            *third.entry(page[2]).or_insert(0) += 1;
+        }
+        let (a, b) = (third["alpha-svt"], third["beta-svt"]);
+        assert_eq!(a + b, 2_000);
+        assert!((900..=1_100).contains(&a), "alpha-svt third {a} of 2000");
+        // The same key gives the same order.
+        ix.replay(&p, tie_key(1, 7), 4, &mut scratch, |_| {});
+        let once = scratch.clone();
+        ix.replay(&p, tie_key(1, 7), 4, &mut scratch, |_| {});
+        assert_eq!(once, scratch);
     }
 }

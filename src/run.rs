@@ -4,10 +4,11 @@
 //! pair of a ChaCha8 stream seeded by the run's seed, so any chunk can be computed alone, anywhere,
 //! and the chunks concatenated in order equal one pass.
 
+use crate::domain::Fuel;
 use crate::error::{Error, RunError};
 use crate::market::Market;
 use crate::money::Millipence;
-use crate::replay::{CompiledProfile, MarketIndex};
+use crate::replay::{CompiledProfile, MarketIndex, PageRules, tie_key};
 use crate::scenario::Scenario;
 use crate::summary::{DEFAULT_CTR_BY_RANK, Summary};
 use crate::visit::{PopulationFilter, Visit};
@@ -29,6 +30,15 @@ fn default_chunk_size() -> u64 {
 }
 fn default_page_size() -> u16 {
     DEFAULT_PAGE_SIZE
+}
+fn yes() -> bool {
+    true
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// What to simulate (see `schemas/run-spec.schema.json`). The `market`, `scenario` and `visits`
@@ -60,6 +70,14 @@ pub struct RunSpec {
     /// Click-through rate by rank; defaults to [`DEFAULT_CTR_BY_RANK`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctr_by_rank: Option<Vec<f64>>,
+    /// Whether the visitor's own current tariff appears among the ranked rows (default `false`:
+    /// it is the baseline the saving is measured against, shown apart).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub show_current_tariff: bool,
+    /// Whether tariffs the site cannot switch the visitor to are listed (default `true`, whole of
+    /// market) or only switchable ones (`false`).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub whole_of_market: bool,
 }
 
 impl RunSpec {
@@ -122,6 +140,14 @@ impl RunSpec {
         self.sample_size.div_ceil(self.chunk_size)
     }
 
+    /// The results page's rules.
+    pub fn page_rules(&self) -> PageRules {
+        PageRules {
+            show_current_tariff: self.show_current_tariff,
+            whole_of_market: self.whole_of_market,
+        }
+    }
+
     /// The profile numbers of chunk `i`.
     pub fn chunk_range(&self, i: u64) -> std::ops::Range<u64> {
         let start = i.saturating_mul(self.chunk_size).min(self.sample_size);
@@ -129,8 +155,13 @@ impl RunSpec {
     }
 }
 
+/// The version of the impressions CSV format, written in its last column (`format_version`).
+/// Version 1 (no such column) had 13 columns; version 2 added the visit date, the tariff's kind,
+/// green and switchable flags and exit fee, the switch cost, and the visitor's filters.
+pub const IMPRESSIONS_FORMAT_VERSION: u32 = 2;
+
 /// The header of the impressions CSV.
-pub const IMPRESSIONS_CSV_HEADER: &str = "profile,visit_id,rank,tariff_id,supplier,hypothetical,annual_cost_gbp,current_cost_gbp,saving_gbp,region,fuel,meter,payment_method\n";
+pub const IMPRESSIONS_CSV_HEADER: &str = "profile,visit_id,visit_date,rank,tariff_id,supplier,hypothetical,kind,green,switchable,exit_fee_gbp,annual_cost_gbp,current_cost_gbp,saving_gbp,switch_cost_gbp,region,fuel,meter,payment_method,fixed_only,green_only,no_exit_fees,switchable_only,filters_set,format_version\n";
 
 /// One chunk's output: impressions CSV rows (the header only on chunk 0) and a partial summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,7 +206,9 @@ impl Simulation {
         };
         let index = MarketIndex::new(market);
         let population: Vec<Visit> = spec.filter.apply(visits)?.into_iter().cloned().collect();
-        let profiles = population.iter().map(|v| index.compile(v)).collect();
+        let rules = spec.page_rules();
+        let profiles: Vec<CompiledProfile> =
+            population.iter().map(|v| index.compile(v, rules)).collect();
         let mut summary_order: Vec<u16> = (0..index.market().tariffs.len() as u16)
             .filter(|&t| index.tariff(t).on_sale)
             .collect();
@@ -184,7 +217,7 @@ impl Simulation {
             .ctr_by_rank
             .clone()
             .unwrap_or_else(|| DEFAULT_CTR_BY_RANK.to_vec());
-        let csv = CsvParts::new(&index, &population);
+        let csv = CsvParts::new(&index, &population, &profiles);
         Ok(Simulation {
             spec: spec.clone(),
             index,
@@ -293,9 +326,10 @@ impl Simulation {
         let mut scratch = Vec::with_capacity(64);
         for (j, member) in self.sample(range) {
             let p = &self.profiles[member];
+            let key = tie_key(self.spec.seed, j);
             let shown = self
                 .index
-                .replay(p, page, &mut scratch, |t| eligible[t as usize] += 1);
+                .replay(p, key, page, &mut scratch, |t| eligible[t as usize] += 1);
             with_results += u64::from(shown > 0);
             with_current += u64::from(p.current_cost.is_some());
             impressions += shown as u64;
@@ -349,7 +383,7 @@ impl Simulation {
     pub fn chunk_into(&self, i: u64, out: &mut Vec<u8>) -> Result<Summary, RunError> {
         let range = self.check_chunk(i)?;
         let rows = (range.end - range.start) as usize * self.spec.page_size as usize;
-        out.reserve(IMPRESSIONS_CSV_HEADER.len() + rows * 112);
+        out.reserve(IMPRESSIONS_CSV_HEADER.len() + rows.min(1 << 20) * 192);
         if i == 0 {
             out.extend_from_slice(IMPRESSIONS_CSV_HEADER.as_bytes());
         }
@@ -360,7 +394,7 @@ impl Simulation {
             out.extend_from_slice(&m.prefix);
             out.extend_from_slice(int.format(rank).as_bytes());
             out.push(b',');
-            out.extend_from_slice(&self.csv.tariffs[t as usize]);
+            out.extend_from_slice(&self.csv.tariffs[t as usize][m.fuel]);
             push_gbp(out, &mut int, Some(cost));
             out.push(b',');
             push_gbp(out, &mut int, current);
@@ -377,33 +411,65 @@ impl Simulation {
 struct CsvParts {
     /// Per population member.
     members: Vec<MemberParts>,
-    /// Per tariff: `tariff_id,supplier,hypothetical,`.
-    tariffs: Vec<Box<[u8]>>,
+    /// Per tariff and fuel choice (the exit fee depends on the fuels bought):
+    /// `tariff_id,supplier,hypothetical,kind,green,switchable,exit_fee_gbp,`.
+    tariffs: Vec<[Box<[u8]>; 3]>,
 }
 
 #[derive(Debug, Clone)]
 struct MemberParts {
-    /// `,visit_id,`
+    /// `,visit_id,visit_date,`
     prefix: Box<[u8]>,
-    /// `,region,fuel,meter,payment_method\n`
+    /// `,switch_cost_gbp,region,fuel,meter,payment_method,fixed_only,green_only,no_exit_fees,switchable_only,filters_set,format_version\n`
     suffix: Box<[u8]>,
+    /// The visitor's fuel choice, as an index into [`CsvParts::tariffs`].
+    fuel: usize,
+}
+
+fn csv_bool(b: bool) -> &'static str {
+    if b { "TRUE" } else { "FALSE" }
 }
 
 impl CsvParts {
-    fn new(index: &MarketIndex, population: &[Visit]) -> CsvParts {
+    fn new(index: &MarketIndex, population: &[Visit], profiles: &[CompiledProfile]) -> CsvParts {
         let members = population
             .iter()
-            .map(|v| MemberParts {
-                prefix: [&b","[..], &csv_field(&v.visit_id), b","].concat().into(),
-                suffix: format!(
-                    ",{},{},{},{}\n",
-                    v.region,
-                    v.fuel,
-                    v.pricing_meter(),
-                    v.payment_method
-                )
-                .into_bytes()
-                .into(),
+            .zip(profiles)
+            .map(|(v, p)| {
+                let f = &v.filters;
+                let switch_cost = p
+                    .current_cost
+                    .map(|_| Millipence(p.switch_cost).gbp().to_string());
+                MemberParts {
+                    prefix: [
+                        &b","[..],
+                        &csv_field(&v.visit_id),
+                        b",",
+                        v.timestamp.date().to_string().as_bytes(),
+                        b",",
+                    ]
+                    .concat()
+                    .into(),
+                    suffix: format!(
+                        ",{},{},{},{},{},{},{},{},{},{},{}\n",
+                        switch_cost.as_deref().unwrap_or("NA"),
+                        v.region,
+                        v.fuel,
+                        v.pricing_meter(),
+                        v.payment_method,
+                        csv_bool(f.fixed_only),
+                        csv_bool(f.green_only),
+                        csv_bool(f.no_exit_fees),
+                        csv_bool(f.switchable_only),
+                        csv_bool(
+                            f.fixed_only || f.green_only || f.no_exit_fees || f.switchable_only
+                        ),
+                        IMPRESSIONS_FORMAT_VERSION,
+                    )
+                    .into_bytes()
+                    .into(),
+                    fuel: v.fuel.index(),
+                }
             })
             .collect();
         let tariffs = index
@@ -411,14 +477,24 @@ impl CsvParts {
             .tariffs
             .iter()
             .map(|t| {
-                let flag: &[u8] = if t.hypothetical {
-                    b",TRUE,"
-                } else {
-                    b",FALSE,"
-                };
-                [&csv_field(&t.id)[..], b",", &csv_field(&t.supplier), flag]
+                [Fuel::Electricity, Fuel::Gas, Fuel::DualFuel].map(|fuel| {
+                    [
+                        &csv_field(&t.id)[..],
+                        b",",
+                        &csv_field(&t.supplier),
+                        format!(
+                            ",{},{},{},{},{},",
+                            csv_bool(t.hypothetical),
+                            t.kind.as_str(),
+                            csv_bool(t.green),
+                            csv_bool(t.switchable),
+                            t.exit_fee(fuel).gbp(),
+                        )
+                        .as_bytes(),
+                    ]
                     .concat()
-                    .into()
+                    .into_boxed_slice()
+                })
             })
             .collect();
         CsvParts { members, tariffs }

@@ -138,6 +138,31 @@ impl Market {
         Ok(market)
     }
 
+    /// The market of a `price` call: the scenario's changes (if any), then each of `added` as an
+    /// added hypothetical tariff, as if the scenario ended with `add_tariff` changes.
+    ///
+    /// # Errors
+    /// As [`Market::apply`]; an added tariff's problems name its change number after the
+    /// scenario's own.
+    pub fn apply_with_tariffs(
+        &self,
+        scenario: Option<&Scenario>,
+        added: &[Tariff],
+    ) -> Result<Market, ScenarioError> {
+        let mut market = self.clone();
+        let changes = scenario.map_or(&[][..], |s| &s.changes[..]);
+        for (change, c) in changes.iter().enumerate() {
+            market.apply_change(change, c)?;
+        }
+        for (k, t) in added.iter().enumerate() {
+            let c = Change::AddTariff {
+                tariff: Box::new(t.clone()),
+            };
+            market.apply_change(changes.len() + k, &c)?;
+        }
+        Ok(market)
+    }
+
     fn apply_change(&mut self, change: usize, c: &Change) -> Result<(), ScenarioError> {
         let unknown_tariff = |id: &str| ScenarioError::UnknownTariff {
             change,

@@ -29,7 +29,7 @@ function visitsAsProfiles(csvFile, limit) {
 
 function agree(marketJson, hypothetical, profiles, pageSize) {
   const js = kernel.price(kernel.compileMarket(JSON.parse(marketJson), hypothetical), profiles, pageSize);
-  const wasm = withEngine(({ engine }) => engine.price(engine.loadMarket(Buffer.from(marketJson)), undefined, hypothetical.length ? Buffer.from(JSON.stringify(hypothetical)) : undefined, profiles, pageSize)).results;
+  const wasm = withEngine(({ engine }) => engine.price(engine.loadMarket(Buffer.from(marketJson)), undefined, hypothetical.length ? Buffer.from(JSON.stringify(hypothetical)) : undefined, profiles, pageSize, 0, true, true)).results;
   assert.equal(js.length, wasm.length);
   for (let i = 0; i < js.length; i++) assert.deepEqual(js[i], wasm[i], `profile ${i} (${profiles[i].visit_id})`);
 }

@@ -14,7 +14,7 @@ const mini = path.join(FIXTURES, 'mini_market.json');
 const sample = path.join(ROOT, 'data', 'sample', 'market.json');
 const stats = () => withEngine(({ engine }) => engine.stats());
 const profiles = Buffer.from(JSON.stringify([{ region: 'C', current_supplier: 'Alpha Energy' }, { region: 'A', fuel: 'electricity', meter: 'economy7' }]));
-const price = (key) => withEngine(({ engine }) => engine.priceJson(key, undefined, undefined, profiles, 5));
+const price = (key) => withEngine(({ engine }) => engine.priceJson(key, undefined, undefined, profiles, 5, 0, false, true));
 
 test('a snapshot shipped alone is the market, under the key of the JSON it came from', () => {
   const expectedKey = withEngine(({ engine }) => engine.loadMarket(fs.readFileSync(sample)));
@@ -34,7 +34,7 @@ test('decoding a snapshot gives the same answers as parsing the JSON', () => {
   assert.equal(key, miniKey);
   assert.equal(cold.stats().markets_from_snapshot, 1);
   assert.equal(cold.stats().markets_parsed, 0);
-  assert.equal(cold.priceJson(key, undefined, undefined, profiles, 5), parsed);
+  assert.equal(cold.priceJson(key, undefined, undefined, profiles, 5, 0, false, true), parsed);
   cold.free();
 });
 

@@ -1,9 +1,9 @@
 //! Reading a run's inputs from files, with errors that name the file.
 
 use anyhow::{Context, Result, anyhow};
-use chrono::NaiveDateTime;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use tariffsim::table::ProfileInput;
 use tariffsim::visit::VisitorFilters;
 use tariffsim::{
     Fuel, Market, MarketIndex, Meter, PaymentMethod, Region, RunSpec, Scenario, Simulation, Visit,
@@ -13,6 +13,21 @@ use tariffsim::{
 pub fn coded(e: impl Into<tariffsim::Error>) -> anyhow::Error {
     let e = e.into();
     anyhow!("[{}] {e}", e.code())
+}
+
+/// A profile error from the `price` flags, naming the flag rather than the request field.
+pub fn flag_error(e: tariffsim::VisitError) -> anyhow::Error {
+    match &e {
+        tariffsim::VisitError::InvalidProfile { field, problem, .. } => {
+            let flag = match *field {
+                "e7_night_share" => "night-share",
+                "timestamp" => "visit-date",
+                f => f,
+            };
+            anyhow!("[{}] --{}: {problem}", e.code(), flag.replace('_', "-"))
+        }
+        _ => coded(e),
+    }
 }
 
 /// Values that replace the run spec's own.
@@ -127,30 +142,37 @@ impl Inputs {
     }
 }
 
-/// One visitor, from flags.
+/// One visitor, from flags. Left out, a field takes the core's default (the same as the `price`
+/// Lambda's): dual fuel, single-rate, direct debit, the typical consumption in force at the
+/// market's date, a visit on the market's date.
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
     /// Region, as a GSP group letter (A-P, e.g. C for London).
     #[arg(long)]
     pub region: Region,
-    /// electricity, gas or dual_fuel.
-    #[arg(long, default_value = "dual_fuel")]
-    pub fuel: Fuel,
-    /// single_rate or economy7.
-    #[arg(long, default_value = "single_rate")]
-    pub meter: Meter,
-    /// direct_debit, standard_credit or prepayment.
-    #[arg(long, default_value = "direct_debit")]
-    pub payment_method: PaymentMethod,
-    /// Annual electricity kWh (default: Ofgem's typical 2,700; 3,900 for Economy 7).
+    /// electricity, gas or dual_fuel [default: dual_fuel].
+    #[arg(long)]
+    pub fuel: Option<Fuel>,
+    /// single_rate or economy7 [default: single_rate].
+    #[arg(long)]
+    pub meter: Option<Meter>,
+    /// direct_debit, standard_credit or prepayment [default: direct_debit].
+    #[arg(long)]
+    pub payment_method: Option<PaymentMethod>,
+    /// Annual electricity kWh [default: Ofgem's typical consumption in force at the market's date,
+    /// e.g. 2,500, or 3,400 for Economy 7, from July 2026].
     #[arg(long)]
     pub elec_kwh: Option<u32>,
-    /// Annual gas kWh (default: Ofgem's typical 11,500).
+    /// Annual gas kWh [default: Ofgem's typical consumption at the market's date, e.g. 9,500].
     #[arg(long)]
     pub gas_kwh: Option<u32>,
-    /// Economy 7 night share, 0 to 1 (default 0.42).
+    /// Economy 7 night share, 0 to 1 [default: 0.42].
     #[arg(long)]
     pub night_share: Option<f64>,
+    /// Date (and time) of the visit, RFC 3339 or YYYY-MM-DD: a current fix rolls over, and its
+    /// exit fee is waived in its last 49 days, counting from it [default: the market's date].
+    #[arg(long)]
+    pub visit_date: Option<String>,
     /// Current supplier name.
     #[arg(long)]
     pub current_supplier: Option<String>,
@@ -172,32 +194,19 @@ pub struct ProfileArgs {
 }
 
 impl ProfileArgs {
-    /// The visit these flags describe.
-    pub fn visit(&self) -> Result<Visit> {
-        let night = match self.night_share {
-            Some(x) if (0.0..=1.0).contains(&x) => Some((x * 10_000.0).round() as u16),
-            Some(x) => return Err(anyhow!("--night-share {x}: give a fraction from 0 to 1")),
-            None => None,
-        };
-        let typical_elec = tariffsim::price::typical_elec_kwh(self.meter);
-        let v = Visit {
-            visit_id: "cli".into(),
-            timestamp: NaiveDateTime::default(),
-            region: self.region,
-            fuel: self.fuel,
-            meter: self.meter,
-            payment_method: self.payment_method,
-            elec_kwh: if self.fuel.has_electricity() {
-                self.elec_kwh.unwrap_or(typical_elec)
-            } else {
-                0
-            },
-            gas_kwh: if self.fuel.has_gas() {
-                self.gas_kwh.unwrap_or(tariffsim::price::TYPICAL_GAS_KWH)
-            } else {
-                0
-            },
-            e7_night_share_bp: night,
+    /// The `price` request's profile these flags describe.
+    pub fn profile(&self) -> ProfileInput {
+        let text = |v: Option<String>| v;
+        ProfileInput {
+            visit_id: Some("cli".into()),
+            timestamp: text(self.visit_date.clone()),
+            region: self.region.to_string(),
+            fuel: self.fuel.map(|f| f.to_string()),
+            meter: self.meter.map(|m| m.to_string()),
+            payment_method: self.payment_method.map(|p| p.to_string()),
+            elec_kwh: self.elec_kwh.map(f64::from),
+            gas_kwh: self.gas_kwh.map(f64::from),
+            e7_night_share: self.night_share,
             current_supplier: self.current_supplier.clone(),
             current_tariff: self.current_tariff.clone(),
             filters: VisitorFilters {
@@ -206,8 +215,6 @@ impl ProfileArgs {
                 no_exit_fees: self.no_exit_fees,
                 switchable_only: self.switchable_only,
             },
-        };
-        v.validate().map_err(coded)?;
-        Ok(v)
+        }
     }
 }

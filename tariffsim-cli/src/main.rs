@@ -14,7 +14,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tariffsim::Summary;
+use tariffsim::table::{PriceOptions, price_tables};
+use tariffsim::{PageRules, Summary};
 
 /// Simulate how hypothetical energy tariffs would perform on a GB price-comparison results table.
 #[derive(Parser, Debug)]
@@ -92,9 +93,21 @@ struct PriceArgs {
     /// Results shown (default: all eligible tariffs).
     #[arg(long)]
     page_size: Option<usize>,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (the `price` Lambda's answer, less its cache key).
     #[arg(long)]
     json: bool,
+    /// Seed of the tie order: tariffs of equal annual cost are ranked in a pseudo-random order
+    /// drawn from (seed, tariff), never by id, so identical tariffs are equally likely to come
+    /// first; the same seed always gives the same order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Rank the visitor's current tariff too (by default it is the baseline, shown apart).
+    #[arg(long)]
+    show_current_tariff: bool,
+    /// List tariffs the site cannot switch the visitor to (whole of market); `false` lists only
+    /// switchable ones.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    whole_of_market: bool,
     #[command(flatten)]
     profile: inputs::ProfileArgs,
 }
@@ -118,13 +131,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn create(path: &Path) -> Result<BufWriter<File>> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+/// An output file: buffered, and closed only by [`Output::finish`], which flushes it and asks the
+/// file system to commit it, so a full disk or a failing device is an error naming the file, never
+/// output silently lost.
+struct Output {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl Output {
+    fn create(path: &Path) -> Result<Output> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("[WriteFailed] cannot create folder {}", dir.display()))?;
+        }
+        let f = File::create(path)
+            .with_context(|| format!("[WriteFailed] cannot write {}", path.display()))?;
+        Ok(Output {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 20, f),
+        })
     }
-    let f = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(BufWriter::with_capacity(1 << 20, f))
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .with_context(|| format!("[WriteFailed] cannot write {}", self.path.display()))
+    }
+
+    fn finish(self) -> Result<()> {
+        let context = || format!("[WriteFailed] cannot write {}", self.path.display());
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(context)?;
+        match file.sync_all() {
+            // Devices and pipes (/dev/null) cannot be synced; what was written reached them.
+            Err(e) if e.raw_os_error() == Some(22) => Ok(()),
+            r => r.with_context(context),
+        }
+    }
+}
+
+/// Writes a whole file and checks every step ([`Output`]).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut out = Output::create(path)?;
+    out.write(bytes)?;
+    out.finish()
 }
 
 /// Runs every chunk of a prepared simulation on `threads` threads, handing each chunk's
@@ -190,16 +244,12 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| a.out.join("impressions.csv"));
     let summary_path = a.out.join("summary.json");
-    let mut out = create(&impressions_path)?;
+    let mut out = Output::create(&impressions_path)?;
     let bar = progress_bar(sim.spec().sample_size, a.quiet);
-    let summary = run_chunks(&sim, threads, &bar, |csv| {
-        out.write_all(csv)
-            .with_context(|| format!("cannot write {}", impressions_path.display()))
-    })?;
-    out.flush()
-        .with_context(|| format!("cannot write {}", impressions_path.display()))?;
+    let summary = run_chunks(&sim, threads, &bar, |csv| out.write(csv))?;
+    out.finish()?;
     bar.finish_and_clear();
-    create(&summary_path)?.write_all(summary.to_json().as_bytes())?;
+    write_file(&summary_path, summary.to_json().as_bytes())?;
     if !a.quiet {
         eprintln!(
             "tariffsim: {} profiles from a population of {} in {} chunks on {threads} threads: {} impressions -> {}, summary -> {}",
@@ -222,68 +272,91 @@ fn chunk(a: ChunkArgs) -> Result<()> {
     let sim = inputs.simulation()?;
     let out = sim.chunk(a.index).map_err(inputs::coded)?;
     match &a.impressions {
-        Some(p) => create(p)?.write_all(&out.impressions_csv)?,
-        None => std::io::stdout().lock().write_all(&out.impressions_csv)?,
+        Some(p) => write_file(p, &out.impressions_csv)?,
+        None => write_stdout(&out.impressions_csv)?,
     }
     if let Some(p) = &a.summary {
-        create(p)?.write_all(out.summary.to_json().as_bytes())?;
+        write_file(p, out.summary.to_json().as_bytes())?;
     }
     Ok(())
 }
 
 fn price(a: PriceArgs) -> Result<()> {
     let index = inputs::load_market_index(&a.market, a.scenario.as_deref())?;
-    let visit = a.profile.visit()?;
-    let mut table = index.results(&visit);
-    let eligible = table.rows.len();
-    if let Some(k) = a.page_size {
-        table.rows.truncate(k);
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let visit = a
+        .profile
+        .profile()
+        .to_visit(0, index.market().as_of)
+        .map_err(inputs::flag_error)?;
+    let options = PriceOptions {
+        page_size: a.page_size.unwrap_or(usize::MAX),
+        seed: a.seed,
+        rules: PageRules {
+            show_current_tariff: a.show_current_tariff,
+            whole_of_market: a.whole_of_market,
+        },
+    };
+    let answer = price_tables(&index, std::slice::from_ref(&visit), &options);
+    let mut text = Vec::new();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &table)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    let mut t = comfy_table::Table::new();
-    t.set_header([
-        "rank",
-        "supplier",
-        "tariff",
-        "kind",
-        "annual cost",
-        "saving",
-        "",
-    ]);
-    for r in &table.rows {
-        let mut flags = Vec::new();
-        if r.green {
-            flags.push("green");
-        }
-        if r.hypothetical {
-            flags.push("hypothetical");
-        }
-        if !r.switchable {
-            flags.push("not switchable");
-        }
-        t.add_row([
-            r.rank.to_string(),
-            r.supplier.clone(),
-            r.name.clone(),
-            format!("{:?}", r.kind).to_lowercase(),
-            format!("£{:.2}", r.annual_cost_gbp),
-            r.saving_gbp.map_or("-".into(), |s| format!("£{s:.2}")),
-            flags.join(", "),
+        serde_json::to_writer_pretty(&mut text, &answer)?;
+        text.push(b'\n');
+    } else {
+        let table = &answer.results[0];
+        let mut t = comfy_table::Table::new();
+        t.set_header([
+            "rank",
+            "supplier",
+            "tariff",
+            "kind",
+            "annual cost",
+            "saving",
+            "",
         ]);
+        for r in &table.rows {
+            let mut flags = Vec::new();
+            if r.green {
+                flags.push("green".to_string());
+            }
+            if r.hypothetical {
+                flags.push("hypothetical".into());
+            }
+            if !r.switchable {
+                flags.push("not switchable".into());
+            }
+            if r.exit_fee_gbp > 0.0 {
+                flags.push(format!("exit fee £{:.2}", r.exit_fee_gbp));
+            }
+            t.add_row([
+                r.rank.to_string(),
+                r.supplier.clone(),
+                r.name.clone(),
+                r.kind.as_str().to_string(),
+                format!("£{:.2}", r.annual_cost_gbp),
+                r.saving_gbp.map_or("-".into(), |s| format!("£{s:.2}")),
+                flags.join(", "),
+            ]);
+        }
+        writeln!(text, "{t}")?;
+        let eligible = table.eligible;
+        match (table.current_cost_gbp, &table.current_tariff_id) {
+            (Some(c), Some(id)) => {
+                write!(text, "staying put ({id}) costs £{c:.2} a year")?;
+                if let Some(fee) = table.switch_cost_gbp.filter(|&f| f > 0.0) {
+                    write!(text, ", £{fee:.2} to leave now")?;
+                }
+                writeln!(text, "; {eligible} tariffs eligible")?;
+            }
+            _ => writeln!(text, "current cost unknown; {eligible} tariffs eligible")?,
+        }
     }
-    writeln!(out, "{t}")?;
-    match table.current_cost_gbp {
-        Some(c) => writeln!(
-            out,
-            "staying put costs £{c:.2} a year; {eligible} tariffs eligible"
-        )?,
-        None => writeln!(out, "current cost unknown; {eligible} tariffs eligible")?,
-    }
-    Ok(())
+    write_stdout(&text)
+}
+
+/// Writes all of `bytes` to standard output and flushes it; a failed write is an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("[WriteFailed] cannot write to standard output")
 }

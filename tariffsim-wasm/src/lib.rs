@@ -2,8 +2,9 @@
 //!
 //! The Lambda handlers in `js/` call the pure core through this crate. It is glue only:
 //!
-//! - **Binding-owned DTOs.** Profiles are [`ProfileDto`]s (optional timestamp, night share as a
-//!   fraction, kWh as numbers) and results binding-owned structs: as plain JS objects through
+//! - **The core's request and answer.** Profiles are the core's `ProfileInput`s (optional
+//!   timestamp, night share as a fraction, kWh as numbers, defaults from the market's date) and
+//!   the answer the core's `PriceResponse` with the market's cache key: as plain JS objects through
 //!   serde-wasm-bindgen's JSON-compatible serializer ([`Engine::price`]), or as JSON bytes in and
 //!   JSON text out ([`Engine::price_json`], the handlers' hot path: one copy each way instead of a
 //!   JS call per field, about half the time). Markets, scenarios, run specs and visits cross as the
@@ -22,21 +23,22 @@
 //! const wasm = require('./pkg/tariffsim_wasm.js');
 //! const engine = new wasm.Engine();
 //! const key = engine.loadMarket(fs.readFileSync('market.json'));
-//! const out = engine.price(key, undefined, undefined, [{ region: 'C' }], 10);
-//! const text = engine.priceJson(key, undefined, undefined, Buffer.from('[{"region": "C"}]'), 10);
+//! // profiles, page size, tie seed, show the current tariff, whole of market
+//! const out = engine.price(key, undefined, undefined, [{ region: 'C' }], 10, 0, false, true);
+//! const text = engine.priceJson(key, undefined, undefined, Buffer.from('[{"region": "C"}]'), 10, 0, false, true);
 //! out.results[0].rows[0]; // { rank: 1, tariff_id: ..., annual_cost_gbp: ..., ... }
 //! ```
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::rc::Rc;
-use tariffsim::replay::ResultRow;
-use tariffsim::scenario::Change;
-use tariffsim::visit::{VisitorFilters, parse_timestamp};
+use tariffsim::table::{
+    FILTER_FIELDS, MarketInfo, PROFILE_FIELDS, PriceOptions, PricedTable, ProfileInput,
+    price_tables,
+};
 use tariffsim::{
-    Fuel, Market, MarketIndex, Meter, PaymentMethod, Region, RunSpec, Scenario, Simulation, Tariff,
-    TariffKind, Visit, VisitError,
+    Market, MarketIndex, PageRules, RunSpec, Scenario, Simulation, Tariff, Visit, VisitError,
 };
 use wasm_bindgen::prelude::*;
 
@@ -66,8 +68,6 @@ const INDICES_CACHED: usize = 32;
 const VISITS_CACHED: usize = 4;
 /// Prepared runs kept at once.
 const RUNS_CACHED: usize = 4;
-
-use tariffsim::price::{TYPICAL_GAS_KWH, typical_elec_kwh};
 
 /// The global property where the panic hook leaves the last panic's message, for the JS side to
 /// put into the error it reports after the trap.
@@ -158,94 +158,23 @@ impl<V: Clone> Cache<V> {
     }
 }
 
-/// One visitor to price: the `price` request's profile, as the Ruby app sends it.
-///
-/// Only `region` is required. The rest default as in the `tariffsim price` command: dual fuel,
-/// single-rate meter, direct debit, Ofgem's typical consumption for the fuels bought, no filters.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileDto {
-    /// An id echoed in the result (default `profile-<n>`, n from 1).
-    #[serde(default)]
-    pub visit_id: Option<String>,
-    /// When the visit happened (RFC 3339); not used in pricing.
-    #[serde(default)]
-    pub timestamp: Option<String>,
-    /// GSP group letter, `A` to `P` (no `I`, `O`).
-    pub region: String,
-    /// `electricity`, `gas` or `dual_fuel`.
-    #[serde(default)]
-    pub fuel: Option<String>,
-    /// `single_rate` or `economy7`.
-    #[serde(default)]
-    pub meter: Option<String>,
-    /// `direct_debit`, `standard_credit` or `prepayment`.
-    #[serde(default)]
-    pub payment_method: Option<String>,
-    /// Annual electricity in kWh (rounded to a whole kWh).
-    #[serde(default)]
-    pub elec_kwh: Option<f64>,
-    /// Annual gas in kWh (rounded to a whole kWh).
-    #[serde(default)]
-    pub gas_kwh: Option<f64>,
-    /// Share of Economy 7 electricity used at night, a fraction from 0 to 1 (default 0.42).
-    #[serde(default)]
-    pub e7_night_share: Option<f64>,
-    /// Current supplier's name.
-    #[serde(default)]
-    pub current_supplier: Option<String>,
-    /// Current tariff id.
-    #[serde(default)]
-    pub current_tariff: Option<String>,
-    /// The results-table filters the visitor set.
-    #[serde(default)]
-    pub filters: FiltersDto,
+/// The `price` answer as it crosses: the core's [`PriceResponse`] with the market's cache key.
+#[derive(Debug, Serialize)]
+struct PriceOut<'a> {
+    market: MarketOut<'a>,
+    results: &'a [PricedTable],
 }
 
-/// The results-table filters of a [`ProfileDto`]; each defaults to `false`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FiltersDto {
-    /// Fixed tariffs only.
-    #[serde(default)]
-    pub fixed_only: bool,
-    /// Green tariffs only.
-    #[serde(default)]
-    pub green_only: bool,
-    /// No exit fees.
-    #[serde(default)]
-    pub no_exit_fees: bool,
-    /// Tariffs the site can switch the visitor to only.
-    #[serde(default)]
-    pub switchable_only: bool,
+#[derive(Debug, Serialize)]
+struct MarketOut<'a> {
+    key: &'a str,
+    #[serde(flatten)]
+    info: &'a MarketInfo,
 }
-
-/// The fields of [`ProfileDto`] (serde-wasm-bindgen ignores unknown fields of JS objects).
-const PROFILE_FIELDS: &[&str] = &[
-    "visit_id",
-    "timestamp",
-    "region",
-    "fuel",
-    "meter",
-    "payment_method",
-    "elec_kwh",
-    "gas_kwh",
-    "e7_night_share",
-    "current_supplier",
-    "current_tariff",
-    "filters",
-];
-
-/// The fields of [`FiltersDto`].
-const FILTER_FIELDS: &[&str] = &[
-    "fixed_only",
-    "green_only",
-    "no_exit_fees",
-    "switchable_only",
-];
 
 /// Refuses an object with a field not in `fields`, as `deny_unknown_fields` would: a misspelt
-/// field is a mistake to report, not a default to apply.
+/// field is a mistake to report, not a default to apply (serde-wasm-bindgen ignores unknown
+/// fields of JS objects).
 fn check_fields(value: &JsValue, fields: &[&str], what: &str) -> Result<(), JsValue> {
     let Some(obj) = value.dyn_ref::<js_sys::Object>() else {
         return Ok(());
@@ -262,207 +191,33 @@ fn check_fields(value: &JsValue, fields: &[&str], what: &str) -> Result<(), JsVa
     Ok(())
 }
 
-/// A profile-level problem as the core's error (for its code), with a message that names the
-/// profile and field rather than a CSV line.
-fn profile_error(n: usize, field: &'static str, problem: String) -> JsValue {
-    let message = format!("profiles[{n}].{field}: {problem}");
-    let e = VisitError::InvalidField {
-        line: 0,
-        field,
-        problem,
-    };
-    js_error(e.code(), message)
+/// A profile-level problem as a JS error named by the core's code.
+fn profile_error(e: VisitError) -> JsValue {
+    core_error(e)
 }
 
-fn parse_vocab<T: std::str::FromStr<Err = tariffsim::domain::UnknownValue>>(
-    n: usize,
-    field: &'static str,
-    value: Option<&str>,
-    default: T,
-) -> Result<T, JsValue> {
-    match value {
-        None => Ok(default),
-        Some(s) => s
-            .parse()
-            .map_err(|e: tariffsim::domain::UnknownValue| profile_error(n, field, e.to_string())),
+/// The price call's options from its arguments: the seed must be a whole number JS holds exactly.
+fn price_options(
+    page_size: u32,
+    seed: f64,
+    show_current_tariff: bool,
+    whole_of_market: bool,
+) -> Result<PriceOptions, JsValue> {
+    check_page_size(page_size)?;
+    if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0)
+    {
+        return Err(invalid_request(format!(
+            "seed {seed} is not a whole number from 0 to 2^53-1 (9007199254740991)"
+        )));
     }
-}
-
-fn kwh(n: usize, field: &'static str, value: Option<f64>, default: u32) -> Result<u32, JsValue> {
-    let Some(x) = value else {
-        return Ok(default);
-    };
-    let max = f64::from(tariffsim::price::MAX_KWH);
-    if !x.is_finite() || !(0.0..=max).contains(&x) {
-        return Err(profile_error(
-            n,
-            field,
-            format!("{x} is not a number of kWh from 0 to {max}"),
-        ));
-    }
-    Ok(x.round() as u32)
-}
-
-impl ProfileDto {
-    /// The core's visit for this profile (`n` is its position, for messages).
-    ///
-    /// # Errors
-    /// `UnknownRegion`, or `InvalidVisit` naming the field.
-    pub fn to_visit(&self, n: usize) -> Result<Visit, JsValue> {
-        let region: Region =
-            self.region
-                .parse()
-                .map_err(|e: tariffsim::domain::UnknownValue| {
-                    profile_error(n, "region", e.to_string())
-                })?;
-        let fuel = parse_vocab(n, "fuel", self.fuel.as_deref(), Fuel::DualFuel)?;
-        let meter = parse_vocab(n, "meter", self.meter.as_deref(), Meter::SingleRate)?;
-        let payment_method = parse_vocab(
-            n,
-            "payment_method",
-            self.payment_method.as_deref(),
-            PaymentMethod::DirectDebit,
-        )?;
-        let typical_elec = typical_elec_kwh(meter);
-        let elec_kwh = kwh(
-            n,
-            "elec_kwh",
-            self.elec_kwh,
-            if fuel.has_electricity() {
-                typical_elec
-            } else {
-                0
-            },
-        )?;
-        let gas_kwh = kwh(
-            n,
-            "gas_kwh",
-            self.gas_kwh,
-            if fuel.has_gas() { TYPICAL_GAS_KWH } else { 0 },
-        )?;
-        let e7_night_share_bp = match self.e7_night_share {
-            None => None,
-            Some(x) if (0.0..=1.0).contains(&x) => Some((x * 10_000.0).round() as u16),
-            Some(x) => {
-                return Err(profile_error(
-                    n,
-                    "e7_night_share",
-                    format!("{x} is not a fraction from 0 to 1"),
-                ));
-            }
-        };
-        let timestamp = match self.timestamp.as_deref() {
-            None => Default::default(),
-            Some(s) => parse_timestamp(s).ok_or_else(|| {
-                profile_error(
-                    n,
-                    "timestamp",
-                    format!("{s:?} is not a date-time: use RFC 3339, e.g. 2026-07-01T08:15:00Z"),
-                )
-            })?,
-        };
-        let text = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let visit = Visit {
-            visit_id: text(&self.visit_id).unwrap_or_else(|| format!("profile-{}", n + 1)),
-            timestamp,
-            region,
-            fuel,
-            meter,
-            payment_method,
-            elec_kwh,
-            gas_kwh,
-            e7_night_share_bp,
-            current_supplier: text(&self.current_supplier),
-            current_tariff: text(&self.current_tariff),
-            filters: VisitorFilters {
-                fixed_only: self.filters.fixed_only,
-                green_only: self.filters.green_only,
-                no_exit_fees: self.filters.no_exit_fees,
-                switchable_only: self.filters.switchable_only,
-            },
-        };
-        visit.validate().map_err(|e| match e {
-            VisitError::InvalidField { field, problem, .. } => profile_error(n, field, problem),
-            e => core_error(e),
-        })?;
-        Ok(visit)
-    }
-}
-
-/// The `price` result: the market priced and one results table per profile.
-#[derive(Debug, Serialize)]
-struct PriceOut<'a> {
-    market: MarketOut<'a>,
-    results: Vec<TableOut>,
-}
-
-#[derive(Debug, Serialize)]
-struct MarketOut<'a> {
-    key: &'a str,
-    as_of: String,
-    tariffs_on_sale: usize,
-    hypothetical_tariffs: Vec<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct TableOut {
-    visit_id: String,
-    current_cost_gbp: Option<f64>,
-    eligible: usize,
-    rows: Vec<RowOut>,
-    hypothetical: Vec<HypotheticalOut>,
-}
-
-#[derive(Debug, Serialize)]
-struct RowOut {
-    rank: u32,
-    tariff_id: String,
-    supplier: String,
-    name: String,
-    kind: &'static str,
-    green: bool,
-    switchable: bool,
-    hypothetical: bool,
-    annual_cost_gbp: f64,
-    saving_gbp: Option<f64>,
-}
-
-/// Where a hypothetical tariff ranks in the whole list (not only the page shown).
-#[derive(Debug, Serialize)]
-struct HypotheticalOut {
-    tariff_id: String,
-    eligible: bool,
-    rank: Option<u32>,
-    on_page: bool,
-    annual_cost_gbp: Option<f64>,
-    saving_gbp: Option<f64>,
-}
-
-fn kind_text(kind: TariffKind) -> &'static str {
-    match kind {
-        TariffKind::Fixed => "fixed",
-        TariffKind::Variable => "variable",
-    }
-}
-
-fn row_out(r: ResultRow) -> RowOut {
-    RowOut {
-        rank: r.rank,
-        kind: kind_text(r.kind),
-        tariff_id: r.tariff_id,
-        supplier: r.supplier,
-        name: r.name,
-        green: r.green,
-        switchable: r.switchable,
-        hypothetical: r.hypothetical,
-        annual_cost_gbp: r.annual_cost_gbp,
-        saving_gbp: r.saving_gbp,
-    }
+    Ok(PriceOptions {
+        page_size: page_size as usize,
+        seed: seed as u64,
+        rules: PageRules {
+            show_current_tariff,
+            whole_of_market,
+        },
+    })
 }
 
 /// What the core says about a run spec, for the caller to resolve its references.
@@ -582,34 +337,25 @@ impl Engine {
             return Ok(index);
         }
         let base = self.market(market_key)?;
-        let market = base.market();
-        let mut changes = match scenario {
-            Some(json) => Scenario::from_json(json).map_err(core_error)?.changes,
-            None => Vec::new(),
-        };
-        if let Some(json) = hypothetical_tariffs {
-            let tariffs: Vec<Tariff> = serde_json::from_str(json).map_err(|e| {
+        let scenario = scenario
+            .map(Scenario::from_json)
+            .transpose()
+            .map_err(core_error)?;
+        let added: Vec<Tariff> = match hypothetical_tariffs {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
                 js_error(
                     codes::INVALID_TARIFF,
                     format!(
                         "hypothetical_tariffs is not a list of tariffs in the market format: {e}"
                     ),
                 )
-            })?;
-            changes.extend(tariffs.into_iter().map(|t| Change::AddTariff {
-                tariff: Box::new(t),
-            }));
-        }
-        let market = if changes.is_empty() {
-            market.clone()
-        } else {
-            let scenario = Scenario {
-                name: None,
-                description: None,
-                changes,
-            };
-            market.apply(&scenario).map_err(core_error)?
+            })?,
+            None => Vec::new(),
         };
+        let market = base
+            .market()
+            .apply_with_tariffs(scenario.as_ref(), &added)
+            .map_err(core_error)?;
         let index = Rc::new(MarketIndex::new(market));
         self.stats.indices_built += 1;
         self.indices.insert(key, index.clone());
@@ -622,58 +368,25 @@ impl Engine {
         market_key: &str,
         scenario: Option<&str>,
         hypothetical_tariffs: Option<&str>,
-        visits: &[Visit],
-        page_size: u32,
+        profiles: &[ProfileInput],
+        options: &PriceOptions,
         emit: impl FnOnce(&PriceOut) -> R,
     ) -> Result<R, JsValue> {
         let index = self.index(market_key, scenario, hypothetical_tariffs)?;
-        let market = index.market();
-        let hypothetical: Vec<&Tariff> = market
-            .tariffs
+        let as_of = index.market().as_of;
+        let visits = profiles
             .iter()
-            .filter(|t| t.hypothetical && t.on_sale)
-            .collect();
-        let results = visits
-            .iter()
-            .map(|v| {
-                let table = index.results(v);
-                let eligible = table.rows.len();
-                let hypothetical = hypothetical
-                    .iter()
-                    .map(|t| {
-                        let row = table.rows.iter().find(|r| r.tariff_id == t.id);
-                        HypotheticalOut {
-                            tariff_id: t.id.clone(),
-                            eligible: row.is_some(),
-                            rank: row.map(|r| r.rank),
-                            on_page: row.is_some_and(|r| r.rank <= page_size),
-                            annual_cost_gbp: row.map(|r| r.annual_cost_gbp),
-                            saving_gbp: row.and_then(|r| r.saving_gbp),
-                        }
-                    })
-                    .collect();
-                TableOut {
-                    visit_id: table.visit_id,
-                    current_cost_gbp: table.current_cost_gbp,
-                    eligible,
-                    rows: table
-                        .rows
-                        .into_iter()
-                        .take(page_size as usize)
-                        .map(row_out)
-                        .collect(),
-                    hypothetical,
-                }
-            })
-            .collect();
+            .enumerate()
+            .map(|(n, p)| p.to_visit(n, as_of))
+            .collect::<Result<Vec<Visit>, _>>()
+            .map_err(profile_error)?;
+        let answer = price_tables(&index, &visits, options);
         Ok(emit(&PriceOut {
             market: MarketOut {
                 key: market_key,
-                as_of: market.as_of.to_string(),
-                tariffs_on_sale: market.tariffs.iter().filter(|t| t.on_sale).count(),
-                hypothetical_tariffs: hypothetical.iter().map(|t| t.id.as_str()).collect(),
+                info: &answer.market,
             },
-            results,
+            results: &answer.results,
         }))
     }
 
@@ -855,32 +568,35 @@ impl Engine {
         hypothetical_tariffs: Option<Box<[u8]>>,
         profiles: JsValue,
         page_size: u32,
+        seed: f64,
+        show_current_tariff: bool,
+        whole_of_market: bool,
     ) -> Result<JsValue, JsValue> {
-        check_page_size(page_size)?;
+        let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
         let profiles: js_sys::Array = profiles
             .dyn_into()
             .map_err(|_| invalid_request("profiles must be a list of profile objects"))?;
-        let mut visits = Vec::with_capacity(profiles.length() as usize);
+        let mut inputs = Vec::with_capacity(profiles.length() as usize);
         for (n, p) in profiles.iter().enumerate() {
             check_fields(&p, PROFILE_FIELDS, &format!("profiles[{n}]"))?;
             if let Ok(filters) = js_sys::Reflect::get(&p, &JsValue::from_str("filters")) {
                 check_fields(&filters, FILTER_FIELDS, &format!("profiles[{n}].filters"))?;
             }
-            let dto: ProfileDto = serde_wasm_bindgen::from_value(p).map_err(|e| {
+            let input: ProfileInput = serde_wasm_bindgen::from_value(p).map_err(|e| {
                 let e = e.to_string();
                 invalid_request(format!(
                     "profiles[{n}]: {}",
                     e.trim_start_matches("Error: ")
                 ))
             })?;
-            visits.push(dto.to_visit(n)?);
+            inputs.push(input);
         }
         self.priced(
             market_key,
             optional_text(&scenario, "the scenario")?,
             optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
-            &visits,
-            page_size,
+            &inputs,
+            &options,
             |out| to_js(out),
         )?
     }
@@ -900,12 +616,15 @@ impl Engine {
         hypothetical_tariffs: Option<Box<[u8]>>,
         profiles_json: &[u8],
         page_size: u32,
+        seed: f64,
+        show_current_tariff: bool,
+        whole_of_market: bool,
     ) -> Result<String, JsValue> {
-        check_page_size(page_size)?;
-        let dtos: Vec<ProfileDto> = serde_json::from_slice(profiles_json).map_err(|_| {
+        let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
+        let inputs: Vec<ProfileInput> = serde_json::from_slice(profiles_json).map_err(|_| {
             // Parse again, slowly, only to say where.
             let mut de = serde_json::Deserializer::from_slice(profiles_json);
-            match serde_path_to_error::deserialize::<_, Vec<ProfileDto>>(&mut de) {
+            match serde_path_to_error::deserialize::<_, Vec<ProfileInput>>(&mut de) {
                 Err(e) => {
                     let path = e.path().to_string();
                     let message = e.into_inner().to_string();
@@ -918,17 +637,12 @@ impl Engine {
                 Ok(_) => invalid_request("profiles must be a list of profile objects"),
             }
         })?;
-        let visits = dtos
-            .iter()
-            .enumerate()
-            .map(|(n, dto)| dto.to_visit(n))
-            .collect::<Result<Vec<_>, _>>()?;
         self.priced(
             market_key,
             optional_text(&scenario, "the scenario")?,
             optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
-            &visits,
-            page_size,
+            &inputs,
+            &options,
             |out| serde_json::to_string(out).map_err(|e| js_error("InternalError", e)),
         )?
     }

@@ -56,6 +56,9 @@ fn prices_a_profile_with_ranks_costs_and_savings() {
             None,
             profiles(r#"[{"visit_id": "v1", "region": "C", "current_supplier": "Alpha Energy"}]"#),
             2,
+            0.0,
+            false,
+            true,
         )
         .unwrap();
     assert_eq!(get(&get(&out, "market"), "key").as_string().unwrap(), key);
@@ -81,14 +84,17 @@ fn profile_defaults_and_night_share_as_a_fraction() {
     let mut engine = Engine::new();
     let key = engine.load_market_bytes(MARKET.as_bytes()).unwrap();
     let price = |engine: &mut Engine, p: &str| {
-        let out = engine.price(&key, None, None, profiles(p), 1000).unwrap();
+        let out = engine
+            .price(&key, None, None, profiles(p), 1000, 0.0, false, true)
+            .unwrap();
         at(&get(&out, "results"), 0)
     };
-    // Omitted consumption is Ofgem's typical: the same table as giving it.
+    // Omitted consumption is Ofgem's typical in force at the market's date (July 2026: 2,500 and
+    // 9,500 kWh): the same table as giving it.
     let implicit = price(&mut engine, r#"[{"region": "A"}]"#);
     let explicit = price(
         &mut engine,
-        r#"[{"region": "A", "fuel": "dual_fuel", "meter": "single_rate", "payment_method": "direct_debit", "elec_kwh": 2700, "gas_kwh": 11500}]"#,
+        r#"[{"region": "A", "fuel": "dual_fuel", "meter": "single_rate", "payment_method": "direct_debit", "elec_kwh": 2500, "gas_kwh": 9500}]"#,
     );
     assert_eq!(
         js_sys::JSON::stringify(&get(&implicit, "rows")).unwrap(),
@@ -113,7 +119,7 @@ fn errors_are_js_errors_named_by_code() {
     let key = engine.load_market_bytes(MARKET.as_bytes()).unwrap();
     let mut fails = |p: &str| {
         engine
-            .price(&key, None, None, profiles(p), 10)
+            .price(&key, None, None, profiles(p), 10, 0.0, false, true)
             .expect_err("an error")
     };
     let e = fails(r#"[{"region": "Q"}]"#);
@@ -154,7 +160,16 @@ fn errors_are_js_errors_named_by_code() {
     assert_eq!(
         error_name(
             engine
-                .price("m-0", None, None, profiles(r#"[{"region": "C"}]"#), 10)
+                .price(
+                    "m-0",
+                    None,
+                    None,
+                    profiles(r#"[{"region": "C"}]"#),
+                    10,
+                    0.0,
+                    false,
+                    true
+                )
                 .unwrap_err()
         ),
         "MarketNotLoaded"
@@ -167,7 +182,10 @@ fn errors_are_js_errors_named_by_code() {
                     Some(b"{\"changes\": 3}".as_slice().into()),
                     None,
                     profiles(r#"[{"region": "C"}]"#),
-                    10
+                    10,
+                    0.0,
+                    false,
+                    true
                 )
                 .unwrap_err()
         ),
@@ -181,7 +199,10 @@ fn errors_are_js_errors_named_by_code() {
                     None,
                     Some(b"[{\"id\": 1}]".as_slice().into()),
                     profiles(r#"[{"region": "C"}]"#),
-                    10
+                    10,
+                    0.0,
+                    false,
+                    true
                 )
                 .unwrap_err()
         ),
@@ -205,9 +226,20 @@ fn the_cache_parses_each_input_once() {
     assert_eq!(a, b);
     let p = || profiles(r#"[{"region": "C"}]"#);
     for _ in 0..3 {
-        engine.price(&a, None, None, p(), 10).unwrap();
         engine
-            .price(&a, Some(SCENARIO.as_bytes().into()), None, p(), 10)
+            .price(&a, None, None, p(), 10, 0.0, false, true)
+            .unwrap();
+        engine
+            .price(
+                &a,
+                Some(SCENARIO.as_bytes().into()),
+                None,
+                p(),
+                10,
+                0.0,
+                false,
+                true,
+            )
             .unwrap();
     }
     let stats = engine.stats().unwrap();
@@ -328,10 +360,19 @@ fn price_json_equals_price_and_names_the_field_at_fault() {
         Some(serde_json::to_vec(&added).unwrap().into())
     };
     let objects = engine
-        .price(&key, None, hypothetical(), profiles(p), 3)
+        .price(&key, None, hypothetical(), profiles(p), 3, 0.0, false, true)
         .unwrap();
     let text = engine
-        .price_json(&key, None, hypothetical(), p.as_bytes(), 3)
+        .price_json(
+            &key,
+            None,
+            hypothetical(),
+            p.as_bytes(),
+            3,
+            0.0,
+            false,
+            true,
+        )
         .unwrap();
     assert_eq!(js_sys::JSON::stringify(&objects).unwrap(), text);
     let e = engine
@@ -341,6 +382,9 @@ fn price_json_equals_price_and_names_the_field_at_fault() {
             None,
             br#"[{"region": "C"}, {"region": "C", "elec_kwh": "lots"}]"#,
             3,
+            0.0,
+            false,
+            true,
         )
         .unwrap_err();
     assert_eq!(error_name(e.clone()), "InvalidRequest");
@@ -352,6 +396,9 @@ fn price_json_equals_price_and_names_the_field_at_fault() {
             None,
             br#"[{"region": "C", "colour": "red"}]"#,
             3,
+            0.0,
+            false,
+            true,
         )
         .unwrap_err();
     let message = error_message(e);
@@ -360,7 +407,16 @@ fn price_json_equals_price_and_names_the_field_at_fault() {
         "{message}"
     );
     let e = engine
-        .price_json(&key, None, None, br#"[{"region": "Z"}]"#, 3)
+        .price_json(
+            &key,
+            None,
+            None,
+            br#"[{"region": "Z"}]"#,
+            3,
+            0.0,
+            false,
+            true,
+        )
         .unwrap_err();
     assert_eq!(error_name(e), "UnknownRegion");
 }
@@ -378,6 +434,9 @@ fn a_snapshot_loads_the_same_market_and_only_for_its_own_json() {
             None,
             p.as_bytes(),
             5,
+            0.0,
+            false,
+            true,
         )
         .unwrap();
 
@@ -399,6 +458,9 @@ fn a_snapshot_loads_the_same_market_and_only_for_its_own_json() {
             None,
             p.as_bytes(),
             5,
+            0.0,
+            false,
+            true,
         )
         .unwrap();
     assert_eq!(got, expected);
