@@ -26,6 +26,8 @@ pub(crate) fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de str) -> Resu
             message,
         }
     };
+    // A UTF-8 byte-order mark (some Windows editors write one) is not part of the document.
+    let json = json.strip_prefix('\u{feff}').unwrap_or(json);
     // The fast path; only a document that fails is parsed again to find the field at fault.
     if let Ok(value) = serde_json::from_str(json) {
         return Ok(value);

@@ -8,6 +8,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+/// Longest id, supplier or tariff name accepted, bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+
 /// A set of tariffs on sale at a date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,6 +223,23 @@ impl Tariff {
                 field: "id".into(),
                 problem: "a tariff needs a non-empty id".into(),
             });
+        }
+        for (field, text) in [
+            ("id", &self.id),
+            ("supplier", &self.supplier),
+            ("name", &self.name),
+        ] {
+            if text.len() > MAX_TEXT_LEN {
+                let mut id: String = self.id.chars().take(40).collect();
+                if id.len() < self.id.len() {
+                    id.push_str("...");
+                }
+                return Err(MarketError::InvalidTariff {
+                    id,
+                    field: field.to_string(),
+                    problem: format!("longer than {MAX_TEXT_LEN} bytes: shorten it"),
+                });
+            }
         }
         if self.supplier.trim().is_empty() {
             return Err(invalid("supplier", "give the supplier's name".into()));

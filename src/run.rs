@@ -23,7 +23,13 @@ pub const DEFAULT_PAGE_SIZE: u16 = 10;
 /// Largest page size accepted.
 pub const MAX_PAGE_SIZE: u16 = 1_000;
 /// Largest chunk size accepted (a chunk is held in memory).
-pub const MAX_CHUNK_SIZE: u64 = 10_000_000;
+pub const MAX_CHUNK_SIZE: u64 = 1_000_000;
+/// Largest number of impression rows a chunk may produce (`chunk_size x page_size`): about 1 GB of
+/// CSV, which a WebAssembly worker still holds comfortably.
+pub const MAX_CHUNK_ROWS: u64 = 5_000_000;
+/// Largest sample size accepted: ten billion profiles (hours of a 2-core machine; deployments set
+/// lower limits per environment).
+pub const MAX_SAMPLE_SIZE: u64 = 10_000_000_000;
 
 fn default_chunk_size() -> u64 {
     DEFAULT_CHUNK_SIZE
@@ -112,6 +118,15 @@ impl RunSpec {
                 "sample_size is 0: ask for at least one profile".into(),
             );
         }
+        if self.sample_size > MAX_SAMPLE_SIZE {
+            return bad(
+                "sample_size",
+                format!(
+                    "sample_size {} is more than the {MAX_SAMPLE_SIZE} profiles a run may sample: ask for fewer",
+                    self.sample_size
+                ),
+            );
+        }
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
             return bad(
                 "chunk_size",
@@ -122,6 +137,15 @@ impl RunSpec {
             return bad(
                 "page_size",
                 format!("page_size must be from 1 to {MAX_PAGE_SIZE}"),
+            );
+        }
+        if self.chunk_size * u64::from(self.page_size) > MAX_CHUNK_ROWS {
+            return bad(
+                "chunk_size",
+                format!(
+                    "chunk_size {} x page_size {} may write more than {MAX_CHUNK_ROWS} rows in one chunk: use smaller chunks",
+                    self.chunk_size, self.page_size
+                ),
             );
         }
         if let Some(ctr) = &self.ctr_by_rank

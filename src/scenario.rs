@@ -103,24 +103,31 @@ impl Scenario {
     }
 }
 
-fn move_rate(rate: &mut Millipence, factor_bp: i64) {
-    rate.0 = div_round(rate.0 * factor_bp, 10_000);
+/// Largest rate a scenario may move a price to, milli-pence: the 100,000 p a market may give.
+pub const MAX_RATE: i64 = 100_000 * crate::money::MILLIPENCE_PER_PENNY;
+
+/// Moves one rate by `factor_bp` (basis points of the old rate), checked: `None` when the result
+/// leaves 0..=[`MAX_RATE`].
+fn move_rate(rate: &mut Millipence, factor_bp: i64) -> Option<()> {
+    let moved = div_round(rate.0.checked_mul(factor_bp)?, 10_000);
+    (0..=MAX_RATE).contains(&moved).then(|| rate.0 = moved)
 }
 
-fn move_card(card: &mut RateCard, factor_bp: i64) {
+fn move_card(card: &mut RateCard, factor_bp: i64) -> Option<()> {
     if let Some(e) = card.electricity.as_mut() {
-        move_rate(&mut e.standing_p_per_day, factor_bp);
-        move_rate(&mut e.unit_p_per_kwh, factor_bp);
+        move_rate(&mut e.standing_p_per_day, factor_bp)?;
+        move_rate(&mut e.unit_p_per_kwh, factor_bp)?;
         if let Some(e7) = e.economy7.as_mut() {
-            move_rate(&mut e7.standing_p_per_day, factor_bp);
-            move_rate(&mut e7.day_p_per_kwh, factor_bp);
-            move_rate(&mut e7.night_p_per_kwh, factor_bp);
+            move_rate(&mut e7.standing_p_per_day, factor_bp)?;
+            move_rate(&mut e7.day_p_per_kwh, factor_bp)?;
+            move_rate(&mut e7.night_p_per_kwh, factor_bp)?;
         }
     }
     if let Some(g) = card.gas.as_mut() {
-        move_rate(&mut g.standing_p_per_day, factor_bp);
-        move_rate(&mut g.unit_p_per_kwh, factor_bp);
+        move_rate(&mut g.standing_p_per_day, factor_bp)?;
+        move_rate(&mut g.unit_p_per_kwh, factor_bp)?;
     }
+    Some(())
 }
 
 impl Market {
@@ -223,7 +230,15 @@ impl Market {
                 let factor_bp = 10_000 + (percent * 100.0).round() as i64;
                 for t in self.tariffs.iter_mut().filter(|t| select.tariff(t)) {
                     for card in t.rates.iter_mut().filter(|c| select.card(c)) {
-                        move_card(card, factor_bp);
+                        if move_card(card, factor_bp).is_none() {
+                            return Err(ScenarioError::InvalidChange {
+                                change,
+                                problem: format!(
+                                    "moving prices by {percent}% takes a rate of tariff {:?} ({} {}) above the 100000 p limit: move prices by less",
+                                    t.id, card.region, card.payment_method
+                                ),
+                            });
+                        }
                     }
                 }
             }

@@ -14,8 +14,8 @@ use crate::visit::{Visit, VisitorFilters, parse_timestamp};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-/// Longest text accepted in a profile's free-text fields (ids, supplier and tariff names).
-pub const MAX_PROFILE_TEXT: usize = 256;
+/// Longest text accepted in a profile's free-text fields (ids, supplier and tariff names), bytes.
+pub const MAX_PROFILE_TEXT: usize = crate::visit::MAX_TEXT_LEN;
 
 /// One visitor to price, as the web app describes them. Only `region` is required; the rest
 /// default to dual fuel, a single-rate meter, direct debit, Ofgem's typical consumption in force

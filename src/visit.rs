@@ -132,6 +132,9 @@ fn check_usage(v: &Visit, line: u64) -> Result<(), VisitError> {
     Ok(())
 }
 
+/// Longest text accepted in a visit's free-text fields (id, current supplier and tariff), bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+
 /// The columns of the visits CSV, in the order the generator writes them. Readers match by name.
 pub const VISITS_CSV_COLUMNS: [&str; 15] = [
     "visit_id",
@@ -303,6 +306,18 @@ impl RawVisit<'_> {
         };
         if visit.visit_id.is_empty() {
             return Err(bad("visit_id", "every visit needs an id".into()));
+        }
+        for (field, text) in [
+            ("visit_id", Some(&visit.visit_id)),
+            ("current_supplier", visit.current_supplier.as_ref()),
+            ("current_tariff", visit.current_tariff.as_ref()),
+        ] {
+            if text.is_some_and(|t| t.len() > MAX_TEXT_LEN) {
+                return Err(bad(
+                    field,
+                    format!("longer than {MAX_TEXT_LEN} bytes: shorten it"),
+                ));
+            }
         }
         check_usage(&visit, line)?;
         Ok(visit)

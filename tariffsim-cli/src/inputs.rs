@@ -56,7 +56,18 @@ pub struct Inputs {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "[InvalidEncoding] {} is not UTF-8 text (byte {} is not valid UTF-8): save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("[ReadFailed] cannot read {}", path.display()))
 }
 
 fn in_file(path: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
@@ -109,8 +120,7 @@ impl Inputs {
             .map(|s| load_scenario(&resolve(s)))
             .transpose()?;
         let visits_path = resolve(&spec.visits);
-        let bytes = std::fs::read(&visits_path)
-            .with_context(|| format!("cannot read {}", visits_path.display()))?;
+        let bytes = read_bytes(&visits_path)?;
         let visits = tariffsim::parse_visits_csv(&bytes)
             .map_err(coded)
             .map_err(in_file(&visits_path))?;

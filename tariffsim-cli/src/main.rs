@@ -52,9 +52,9 @@ struct SimulateArgs {
     /// Write impressions here instead of OUT/impressions.csv (`/dev/null` to skip them).
     #[arg(long)]
     impressions: Option<PathBuf>,
-    /// Worker threads (default: every core).
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads, 1 to 256 (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -238,7 +238,10 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
 fn simulate(a: SimulateArgs) -> Result<()> {
     let inputs = Inputs::load(&a.spec, &a.overrides)?;
     let sim = inputs.simulation()?;
-    let threads = a.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = a
+        .threads
+        .map_or_else(rayon::current_num_threads, usize::from)
+        .max(1);
     let impressions_path = a
         .impressions
         .clone()
