@@ -1,8 +1,11 @@
 'use strict';
 // Lambda `filter-population`: loads the run's visits, applies its population filter, stores the
 // run's own copy of its inputs (market, scenario, filtered population), plans the chunks and
-// invokes the first `budget` simulate-chunk lambdas; each finishing chunk invokes the next, so at
-// most `budget` chunks of a run are in flight (the environment's concurrency budget).
+// starts as many simulate-chunk lambdas as the environment's budget has free slots
+// (js/runtime/scheduler.js); each chunk that has computed starts the next one, of this run or of
+// another run of the environment, so that at most `chunkBudget` chunks of the environment compute
+// at once. It claims the run (filter.lock, a lease) first: a second delivery while the first works
+// does nothing.
 //
 // Handler: js/filter-population.handler
 // Input:  { "run_id": "...", "request-id": "...", "depth": n }   (sent by run-simulation)
@@ -14,10 +17,11 @@ const fs = require('node:fs');
 const { withEngine } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { inside } = require('./runtime/inputs');
-const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
-const { RUN_ID, keys, json, readJson, failRun } = require('./runtime/runs');
+const { RUN_ID, keys, json, readJson, readState, ended, failRun } = require('./runtime/runs');
+const { claim, pumpQuietly, maybeSweep } = require('./runtime/scheduler');
+const { failForStorage } = require('./runtime/chunk-pipeline');
 const { recordUsage } = require('./runtime/usage');
 
 const FIELDS = new Set(['request-id', 'requestId', 'run_id', 'depth']);
@@ -41,60 +45,75 @@ async function work(input, request) {
   const k = keys(runId);
   const record = await readJson(storage, k.spec);
   if (record === null) throw typed(codes.UnknownRun, `run ${runId} does not exist: start it with run-simulation`);
-
-  let plan = await readJson(storage, k.plan);
-  if (plan === null) {
-    const root = request.config.dataDir;
-    const base = path.join(root, record.base);
-    const { spec } = record;
-    let filtered;
-    try {
-      filtered = withEngine((instance) => {
-        const { engine } = instance;
-        // Read once per run (the run keeps its own copy); the engine caches by content.
-        const market = readInput(inside(root, base, spec.market, 'market'), 'market');
-        let scenario = null;
-        if (spec.scenario !== null && typeof spec.scenario === 'object') scenario = JSON.stringify(spec.scenario);
-        else if (spec.scenario != null) scenario = readInput(inside(root, base, spec.scenario, 'scenario'), 'scenario').toString('utf8');
-        const marketKey = engine.loadMarket(market);
-        const visitsKey = engine.loadVisits(readInput(inside(root, base, spec.visits, 'visits'), 'visits'));
-        // Checks the scenario against the market and the spec's numbers, and filters: any of these
-        // failing fails the run now rather than in every chunk.
-        const population = engine.filterPopulation(visitsKey, JSON.stringify(spec.filter || {}));
-        const chunkSpec = { ...spec, market: 'market.json', visits: 'population.csv', filter: {} };
-        if (scenario !== null) chunkSpec.scenario = 'scenario.json';
-        else delete chunkSpec.scenario;
-        const run = engine.prepareRun(JSON.stringify(chunkSpec), marketKey, scenario === null ? undefined : scenario, engine.loadVisits(population.csv));
-        return { market, scenario, population, chunkSpec, chunks: run.chunk_count };
-      });
-    } catch (e) {
-      await failRun(storage, bus, runId, { lambda: 'filter-population', reason: `${e.name}: ${e.message}`, error_type: e.name });
-      await recordUsage(storage, runId, request);
-      throw e;
+  const env = request.env.name;
+  try {
+    const state = await readState(storage, runId, { bus });
+    if (ended(state.status)) return { run_id: runId, status: state.status, invoked: 0 };
+    let plan = await readJson(storage, k.plan);
+    if (plan === null) {
+      if (!(await claim(storage, k.filterLock, request.config.leaseMs))) {
+        request.log.info(`run ${runId} is being filtered by another delivery: nothing to do`);
+        return { run_id: runId, status: 'started', invoked: 0 };
+      }
+      plan = await planRun(storage, bus, runId, k, record, request);
     }
-    await storage.put(k.market, Buffer.from(filtered.market));
-    if (filtered.scenario !== null) await storage.put(k.scenario, Buffer.from(filtered.scenario));
-    await storage.put(k.population, Buffer.from(filtered.population.csv));
-    const budget = request.config.chunkBudget;
-    plan = {
-      chunks: filtered.chunks,
-      population: filtered.population.count,
-      sample_size: record.spec.sample_size,
-      chunk_size: filtered.chunkSpec.chunk_size || 10000,
-      budget,
-      chunk_spec: filtered.chunkSpec,
-    };
-    if (!(await storage.putIfAbsent(k.plan, json(plan)))) plan = await readJson(storage, k.plan);
-    await bus.publish(topic('filter-population', runId), { event: 'planned', run_id: runId, chunks: plan.chunks, population: plan.population });
-    request.log.info(`run ${runId}: population ${plan.population}, ${plan.chunks} chunks, ${budget} at a time`);
+    // Chunks of this run (and of others waiting for the budget) start as slots are free.
+    const invoked = await pumpQuietly(request);
+    return { run_id: runId, chunks: plan.chunks, population: plan.population, invoked };
+  } catch (e) {
+    // A write the storage refuses for good (a full disk) fails the run, saying so.
+    if (!(await failForStorage(storage, bus, runId, e, { lambda: 'filter-population' }, env))) throw e;
+    return { run_id: runId, status: 'failed' };
+  } finally {
+    await recordUsage(storage, runId, request);
+    await maybeSweep(request);
   }
-  // A repeated delivery starts the first window again; chunks already done ignore it.
-  const first = Math.min(plan.budget, plan.chunks);
-  for (let index = 0; index < first; index += 1) {
-    await invoke('simulate-chunk', { run_id: runId, index }, request);
+}
+
+async function planRun(storage, bus, runId, k, record, request) {
+  let plan;
+  const root = request.config.dataDir;
+  const base = path.join(root, record.base);
+  const { spec } = record;
+  let filtered;
+  try {
+    filtered = withEngine((instance) => {
+      const { engine } = instance;
+      // Read once per run (the run keeps its own copy); the engine caches by content.
+      const market = readInput(inside(root, base, spec.market, 'market'), 'market');
+      let scenario = null;
+      if (spec.scenario !== null && typeof spec.scenario === 'object') scenario = JSON.stringify(spec.scenario);
+      else if (spec.scenario != null) scenario = readInput(inside(root, base, spec.scenario, 'scenario'), 'scenario').toString('utf8');
+      const marketKey = engine.loadMarket(market);
+      const visitsKey = engine.loadVisits(readInput(inside(root, base, spec.visits, 'visits'), 'visits'));
+      // Checks the scenario against the market and the spec's numbers, and filters: any of these
+      // failing fails the run now rather than in every chunk.
+      const population = engine.filterPopulation(visitsKey, JSON.stringify(spec.filter || {}));
+      const chunkSpec = { ...spec, market: 'market.json', visits: 'population.csv', filter: {} };
+      if (scenario !== null) chunkSpec.scenario = 'scenario.json';
+      else delete chunkSpec.scenario;
+      const run = engine.prepareRun(JSON.stringify(chunkSpec), marketKey, scenario === null ? undefined : scenario, engine.loadVisits(population.csv));
+      return { market, scenario, population, chunkSpec, chunks: run.chunk_count };
+    });
+  } catch (e) {
+    await failRun(storage, bus, runId, { lambda: 'filter-population', reason: `${e.name}: ${e.message}`, error_type: e.name, environment: request.env.name });
+    throw e;
   }
-  await recordUsage(storage, runId, request);
-  return { run_id: runId, chunks: plan.chunks, population: plan.population, invoked: first };
+  await storage.put(k.market, Buffer.from(filtered.market));
+  if (filtered.scenario !== null) await storage.put(k.scenario, Buffer.from(filtered.scenario));
+  await storage.put(k.population, Buffer.from(filtered.population.csv));
+  plan = {
+    chunks: filtered.chunks,
+    population: filtered.population.count,
+    sample_size: record.spec.sample_size,
+    chunk_size: filtered.chunkSpec.chunk_size || 10000,
+    chunk_spec: filtered.chunkSpec,
+  };
+  if (!(await storage.putIfAbsent(k.plan, json(plan)))) plan = await readJson(storage, k.plan);
+  await storage.put(k.progress, json({ at: new Date().toISOString() }));
+  await bus.publish(topic('filter-population', runId), { event: 'planned', run_id: runId, chunks: plan.chunks, population: plan.population });
+  request.log.info(`run ${runId}: population ${plan.population}, ${plan.chunks} chunks, at most ${request.config.chunkBudget} of ${request.env.name} at a time`);
+  return plan;
 }
 
 exports.handler = wrapHandler('filter-population', work);

@@ -15,8 +15,13 @@
 //
 // Output: { run_id, status: "started", topics: {pattern, run, population, chunks}, state_url }
 //
-// Starting the same run id again with the same spec returns where it stands; with another spec it
-// is a RunExists error.
+// Starting the same run id again with the same spec returns where it stands, and takes up the
+// run's work again if a process died with it (js/runtime/scheduler.js); with another spec it is a
+// RunExists error. A sample_size above the environment's limit (maxSampleSize) is a
+// SampleSizeTooLarge error.
+//
+// Cancel: { "cancel": "<run-id>", "reason"?: "..." } cancels a run: its chunks start no new work,
+// its state says cancelled and a `cancelled` message goes out on its topic. Output: its state.
 
 const path = require('node:path');
 const { wrapHandler } = require('./runtime/wrap-handler');
@@ -26,12 +31,35 @@ const { inside } = require('./runtime/inputs');
 const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
-const { RUN_ID, keys, json, readJson, readState, topicsOf } = require('./runtime/runs');
+const { RUN_ID, keys, json, readJson, readState, ended, topicsOf, cancelRun } = require('./runtime/runs');
+const { registerRun, resumeRun, pumpQuietly } = require('./runtime/scheduler');
 const { recordUsage } = require('./runtime/usage');
 
 const FIELDS = new Set(['request-id', 'requestId', 'spec', 'depth']);
+const CANCEL_FIELDS = new Set(['request-id', 'requestId', 'cancel', 'reason', 'depth']);
+
+/**
+ * Cancels a run of the request's environment.
+ * @returns {Promise<object>} the run's state after it
+ */
+async function cancel(input, request) {
+  for (const field of Object.keys(input)) {
+    if (!CANCEL_FIELDS.has(field)) throw typed(codes.InvalidRequest, `unknown field ${JSON.stringify(field)} with cancel: expected ${[...CANCEL_FIELDS].join(', ')}`);
+  }
+  const runId = input.cancel;
+  if (typeof runId !== 'string' || !RUN_ID.test(runId)) throw typed(codes.InvalidRequest, 'cancel must be a run id');
+  if (input.reason !== undefined && (typeof input.reason !== 'string' || input.reason.length > 500)) throw typed(codes.InvalidRequest, 'reason must be text of at most 500 characters');
+  const { storage, bus } = pipelineOf(request);
+  const state = await readState(storage, runId, { bus });
+  if (state.status === 'unknown') throw typed(codes.UnknownRun, `run ${runId} does not exist`);
+  if (ended(state.status)) return state;
+  await cancelRun(storage, bus, runId, { reason: input.reason || 'cancelled on request', environment: request.env.name });
+  request.log.info(`run ${runId} cancelled`);
+  return readState(storage, runId, { bus });
+}
 
 async function work(input, request) {
+  if (input.cancel !== undefined) return cancel(input, request);
   for (const field of Object.keys(input)) {
     if (!FIELDS.has(field)) throw typed(codes.InvalidRequest, `unknown field ${JSON.stringify(field)}: expected ${[...FIELDS].join(', ')}`);
   }
@@ -67,6 +95,11 @@ async function work(input, request) {
       scenario = parsed.scenario;
       parsed.scenario = 'inline';
     }
+    // The environment's limit first: a run that would not end in reasonable time is refused.
+    const most = request.config.maxSampleSize;
+    if (typeof parsed.sample_size === 'number' && parsed.sample_size > most) {
+      throw typed(codes.SampleSizeTooLarge, `sample_size ${parsed.sample_size} is more than ${request.env.name} allows (${most}): ask for fewer profiles, or run it where the limit is higher (TARIFFSIM_MAX_SAMPLE_SIZE)`);
+    }
     // Parses and validates (sample size, chunk size, page size, ...): a bad spec fails here, at once.
     instance.engine.runSpec(JSON.stringify(parsed));
     for (const field of ['market', 'scenario', 'visits']) {
@@ -84,14 +117,21 @@ async function work(input, request) {
     if (JSON.stringify(existing.spec) !== JSON.stringify(spec) || existing.base !== base) {
       throw typed(codes.RunExists, `run ${runId} already exists with another spec: give a new request-id`);
     }
-    const state = await readState(storage, runId);
-    // A retry after the first call could not start filter-population: start it (it is idempotent).
-    if (state.status === 'started') await invoke('filter-population', { run_id: runId }, request);
+    let state = await readState(storage, runId, { bus });
+    if (!ended(state.status)) {
+      // Started again: take up its work if a process died with it (a no-op while it progresses).
+      await registerRun(storage, request.env.name, runId);
+      await resumeRun(request, runId);
+      await pumpQuietly(request);
+      state = await readState(storage, runId, { bus });
+    }
     return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: storage.url(k.base) };
   }
+  // Active before anything else: a run whose starter dies is found by the next sweep.
+  await registerRun(storage, request.env.name, runId);
   await bus.publish(topic('run-simulation', runId), { event: 'started', run_id: runId });
   request.log.info(`run ${runId} started: ${spec.sample_size} profiles`);
-  await invoke('filter-population', { run_id: runId }, request);
+  await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);
   await recordUsage(storage, runId, request);
   return { run_id: runId, status: 'started', topics: topicsOf(runId), state_url: storage.url(k.base) };
 }

@@ -7,8 +7,9 @@
 // Handler: js/simulate-chunk.handler
 //
 // As a step of a fan-out run (from filter-population or the chunk before it), the input is just
-// { "run_id": "...", "index": i }: the chunk reads the run's stored inputs and records itself done
-// (runtime/chunk-pipeline.js).
+// { "run_id": "...", "index": i, "lease"?: {...} }: the chunk reads the run's stored inputs and
+// records itself done (runtime/chunk-pipeline.js); `lease` is the slot of the environment's budget
+// the scheduler took for it (without one, the chunk takes a slot or leaves the chunk for later).
 //
 // Standalone input:
 //   {
@@ -35,7 +36,7 @@ const { codes, typed } = require('./runtime/errors');
 const { inside } = require('./runtime/inputs');
 const { runChunk } = require('./runtime/chunk-pipeline');
 
-const FIELDS = new Set(['request-id', 'requestId', 'spec', 'index', 'run_id', 'inline_impressions', 'depth']);
+const FIELDS = new Set(['request-id', 'requestId', 'spec', 'index', 'run_id', 'inline_impressions', 'depth', 'lease']);
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 function invalid(message) {
@@ -60,7 +61,10 @@ function work(input, request) {
   const runId = input.run_id === undefined ? request.requestId : input.run_id;
   if (typeof runId !== 'string' || !RUN_ID.test(runId)) throw invalid("run_id must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
   // Without a spec, the chunk is a step of a stored fan-out run (see runtime/chunk-pipeline.js).
-  if (input.spec === undefined && input.run_id !== undefined) return runChunk({ run_id: runId, index }, request);
+  if (input.spec === undefined && input.run_id !== undefined) {
+    if (input.lease !== undefined && (input.lease === null || typeof input.lease !== 'object' || Array.isArray(input.lease))) throw invalid('lease must be the budget slot the scheduler gave');
+    return runChunk({ run_id: runId, index, lease: input.lease }, request);
+  }
   if (input.inline_impressions !== undefined && typeof input.inline_impressions !== 'boolean') throw invalid('inline_impressions must be true or false');
   const root = config.dataDir;
 

@@ -20,7 +20,15 @@
 //                            (default: the output folder, TARIFFSIM_OUT_DIR)
 //   TARIFFSIM_S3_ENDPOINT    an S3-compatible endpoint (e.g. a moto server) instead of AWS
 //   REDIS_URL                Redis for pub/sub (default: the embedded in-process bus)
-//   TARIFFSIM_CHUNK_BUDGET   chunks of a run in flight at once (default DEV 10, STAGING 50, PROD 200)
+//   TARIFFSIM_CHUNK_BUDGET   chunks computing at once in the environment, over all its runs
+//                            (default DEV 10, STAGING 50, PROD 200; js/runtime/budget.js)
+//   TARIFFSIM_MAX_SAMPLE_SIZE  the largest sample_size a run may ask for (default DEV 2,000,000,
+//                            STAGING 20,000,000, PROD 200,000,000): SampleSizeTooLarge above
+//   TARIFFSIM_LEASE_MS       how long a chunk's budget slot and claim last without renewal
+//                            (default 60000): a dead chunk's slot is free again after this
+//   TARIFFSIM_STALL_MS       a run with no progress for this long fails as stalled (default 900000)
+//   TARIFFSIM_SWEEP_MS       how often the development server (and, at most, any invocation)
+//                            looks for runs to resume or to fail as stalled (default 5000)
 //   TARIFFSIM_MAX_DEPTH      longest chain of lambdas calling lambdas (default 8)
 //   TARIFFSIM_LAMBDA_ENDPOINT  a Lambda-compatible endpoint for production-mode invoke
 //   TARIFFSIM_ARN_PATTERN    ARN of a target, from {region} {account} {function} {target} {alias}
@@ -62,6 +70,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 /** Chunks of one run in flight at once, per environment: DEV can never starve PROD. */
 const CHUNK_BUDGET = Object.freeze({ DEV: 10, STAGING: 50, PROD: 200 });
+/** The largest sample a run may ask for, per environment. */
+const MAX_SAMPLE_SIZE = Object.freeze({ DEV: 2_000_000, STAGING: 20_000_000, PROD: 200_000_000 });
 /** The market every deployment has, bundled in the zip. */
 const SAMPLE_MARKET = path.join(ROOT, 'data', 'sample', 'market.json');
 /** The bundle's configuration per alias. */
@@ -84,6 +94,7 @@ const FILE_SETTINGS = Object.freeze({
   maxProfiles: { variable: 'TARIFFSIM_MAX_PROFILES', where: false },
   logLevel: { variable: 'TARIFFSIM_LOG_LEVEL', where: false },
   chunkBudget: { variable: 'TARIFFSIM_CHUNK_BUDGET', where: false },
+  maxSampleSize: { variable: 'TARIFFSIM_MAX_SAMPLE_SIZE', where: false },
   maxDepth: { variable: 'TARIFFSIM_MAX_DEPTH', where: false },
   arnPattern: { variable: 'TARIFFSIM_ARN_PATTERN', where: false },
   functionPrefix: { variable: 'TARIFFSIM_FUNCTION_PREFIX', where: false },
@@ -199,6 +210,10 @@ function loadConfig(env = process.env, options = {}) {
       s3Endpoint: get('TARIFFSIM_S3_ENDPOINT') || null,
       redisUrl: get('REDIS_URL') || null,
       chunkBudget: positiveInt(get('TARIFFSIM_CHUNK_BUDGET'), CHUNK_BUDGET[name], 'TARIFFSIM_CHUNK_BUDGET'),
+      maxSampleSize: positiveInt(get('TARIFFSIM_MAX_SAMPLE_SIZE'), MAX_SAMPLE_SIZE[name], 'TARIFFSIM_MAX_SAMPLE_SIZE'),
+      leaseMs: positiveInt(get('TARIFFSIM_LEASE_MS'), 60_000, 'TARIFFSIM_LEASE_MS'),
+      stallMs: positiveInt(get('TARIFFSIM_STALL_MS'), 900_000, 'TARIFFSIM_STALL_MS'),
+      sweepMs: positiveInt(get('TARIFFSIM_SWEEP_MS'), 5_000, 'TARIFFSIM_SWEEP_MS'),
       maxDepth: positiveInt(get('TARIFFSIM_MAX_DEPTH'), 8, 'TARIFFSIM_MAX_DEPTH'),
       lambdaEndpoint: get('TARIFFSIM_LAMBDA_ENDPOINT') || null,
       arnPattern: get('TARIFFSIM_ARN_PATTERN') || null,

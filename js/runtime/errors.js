@@ -31,6 +31,12 @@ const codes = Object.freeze({
   InvokeFailed: 'InvokeFailed',
   /** A failure injected by a test (development only, TARIFFSIM_FAIL_CHUNKS). */
   InjectedFault: 'InjectedFault',
+  /** A run's sample_size above its environment's limit (maxSampleSize). */
+  SampleSizeTooLarge: 'SampleSizeTooLarge',
+  /** A run failed because storage refused a write for good (a full disk, a quota, read-only). */
+  StorageFull: 'StorageFull',
+  /** A run failed because it made no progress for the stall timeout (TARIFFSIM_STALL_MS). */
+  RunStalled: 'RunStalled',
   /** Something was thrown that is not an Error. */
   InternalError: 'InternalError',
 });

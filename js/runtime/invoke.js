@@ -102,7 +102,7 @@ async function remote(message, request, arn) {
 /**
  * Invokes another lambda asynchronously.
  * @param {string} target a key of TARGETS
- * @param {object} message its input; `depth` and `request-id` are set here
+ * @param {object} message its input; `depth` is set here, and `request-id` (the caller's) unless given
  * @param {{env: object, requestId: string, config: object, log: object, depth?: number}} request
  *   the caller's request (from wrapHandler)
  * @param {{handOff?: boolean}} [options] `handOff`: the call passes the caller's work on to a
@@ -116,7 +116,9 @@ async function invoke(target, message, request, options = {}) {
   if (depth > limit) {
     throw typed(codes.RecursionLimit, `invoking ${target} would be call ${depth} of a chain of lambdas: the limit is ${limit}; a lambda is calling itself in a loop`);
   }
-  const payload = { ...message, 'request-id': request.requestId, depth };
+  // The caller's request id, unless the message names the run it is for (the scheduler starts
+  // chunks of other runs than its caller's).
+  const payload = { 'request-id': request.requestId, ...message, depth };
   const arn = targetArn(target, request.env, request.config);
   request.log.debug(`invoke ${target} (${arn}) depth ${depth}`);
   if (process.env.AWS_LAMBDA_FUNCTION_NAME) await remote(payload, request, arn);

@@ -54,6 +54,23 @@ class EmbeddedBus {
     };
   }
 
+  /** Remembers a run's end (a failure or a cancellation) next to storage, for when storage cannot keep it. */
+  async remember(runId, what, record) {
+    const key = `${runId}|${what}`;
+    if (MEMORY.has(key)) return false;
+    MEMORY.set(key, record);
+    return true;
+  }
+
+  async recall(runId, what) {
+    return MEMORY.get(`${runId}|${what}`) || null;
+  }
+
+  /** No Redis commands: the embedded bus has none (callers fall back to storage). */
+  async commands() {
+    return null;
+  }
+
   async close() {}
 }
 
@@ -113,6 +130,52 @@ class RedisBus {
     }
   }
 
+  /** The connected command client (the publisher's connection), for the environment budget. */
+  async commands() {
+    return this.publisher();
+  }
+
+  /**
+   * Remembers a run's end (a failure or a cancellation) in Redis, for 7 days, as well as in this
+   * process: what storage could not keep (a full disk) is still reported by readState.
+   * @returns {Promise<boolean>} whether this call remembered it first
+   */
+  async remember(runId, what, record, timeoutMs = 2000) {
+    const key = `${runId}|${what}`;
+    const first = !MEMORY.has(key);
+    if (first) MEMORY.set(key, record);
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), timeoutMs);
+    });
+    try {
+      const set = this.publisher().then((pub) => pub.set(`tariffsim:state:${runId}:${what}`, JSON.stringify(record), { NX: true, EX: 7 * 24 * 3600 }));
+      const answer = await Promise.race([set, timeout]);
+      return answer === null ? first : answer === 'OK';
+    } catch {
+      return first;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async recall(runId, what, timeoutMs = 2000) {
+    const key = `${runId}|${what}`;
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), timeoutMs);
+    });
+    try {
+      const text = await Promise.race([this.publisher().then((pub) => pub.get(`tariffsim:state:${runId}:${what}`)), timeout]);
+      if (text) return JSON.parse(text);
+    } catch {
+      // Redis unreachable: what this process knows.
+    } finally {
+      clearTimeout(timer);
+    }
+    return MEMORY.get(key) || null;
+  }
+
   async subscribe(pattern, onMessage) {
     const sub = this.client();
     try {
@@ -137,6 +200,9 @@ class RedisBus {
     }
   }
 }
+
+/** Run ends remembered by this process (Redis buses share it: it outlives a bus being closed). */
+const MEMORY = new Map();
 
 const buses = new Map();
 

@@ -5,20 +5,22 @@
 //   spec.json            the run spec as given
 //   inputs/              market.json, scenario.json, population.csv: the run's own copy of its inputs
 //                        (the population already filtered), so chunks never see a file change
-//   plan.json            {chunks, population, sample_size, chunk_size, budget}
-//   chunks/<i>.csv       chunk i's impressions (the CSV header on chunk 0 only); on a folder only
-//                        when the chunk could not go straight into merge/impressions.partial
-//   merge/               on a folder, the run's impressions assembled in chunk order while the run
-//                        goes on: appended/<i>.json (chunk i is in; its end offset), claims/<i>.json
-//                        (who appends chunk i), impressions.partial
-//   chunks/<i>.json      chunk i's partial summary
-//   done/<i>.json        written once, by the first delivery of chunk i to finish: its counts
+//   filter.lock          claimed by the filter-population working on the run (a lease)
+//   plan.json            {chunks, population, sample_size, chunk_size, chunk_spec}
+//   claims/<i>.json      who started chunk i and when (a lease: a stale claim is taken over)
+//   chunks/<i>.csv       chunk i's impressions (the CSV header on chunk 0 only), on every storage
+//   done/<i>.json        written once, by the first delivery of chunk i to finish: its counts and
+//                        partial summary
+//   progress.json        when the run last moved (a chunk done), for the stall timeout
 //   attempts/<i>-<n>     failed attempts of chunk i
-//   failed.json          written once, when the run fails: the reason and the chunk
-//   merge.lock           claimed by exactly one merger
-//   impressions.csv      the run's impressions, chunks concatenated in order
+//   failed.json          written once, when the run fails: the reason (and the chunk)
+//   cancelled.json       written once, when the run is cancelled
+//   merge.lock           claimed by exactly one merger (a lease)
+//   impressions.csv      the run's impressions: the chunks concatenated in order, once
 //   summary.json         the run's summary, chunk summaries merged
 //   result.json          written last: the run is done
+//
+// and, per environment, active/<ENV>/<run-id>.json: the runs not ended yet (js/runtime/scheduler.js).
 
 const { topic, requestPattern } = require('./pubsub');
 
@@ -36,17 +38,18 @@ function keys(runId) {
     scenario: `${base}/inputs/scenario.json`,
     population: `${base}/inputs/population.csv`,
     plan: `${base}/plan.json`,
+    filterLock: `${base}/filter.lock`,
+    claimsDir: `${base}/claims`,
+    claim: (i) => `${base}/claims/${pad(i)}.json`,
     chunkCsv: (i) => `${base}/chunks/${pad(i)}.csv`,
-    chunkSummary: (i) => `${base}/chunks/${pad(i)}.json`,
     doneDir: `${base}/done`,
     done: (i) => `${base}/done/${pad(i)}.json`,
+    progress: `${base}/progress.json`,
+    attemptsDir: `${base}/attempts`,
     attempt: (i, n) => `${base}/attempts/${pad(i)}-${n}`,
     failed: `${base}/failed.json`,
+    cancelled: `${base}/cancelled.json`,
     mergeLock: `${base}/merge.lock`,
-    appendedDir: `${base}/merge/appended`,
-    appended: (i) => `${base}/merge/appended/${pad(i)}.json`,
-    appendClaim: (i) => `${base}/merge/claims/${pad(i)}.json`,
-    partial: `${base}/merge/impressions.partial`,
     impressions: `${base}/impressions.csv`,
     summary: `${base}/summary.json`,
     result: `${base}/result.json`,
@@ -60,22 +63,33 @@ async function readJson(storage, key) {
   return bytes === null ? null : JSON.parse(bytes.toString('utf8'));
 }
 
+/** The record that a run of environment `env` has not ended (js/runtime/scheduler.js). */
+const activeKey = (env, runId) => `active/${env}/${runId}.json`;
+
 /**
- * Where a run stands, from storage alone.
- * @returns {Promise<{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed',
+ * Where a run stands: from storage, and from what the bus remembers of its end when storage could
+ * not keep it (a full disk).
+ * @param {object} storage
+ * @param {string} runId
+ * @param {{bus?: object}} [options]
+ * @returns {Promise<{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed'|'cancelled',
  *   chunks: number|null, done: number, profiles: number, impressions: number, failure?: object,
- *   result?: object}>} (profiles and impressions are counted once the run is done)
+ *   cancellation?: object, result?: object}>} (profiles and impressions are counted once the run is done)
  */
-async function readState(storage, runId) {
+async function readState(storage, runId, options = {}) {
   const k = keys(runId);
-  const [spec, plan, failed, result] = await Promise.all([
+  const [spec, plan, failedStored, cancelledStored, result] = await Promise.all([
     storage.get(k.spec),
     readJson(storage, k.plan),
     readJson(storage, k.failed),
+    readJson(storage, k.cancelled),
     readJson(storage, k.result),
   ]);
+  const bus = options.bus;
+  const failed = failedStored || (!result && bus ? await bus.recall(runId, 'failed') : null);
+  const cancelled = cancelledStored || (!result && !failed && bus ? await bus.recall(runId, 'cancelled') : null);
   const state = { run_id: runId, status: 'unknown', chunks: plan ? plan.chunks : null, done: 0, profiles: 0, impressions: 0 };
-  if (spec === null) return state;
+  if (spec === null && !failed && !cancelled) return state;
   state.status = plan ? 'running' : 'started';
   if (plan) {
     state.done = (await storage.list(k.doneDir)).length;
@@ -84,15 +98,21 @@ async function readState(storage, runId) {
       state.impressions = result.impressions;
     }
   }
-  if (failed) {
-    state.status = 'failed';
-    state.failure = failed;
-  } else if (result) {
+  if (result) {
     state.status = 'done';
     state.result = result;
+  } else if (failed) {
+    state.status = 'failed';
+    state.failure = failed;
+  } else if (cancelled) {
+    state.status = 'cancelled';
+    state.cancellation = cancelled;
   }
   return state;
 }
+
+/** Whether a status is an end: done, failed or cancelled. */
+const ended = (status) => status === 'done' || status === 'failed' || status === 'cancelled';
 
 /** The topics of a run, for callers who want to tap in. */
 function topicsOf(runId) {
@@ -105,13 +125,48 @@ function topicsOf(runId) {
 }
 
 /**
- * Marks a run failed (once) and says so on its topic.
+ * Records a run's end (failed.json or cancelled.json) once and says so on its topic. When storage
+ * cannot keep the record (a full disk, say), the bus remembers it (Redis, and this process), the
+ * message still goes out (with `stored: false`) and readState still reports it.
+ * @returns {Promise<boolean>} whether this call recorded it
+ */
+async function endRun(storage, bus, runId, what, event, record) {
+  const k = keys(runId);
+  const at = new Date().toISOString();
+  let first;
+  let stored = true;
+  try {
+    first = await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at }));
+  } catch (e) {
+    stored = false;
+    record = { ...record, stored: false, storage_error: `${e.name}: ${e.message}` };
+    first = await bus.remember(runId, what, { ...record, at });
+  }
+  if (first) {
+    await bus.publish(topic('run-simulation', runId), { event, run_id: runId, ...record, at });
+    if (stored) await bus.remember(runId, what, { ...record, at }).catch(() => {});
+  }
+  // The run is no longer active: nobody starts its chunks any more.
+  if (record.environment) await storage.delete(activeKey(record.environment, runId)).catch(() => {});
+  return first;
+}
+
+/**
+ * Marks a run failed (once) and says so on its topic (`run-failed`).
+ * @param {{reason: string, error_type?: string, lambda?: string, chunk?: number, environment?: string}} failure
  * @returns {Promise<boolean>} whether this call marked it
  */
 async function failRun(storage, bus, runId, failure) {
-  const first = await storage.putIfAbsent(keys(runId).failed, json({ ...failure, at: new Date().toISOString() }));
-  if (first) await bus.publish(topic('run-simulation', runId), { event: 'run-failed', run_id: runId, ...failure });
-  return first;
+  return endRun(storage, bus, runId, 'failed', 'run-failed', failure);
+}
+
+/**
+ * Cancels a run (once): its chunks start no new work; says so on its topic (`cancelled`).
+ * @param {{reason?: string, by?: string, environment?: string}} cancellation
+ * @returns {Promise<boolean>} whether this call cancelled it
+ */
+async function cancelRun(storage, bus, runId, cancellation) {
+  return endRun(storage, bus, runId, 'cancelled', 'cancelled', { reason: 'cancelled on request', ...cancellation });
 }
 
 /**
@@ -120,13 +175,13 @@ async function failRun(storage, bus, runId, failure) {
  * no message falls between the two.
  * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
  *   timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
- * @returns {Promise<object>} the final state (status 'done' or 'failed'; 'timeout' or 'aborted')
+ * @returns {Promise<object>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout' or 'aborted')
  */
 async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000, signal = null }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;
   let settle;
-  const ended = new Promise((resolve) => {
+  const finished = new Promise((resolve) => {
     settle = resolve;
   });
   let checking = Promise.resolve();
@@ -142,7 +197,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
       if (stopped) return;
       let state;
       try {
-        state = await readState(storage, runId);
+        state = await readState(storage, runId, { bus });
       } catch (e) {
         // Storage unreachable for a moment: try again at the next message or poll.
         lastError = e;
@@ -153,7 +208,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
         last = key;
         onProgress(state);
       }
-      if (state.status === 'done' || state.status === 'failed') settle(state);
+      if (ended(state.status)) settle(state);
     });
     return checking;
   };
@@ -172,7 +227,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   subscribed.catch(() => {});
   try {
     await check();
-    return await ended;
+    return await finished;
   } finally {
     stopped = true;
     clearInterval(poll);
@@ -183,4 +238,4 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   }
 }
 
-module.exports = { RUN_ID, keys, json, readJson, readState, topicsOf, failRun, watchRun };
+module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, watchRun };

@@ -10,10 +10,14 @@
 //                             duplicate delivery or a second merge a no-op
 //   delete(key)            removes it (no error when absent)
 //   list(prefix)           -> keys under prefix, sorted
-//   putStream(key, chunks) an object from an async iterable of Buffers (the merged impressions)
-//   writeAt(key, off, b),  folders only: the run's impressions assembled in place, in chunk order,
-//   rename(from, to)       while the run goes on (see chunk-pipeline.js)
+//   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
+//                          merged impressions (a file renamed into place on a folder, a multipart
+//                          upload on S3)
 //   url(key)               where the object is, for people and logs
+//
+// A run is assembled the same way on both: each chunk's impressions stored as an object of their
+// own, concatenated once by the merge (js/runtime/chunk-pipeline.js). The backend changes where the
+// bytes go, never how a run is put together.
 
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
@@ -98,42 +102,6 @@ class FolderStorage {
 
   async delete(key) {
     await fsp.rm(this.file(key), { force: true });
-  }
-
-  /**
-   * Writes `bytes` at `offset` of the object, cutting off whatever lay beyond (so writing the same
-   * part again after a crash gives the same object). Folders only: S3 objects are immutable.
-   */
-  async writeAt(key, offset, bytes) {
-    const file = this.file(key);
-    let handle;
-    try {
-      handle = await fsp.open(file, 'r+');
-    } catch (e) {
-      if (e.code !== 'ENOENT') throw e;
-      handle = await this.inFolder(file, () => fsp.open(file, 'w+'));
-    }
-    try {
-      await handle.truncate(offset);
-      await handle.write(bytes, 0, bytes.length, offset);
-    } finally {
-      await handle.close();
-    }
-  }
-
-  /** Whether an object exists (without reading it). */
-  async exists(key) {
-    try {
-      await fsp.access(this.file(key));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Renames an object (atomic within a folder). */
-  async rename(from, to) {
-    await fsp.rename(this.file(from), this.file(to));
   }
 
   async list(prefix) {
@@ -276,8 +244,31 @@ class S3Storage {
  */
 function openStorage(location, options = {}) {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(location);
-  if (m) return new S3Storage(m[1], m[2], options);
-  return new FolderStorage(location.replace(/^file:\/\//, ''));
+  const storage = m ? new S3Storage(m[1], m[2], options) : new FolderStorage(location.replace(/^file:\/\//, ''));
+  const full = process.env.TARIFFSIM_TEST_STORAGE_FULL;
+  return full && !process.env.AWS_LAMBDA_FUNCTION_NAME ? withFullDisk(storage, new RegExp(full)) : storage;
+}
+
+/**
+ * Test-only fault injection (TARIFFSIM_TEST_STORAGE_FULL=<regular expression>, never in Lambda):
+ * every write of a key the expression matches fails as on a full disk (ENOSPC), so that a test can
+ * fill the disk at a chosen point of a run. A wrapper made when the storage is opened: a storage
+ * opened without the variable has nothing of it on its path.
+ */
+function withFullDisk(storage, pattern) {
+  const full = (key) => {
+    if (!pattern.test(key)) return;
+    const cause = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    throw typed('StorageWriteFailed', `storage write of ${key} failed (ENOSPC: the disk is full)`, { cause });
+  };
+  const wrapped = Object.create(storage);
+  for (const method of ['put', 'putIfAbsent', 'putStream']) {
+    wrapped[method] = async (key, ...rest) => {
+      full(key);
+      return storage[method](key, ...rest);
+    };
+  }
+  return wrapped;
 }
 
 module.exports = { openStorage, FolderStorage, S3Storage };

@@ -20,6 +20,8 @@ const { localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
 const { DEFAULT_REGION, functionName, lambdaOf } = require('../runtime/functions');
 const { pipelineOf } = require('../runtime/pipeline');
 const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
+const { startSweeping } = require('../runtime/scheduler');
+const { closeWorkers } = require('../runtime/workers');
 const { tailStore } = require('../runtime/logging');
 
 const MB = 1024 * 1024;
@@ -39,6 +41,7 @@ const STATUS_BY_ERROR = Object.freeze({
   UnknownRun: 404,
   InputNotFound: 404,
   RunExists: 409,
+  SampleSizeTooLarge: 400,
   RecursionLimit: 508,
   WasmTrap: 500,
   InternalError: 500,
@@ -216,6 +219,19 @@ function buildServer(options = {}) {
   });
 
   registerPage(app);
+  // Runs left unfinished by a process that died are taken up again when the server starts, and
+  // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md). buildServer({sweep:
+  // false}) leaves them alone.
+  if (options.sweep !== false) {
+    let stop = null;
+    app.addHook('onReady', async () => {
+      stop = startSweeping();
+    });
+    app.addHook('onClose', async () => {
+      if (stop) await stop();
+      await closeWorkers();
+    });
+  }
   return app;
 }
 
@@ -255,7 +271,18 @@ function registerPage(app) {
     return t;
   });
 
-  app.get('/api/runs/:id', async (req) => readState(pipelineOf(request()).storage, req.params.id));
+  app.get('/api/runs/:id', async (req) => {
+    const { storage, bus } = pipelineOf(request());
+    return readState(storage, req.params.id, { bus });
+  });
+  // Cancel, as run-simulation's `cancel` input does (the page's button): the run's state after it.
+  app.post('/api/runs/:id/cancel', async (req, reply) => {
+    try {
+      return await handlerOf('run-simulation')({ cancel: req.params.id }, lambdaContext('tariffsim-run-simulation', req.query.env || null));
+    } catch (err) {
+      return reply.code(statusOf(err)).send({ errorType: err.name || 'Error', errorMessage: err.message });
+    }
+  });
   app.get('/api/runs/:id/summary', async (req, reply) => {
     const summary = await pipelineOf(request()).storage.get(keys(req.params.id).summary);
     if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary (yet)' });

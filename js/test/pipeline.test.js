@@ -31,7 +31,9 @@ before(async () => {
     TARIFFSIM_CHUNK_BUDGET: '3',
     TARIFFSIM_RETRY_DELAYS_MS: '5,10',
     TARIFFSIM_FAIL_CHUNKS: 'fails-once:2:1,fails-always:1:0',
+    TARIFFSIM_DEBUG_HOOKS: '1',
     TARIFFSIM_LOG_LEVEL: 'WARN',
+    TARIFFSIM_WORKERS: '2',
   });
   delete process.env.AWS_LAMBDA_FUNCTION_NAME;
   m = {
@@ -47,6 +49,7 @@ before(async () => {
 
 after(async () => {
   await m.invoke.idle();
+  await require('../runtime/workers').closeWorkers();
   await m.pubsub.closeBuses();
   await redis.stop();
   fs.rmSync(storageDir, { recursive: true, force: true });
@@ -183,11 +186,12 @@ test('a subscriber that joins late reads where the run stands first', async () =
   assert.equal(final.result.profiles, 600);
 });
 
-test('at most the budget of chunks of a run are in flight', async () => {
+test('at most the budget of chunks compute at once', async () => {
+  m.pipeline.resetComputing('DEV');
   const final = await runToEnd('budget', spec({ sample_size: 4000, chunk_size: 200 }));
   assert.equal(final.status, 'done');
-  assert.ok(m.pipeline.maxInFlight('budget') <= 3, `max in flight ${m.pipeline.maxInFlight('budget')}`);
-  assert.ok(m.pipeline.maxInFlight('budget') >= 2, 'chunks do run side by side');
+  assert.ok(m.pipeline.maxComputing('DEV') <= 3, `most computing at once ${m.pipeline.maxComputing('DEV')}`);
+  assert.ok(m.pipeline.maxComputing('DEV') >= 2, 'chunks do run side by side');
 });
 
 test('a chain of lambdas deeper than the limit stops with RecursionLimit', async () => {

@@ -143,8 +143,22 @@ async function start(event) {
   }
 }
 
+/** Asks the server to cancel the run; the run's events say when it has ended. */
+async function cancelRun(runId) {
+  $('cancel').disabled = true;
+  const res = await fetch(`/api/runs/${encodeURIComponent(runId)}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  if (!res.ok) {
+    const err = await res.json().catch(() => ({}));
+    showError('form', `${err.errorType || res.status}: ${err.errorMessage || 'the run could not be cancelled'}`);
+    $('cancel').disabled = false;
+  }
+}
+
 function follow(runId, tariffId) {
   $('run-id').textContent = runId;
+  $('cancel').disabled = false;
+  $('cancel').classList.remove('hidden');
+  $('cancel').onclick = () => cancelRun(runId);
   $('progress-section').classList.remove('hidden');
   document.body.dataset.state = 'running';
   setProgress({ status: 'started', done: 0, chunks: null });
@@ -154,8 +168,11 @@ function follow(runId, tariffId) {
     events.close();
     const final = JSON.parse(e.data);
     setProgress(final);
+    $('cancel').classList.add('hidden');
     if (final.status === 'done') showSummary(runId, tariffId);
-    else {
+    else if (final.status === 'cancelled') {
+      document.body.dataset.state = 'cancelled';
+    } else {
       const failure = final.failure || {};
       showError(fieldOf({ errorType: failure.error_type, errorMessage: failure.reason }), failure.reason || final.status);
       document.body.dataset.state = 'failed';

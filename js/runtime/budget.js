@@ -1,0 +1,248 @@
+'use strict';
+// One concurrency budget per environment, over every run: a leased semaphore whose slots are held
+// by the chunks computing now. `chunkBudget` (DEV 10, STAGING 50, PROD 200) is the number of slots;
+// a DEV run can never take PROD's, and ten DEV runs share DEV's.
+//
+// - With Redis (REDIS_URL): a sorted set `tariffsim:budget:<ENV>` of holders scored by the time
+//   their lease ends, changed only by Lua scripts on Redis's own clock (atomic).
+// - Without: in the run storage, a key per slot and lease window, `budget/<ENV>/<slot>-<window>`,
+//   created with putIfAbsent (O_EXCL on a folder, If-None-Match on S3). A holder owns its slot for
+//   the window it took it in and claims the next window while it still holds the current one;
+//   keys of past windows are dead (and deleted as they are seen).
+//
+// A lease lasts `leaseMs` (TARIFFSIM_LEASE_MS, default 60 s) and is renewed while its chunk
+// computes (every leaseMs / 4 where the thread is free to); a holder that dies frees its slot when
+// its lease runs out. Holders are named `<host>:<pid>:<boot>:<n>`, so that a process starting on
+// the same host can free at once the slots of a process that died there (`freeDead`).
+
+const crypto = require('node:crypto');
+const os = require('node:os');
+
+const HOST = os.hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+const BOOT = crypto.randomBytes(4).toString('hex');
+let counter = 0;
+
+/** A fresh holder name of this process. */
+function holderName() {
+  counter += 1;
+  return `${HOST}:${process.pid}:${BOOT}:${counter}`;
+}
+
+/** Whether a holder name (or a {host, pid, boot} record) is a process of this host that is gone. */
+function deadLocal(holder) {
+  let host;
+  let pid;
+  let boot;
+  if (typeof holder === 'string') [host, pid, boot] = holder.split(':');
+  else if (holder && typeof holder === 'object') ({ host, pid, boot } = holder);
+  pid = Number(pid);
+  if (host !== HOST || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return boot !== BOOT;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return e.code === 'ESRCH';
+  }
+}
+
+/** Who this process is, for claims and locks. */
+function self() {
+  return { host: HOST, pid: process.pid, boot: BOOT };
+}
+
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  return 1
+end
+return 0`;
+
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])`;
+
+class RedisBudget {
+  constructor(bus, env, limit, leaseMs) {
+    this.bus = bus;
+    this.env = env;
+    this.limit = limit;
+    this.leaseMs = leaseMs;
+    this.key = `tariffsim:budget:${env}`;
+  }
+
+  async acquire() {
+    const redis = await this.bus.commands();
+    const holder = holderName();
+    const got = await redis.eval(ACQUIRE, { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] });
+    if (Number(got) !== 1) return null;
+    return { kind: 'redis', env: this.env, holder };
+  }
+
+  /** The lease a token stands for: renew it while working, release it when done. */
+  lease(token) {
+    let released = false;
+    return {
+      token,
+      /** Whether the slot is still this lease's (a retried delivery may carry one given back). */
+      valid: async () => {
+        const redis = await this.bus.commands();
+        return (await redis.zScore(this.key, token.holder)) !== null;
+      },
+      renew: async () => {
+        if (released) return true;
+        const redis = await this.bus.commands();
+        await redis.eval(RENEW, { keys: [this.key], arguments: [String(this.leaseMs), token.holder] });
+        return true;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        const redis = await this.bus.commands();
+        await redis.zRem(this.key, token.holder);
+      },
+    };
+  }
+
+  /** Frees the slots of holders that died on this host; returns how many. */
+  async freeDead() {
+    const redis = await this.bus.commands();
+    const holders = await redis.zRange(this.key, 0, -1);
+    const dead = holders.filter(deadLocal);
+    if (dead.length > 0) await redis.zRem(this.key, dead);
+    return dead.length;
+  }
+}
+
+const pad = (i) => String(i).padStart(6, '0');
+
+class StorageBudget {
+  constructor(storage, env, limit, leaseMs) {
+    this.storage = storage;
+    this.env = env;
+    this.limit = limit;
+    this.window = leaseMs;
+    this.dir = `budget/${env}`;
+  }
+
+  key(slot, window) {
+    return `${this.dir}/${pad(slot)}-${window}`;
+  }
+
+  parse(key) {
+    const m = /\/(\d+)-(\d+)$/.exec(key);
+    return m ? { slot: Number(m[1]), window: Number(m[2]) } : null;
+  }
+
+  async acquire() {
+    const now = Date.now();
+    const w = Math.floor(now / this.window);
+    const late = now - w * this.window > this.window / 2;
+    const taken = new Set();
+    const past = [];
+    for (const key of await this.storage.list(this.dir)) {
+      const p = this.parse(key);
+      if (p === null) continue;
+      if (p.window >= w) taken.add(p.slot);
+      else past.push(key);
+    }
+    // Keys of past windows are dead: delete a few as they are seen.
+    for (const key of past.slice(0, 16)) this.storage.delete(key).catch(() => {});
+    const free = [];
+    for (let s = 0; s < this.limit; s += 1) if (!taken.has(s)) free.push(s);
+    // Start at a random free slot: callers racing for slots rarely pick the same one.
+    for (let tries = 0; tries < 3 && free.length > 0; tries += 1) {
+      const slot = free.splice(Math.floor(Math.random() * free.length), 1)[0];
+      const holder = holderName();
+      const body = Buffer.from(JSON.stringify({ holder }));
+      if (!(await this.storage.putIfAbsent(this.key(slot, w), body))) continue;
+      const windows = [w];
+      if (late) {
+        if (!(await this.storage.putIfAbsent(this.key(slot, w + 1), body))) {
+          await this.storage.delete(this.key(slot, w));
+          continue;
+        }
+        windows.push(w + 1);
+      }
+      return { kind: 'storage', env: this.env, holder, slot, windows };
+    }
+    return null;
+  }
+
+  lease(token) {
+    let released = false;
+    const windows = [...token.windows];
+    const body = Buffer.from(JSON.stringify({ holder: token.holder }));
+    const holds = async (w) => {
+      const bytes = await this.storage.get(this.key(token.slot, w));
+      return bytes !== null && JSON.parse(bytes.toString('utf8')).holder === token.holder;
+    };
+    return {
+      token,
+      valid: async () => holds(Math.floor(Date.now() / this.window)).catch(() => false),
+      // While it holds the current window, claims the next one in the current one's second half.
+      renew: async () => {
+        if (released) return true;
+        const now = Date.now();
+        const w = Math.floor(now / this.window);
+        if (!windows.includes(w)) return false;
+        if (now - w * this.window > this.window / 2 && !windows.includes(w + 1)) {
+          if (!(await this.storage.putIfAbsent(this.key(token.slot, w + 1), body))) return false;
+          windows.push(w + 1);
+        }
+        return true;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        await Promise.all(windows.map((x) => this.storage.delete(this.key(token.slot, x))));
+      },
+    };
+  }
+
+  async freeDead() {
+    let freed = 0;
+    for (const key of await this.storage.list(this.dir)) {
+      const bytes = await this.storage.get(key).catch(() => null);
+      if (bytes === null) continue;
+      let holder;
+      try {
+        ({ holder } = JSON.parse(bytes.toString('utf8')));
+      } catch {
+        continue;
+      }
+      if (deadLocal(holder)) {
+        await this.storage.delete(key);
+        freed += 1;
+      }
+    }
+    return freed;
+  }
+}
+
+const budgets = new Map();
+
+/**
+ * The budget of a request's environment (Redis when the bus is Redis, else the run storage).
+ * @param {{storage: object, bus: object}} pipeline
+ * @param {{env: {name: string}, config: {chunkBudget: number, leaseMs?: number}}} request
+ */
+function budgetOf(pipeline, request) {
+  const env = request.env.name;
+  const limit = request.config.chunkBudget;
+  const leaseMs = request.config.leaseMs || 60_000;
+  const where = pipeline.bus.kind === 'redis' ? pipeline.bus.url : pipeline.storage.url('budget');
+  const key = `${where}|${env}|${limit}|${leaseMs}`;
+  let b = budgets.get(key);
+  if (!b) {
+    b = pipeline.bus.kind === 'redis' ? new RedisBudget(pipeline.bus, env, limit, leaseMs) : new StorageBudget(pipeline.storage, env, limit, leaseMs);
+    budgets.set(key, b);
+  }
+  return b;
+}
+
+module.exports = { budgetOf, deadLocal, self, holderName };

@@ -1,0 +1,71 @@
+'use strict';
+// Computing one chunk of a stored run: the run's stored inputs prepared once per warm instance (or
+// worker thread), then the chunk computed in wasm. Used in the calling thread (Lambda: one
+// invocation per process, nothing else to keep responsive) or in a worker thread of the pool
+// (js/runtime/workers.js: the development server, whose event loop serves other requests).
+
+const { withEngine } = require('./engine');
+const { readJson } = require('./runs');
+const { codes, typed } = require('./errors');
+
+/** Prepared runs of this instance: where the run is kept -> {generation, key, plan}. */
+const prepared = new Map();
+
+/** Preparations in progress, so that chunks arriving together read and parse the inputs once. */
+const preparing = new Map();
+
+async function prepare(storage, runId, k) {
+  const plan = await readJson(storage, k.plan);
+  if (plan === null) throw typed(codes.UnknownRun, `run ${runId} has no plan: filter-population has not run`);
+  const [market, scenario, population] = await Promise.all([storage.get(k.market), storage.get(k.scenario), storage.get(k.population)]);
+  if (market === null || population === null) throw typed(codes.InputNotFound, `run ${runId} lacks its stored inputs`);
+  const entry = withEngine((instance) => {
+    const { engine } = instance;
+    const marketKey = engine.loadMarket(market);
+    const visitsKey = engine.loadVisits(population);
+    const run = engine.prepareRun(JSON.stringify(plan.chunk_spec), marketKey, scenario === null ? undefined : scenario.toString('utf8'), visitsKey);
+    return { generation: instance.generation, key: run.key, plan };
+  });
+  if (prepared.size >= 8) prepared.delete(prepared.keys().next().value);
+  prepared.set(storage.url(k.base), entry);
+  return entry;
+}
+
+/**
+ * The prepared run (inputs read and parsed once per instance; again after a trap).
+ * @returns {Promise<{generation: number, key: string, plan: object}>}
+ */
+async function preparedRun(storage, runId, k) {
+  // Keyed by where the run is kept: one run id may exist in two environments' storage.
+  const where = storage.url(k.base);
+  const cached = prepared.get(where);
+  const generation = withEngine((i) => i.generation);
+  if (cached && cached.generation === generation && withEngine((i) => i.engine.hasRun(cached.key))) return cached;
+  let pending = preparing.get(where);
+  if (!pending) {
+    pending = prepare(storage, runId, k).finally(() => preparing.delete(where));
+    preparing.set(where, pending);
+  }
+  return pending;
+}
+
+/**
+ * Computes chunk `index` of a stored run.
+ * @returns {Promise<{csv: Uint8Array, summary_json: string, profiles: number, impressions: number, compute_ms: number, chunks: number}>}
+ */
+async function computeChunk(storage, runId, k, index) {
+  const run = await preparedRun(storage, runId, k);
+  if (index >= run.plan.chunks) throw typed(codes.InvalidRequest, `chunk ${index} does not exist: the run has ${run.plan.chunks}`);
+  const started = performance.now();
+  const out = withEngine(({ engine }) => engine.chunk(run.key, index));
+  return {
+    csv: out.impressions_csv,
+    summary_json: out.summary_json,
+    profiles: out.profiles,
+    impressions: out.impressions,
+    compute_ms: performance.now() - started,
+    chunks: run.plan.chunks,
+  };
+}
+
+module.exports = { computeChunk, preparedRun };

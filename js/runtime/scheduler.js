@@ -1,0 +1,319 @@
+'use strict';
+// Which chunk computes next, in an environment, over all its runs; and the runs that need help.
+//
+// - Active runs: `active/<ENV>/<run-id>.json` in the run storage, written when a run starts and
+//   deleted when it ends (done, failed, cancelled).
+// - pump(request): while the environment's budget (js/runtime/budget.js) has a free slot and an
+//   active run has a chunk nobody has started, takes the slot, claims the chunk
+//   (`runs/<id>/claims/<i>.json`, putIfAbsent) and invokes simulate-chunk with the slot's lease.
+//   Runs are served in turn, so concurrent runs of an environment share its budget. Called when a
+//   run is planned and whenever a chunk has computed (its slot just freed).
+// - sweep(request): every active run of the environment: one that ended leaves the list; one with
+//   no progress for `stallMs` fails as stalled (RunStalled); otherwise its work is taken up again
+//   (filter-population when it has no plan and nobody holds its claim, chunks whose claim is
+//   stale, the merge when every chunk is done), then pump. The development server sweeps when it
+//   starts and every `sweepMs`; any invocation of the fan-out lambdas sweeps at most once per
+//   `sweepMs` per process. A claim or lock is stale when older than its lease, or at once when its
+//   holder was a process of this host that is gone (a dev server killed and started again).
+
+const { budgetOf, deadLocal, self } = require('./budget');
+const { invoke } = require('./invoke');
+const { pipelineOf } = require('./pipeline');
+const { topic } = require('./pubsub');
+const { keys, activeKey, json, readJson, readState, ended, failRun } = require('./runs');
+
+/** Per process: where each run's next unclaimed chunk probably is (run storage url -> index). */
+const cursors = new Map();
+/** Per process: plans read (run storage url -> plan). */
+const plans = new Map();
+/** Per environment: which run is served first next (round robin). */
+const turns = new Map();
+
+async function planOf(storage, runId) {
+  const where = storage.url(keys(runId).base);
+  let plan = plans.get(where);
+  if (plan === undefined) {
+    plan = await readJson(storage, keys(runId).plan);
+    if (plan === null) return null;
+    if (plans.size > 256) plans.delete(plans.keys().next().value);
+    plans.set(where, plan);
+  }
+  return plan;
+}
+
+/** Records a run as active in its environment (idempotent). */
+async function registerRun(storage, env, runId) {
+  await storage.put(activeKey(env, runId), json({ run_id: runId, environment: env, at: new Date().toISOString() }));
+}
+
+/** The active runs of an environment (their ids). */
+async function activeRuns(storage, env) {
+  const prefix = `active/${env}/`;
+  return (await storage.list(`active/${env}`)).map((key) => key.slice(prefix.length).replace(/\.json$/, ''));
+}
+
+/** Whether a claim or lock record is stale: older than `leaseMs`, or its holder died here. */
+function stale(record, leaseMs) {
+  if (record === null) return true;
+  if (record.holder && deadLocal(record.holder)) return true;
+  const at = Date.parse(record.at);
+  return !Number.isFinite(at) || Date.now() - at > leaseMs;
+}
+
+/** A claim, lock or lease record of this process. */
+function claimRecord() {
+  return json({ at: new Date().toISOString(), holder: self() });
+}
+
+/**
+ * Claims `key` (putIfAbsent), taking it over when the claim there is stale.
+ * @returns {Promise<boolean>}
+ */
+async function claim(storage, key, leaseMs) {
+  if (await storage.putIfAbsent(key, claimRecord())) return true;
+  const current = await readJson(storage, key).catch(() => null);
+  if (!stale(current, leaseMs)) return false;
+  await storage.delete(key);
+  return storage.putIfAbsent(key, claimRecord());
+}
+
+/** The next chunk of a run nobody has started, claimed; null when there is none. */
+async function claimNext(storage, runId, leaseMs) {
+  const k = keys(runId);
+  const plan = await planOf(storage, runId);
+  if (plan === null) return null;
+  const where = storage.url(k.base);
+  let i = cursors.get(where);
+  if (i === undefined) {
+    // A process new to the run starts at the first gap in the claims.
+    const claimed = new Set((await storage.list(k.claimsDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
+    i = 0;
+    while (claimed.has(i)) i += 1;
+  }
+  for (; i < plan.chunks; i += 1) {
+    if (await storage.putIfAbsent(k.claim(i), claimRecord())) {
+      cursors.set(where, i + 1);
+      return i;
+    }
+  }
+  cursors.set(where, plan.chunks);
+  return null;
+}
+
+/**
+ * Starts chunks while the environment's budget has slots and its active runs have work.
+ * @param {object} request the calling lambda's request (its environment, configuration, depth)
+ * @returns {Promise<number>} how many chunks it started
+ */
+async function pump(request) {
+  const pipeline = pipelineOf(request);
+  const { storage } = pipeline;
+  const env = request.env.name;
+  const budget = budgetOf(pipeline, request);
+  let started = 0;
+  for (;;) {
+    const runs = await activeRuns(storage, env);
+    if (runs.length === 0) return started;
+    const token = await budget.acquire();
+    if (token === null) return started;
+    let work = null;
+    const first = (turns.get(env) || 0) % runs.length;
+    for (let n = 0; n < runs.length && work === null; n += 1) {
+      const runId = runs[(first + n) % runs.length];
+      const index = await claimNext(storage, runId, request.config.leaseMs);
+      if (index !== null) {
+        work = { runId, index };
+        turns.set(env, (first + n + 1) % runs.length);
+      }
+    }
+    if (work === null) {
+      await budget.lease(token).release();
+      return started;
+    }
+    try {
+      await invoke('simulate-chunk', { 'request-id': work.runId, run_id: work.runId, index: work.index, lease: token }, request, { handOff: true });
+      started += 1;
+    } catch (e) {
+      await budget.lease(token).release();
+      await storage.delete(keys(work.runId).claim(work.index)).catch(() => {});
+      throw e;
+    }
+  }
+}
+
+/** Runs pump, logging rather than throwing (it runs beside a lambda's own work). */
+function pumpQuietly(request) {
+  return pump(request).catch((e) => {
+    request.log.warn(`could not start more chunks: ${e.name}: ${e.message}`);
+    return 0;
+  });
+}
+
+/** When a run last moved: its progress record, else its plan or its start. */
+async function lastProgress(storage, runId) {
+  const k = keys(runId);
+  const progress = await readJson(storage, k.progress).catch(() => null);
+  if (progress && progress.at) return Date.parse(progress.at);
+  const spec = await readJson(storage, k.spec).catch(() => null);
+  return spec && spec.started_at ? Date.parse(spec.started_at) : Date.now();
+}
+
+/**
+ * Takes up the work of one run again (see the file's comment).
+ * @returns {Promise<string>} what it found: 'ended', 'stalled', 'filtering', 'merging', 'running'
+ */
+async function resumeRun(request, runId) {
+  const pipeline = pipelineOf(request);
+  const { storage, bus } = pipeline;
+  const env = request.env.name;
+  const k = keys(runId);
+  const state = await readState(storage, runId, { bus });
+  if (ended(state.status) || state.status === 'unknown') {
+    await storage.delete(activeKey(env, runId)).catch(() => {});
+    return 'ended';
+  }
+  const since = Date.now() - (await lastProgress(storage, runId));
+  if (since > request.config.stallMs) {
+    const minutes = (request.config.stallMs / 60000).toFixed(1);
+    await failRun(storage, bus, runId, {
+      lambda: 'sweep',
+      error_type: 'RunStalled',
+      reason: `RunStalled: no progress for ${Math.round(since / 1000)} s (the limit is ${minutes} min, TARIFFSIM_STALL_MS) with ${state.done} of ${state.chunks ?? '?'} chunks done: its lambdas keep dying or timing out; look at their logs, then start the run again with a new request id`,
+      environment: env,
+    });
+    return 'stalled';
+  }
+  const leaseMs = request.config.leaseMs;
+  if (state.status === 'started') {
+    // No plan: filter-population died (or is still at work, holding its claim).
+    const lock = await readJson(storage, k.filterLock).catch(() => null);
+    if (lock === null || stale(lock, leaseMs)) {
+      await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'filter-population' });
+      await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);
+    }
+    return 'filtering';
+  }
+  if (state.done === state.chunks) {
+    // Every chunk done, no result: the merger died (its lock goes stale) or has not finished.
+    const lock = await readJson(storage, k.mergeLock).catch(() => null);
+    if (lock === null || stale(lock, request.config.mergeLeaseMs || 15 * 60_000)) {
+      await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'merge' });
+      const { mergeRun } = require('./chunk-pipeline');
+      await mergeRun(request, runId);
+    }
+    return 'merging';
+  }
+  // Chunks whose claim is stale (their process died) and not done: free them for pump.
+  const plan = await planOf(storage, runId);
+  const done = new Set((await storage.list(k.doneDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
+  const claims = await storage.list(k.claimsDir);
+  let freed = 0;
+  for (const key of claims) {
+    const i = Number(/(\d+)\.json$/.exec(key)[1]);
+    if (done.has(i)) continue;
+    const record = await readJson(storage, key).catch(() => null);
+    if (stale(record, leaseMs)) {
+      await storage.delete(key);
+      freed += 1;
+    }
+  }
+  if (freed > 0) {
+    cursors.delete(storage.url(k.base));
+    await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'chunks', chunks: freed, done: done.size, of: plan.chunks });
+    request.log.warn(`run ${runId}: ${freed} chunk(s) started by a process that is gone are started again`);
+  }
+  return 'running';
+}
+
+const lastSweep = new Map();
+
+/**
+ * Sweeps an environment: every active run resumed, failed as stalled or dropped from the list,
+ * then pump. Never throws (it runs beside other work); returns what it found per run.
+ * @param {object} request a request of the environment (see systemRequest)
+ * @param {{freeDead?: boolean}} [options] first free the budget slots of dead local holders
+ */
+async function sweep(request, options = {}) {
+  const pipeline = pipelineOf(request);
+  const found = {};
+  try {
+    if (options.freeDead) await budgetOf(pipeline, request).freeDead();
+    for (const runId of await activeRuns(pipeline.storage, request.env.name)) {
+      try {
+        found[runId] = await resumeRun(request, runId);
+      } catch (e) {
+        request.log.warn(`sweep: run ${runId}: ${e.name}: ${e.message}`);
+      }
+    }
+    await pumpQuietly(request);
+  } catch (e) {
+    request.log.warn(`sweep of ${request.env.name} failed: ${e.name}: ${e.message}`);
+  }
+  return found;
+}
+
+/** Sweeps the request's environment unless this process did so in the last `sweepMs`. */
+function maybeSweep(request) {
+  const key = `${request.config.storage}|${request.env.name}`;
+  const last = lastSweep.get(key) || 0;
+  if (Date.now() - last < request.config.sweepMs) return Promise.resolve(null);
+  lastSweep.set(key, Date.now());
+  return sweep(request);
+}
+
+/**
+ * A request of an environment for work nobody asked for (the development server's sweeps): its
+ * settings (secrets resolved), a logger, the environment's alias (so invocations go to its own).
+ * @param {string} name DEV, STAGING or PROD
+ */
+async function systemRequest(name) {
+  const { config, resolveSecrets } = require('./config');
+  const { createLogger } = require('./logging');
+  const settings = await resolveSecrets(config.forEnvironment(name));
+  const log = createLogger({ format: config.logFormat, lineBreak: config.lineBreak }).bind(name, 'sweep', settings.logLevel);
+  const arn = `arn:aws:lambda:${process.env.AWS_REGION || 'eu-west-1'}:000000000000:function:tariffsim-sweep:${name}`;
+  return { lambda: 'sweep', env: { name, alias: name, functionName: 'tariffsim-sweep', arn }, requestId: 'sweep', depth: 0, config: settings, log, context: {}, started: performance.now() };
+}
+
+/**
+ * Sweeps every environment now and then every `sweepMs` (the development server). The first
+ * sweep frees the budget slots of holders that died on this host.
+ * @returns {() => void} stops it
+ */
+function startSweeping() {
+  const { ENVIRONMENTS } = require('./environment');
+  const { config } = require('./config');
+  let stopped = false;
+  let timer = null;
+  let first = true;
+  const round = async () => {
+    for (const name of ENVIRONMENTS) {
+      if (stopped) return;
+      try {
+        await sweep(await systemRequest(name), { freeDead: first });
+      } catch {
+        // logged by sweep; a setting that cannot be resolved waits for the next round
+      }
+    }
+    first = false;
+    if (!stopped) {
+      timer = setTimeout(round, config.forEnvironment('DEV').sweepMs);
+      timer.unref();
+    }
+  };
+  const started = round();
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await started.catch(() => {});
+  };
+}
+
+/** Forgets what this process remembers of a run (its plan, its cursor). */
+function forget(storage, runId) {
+  const where = storage.url(keys(runId).base);
+  plans.delete(where);
+  cursors.delete(where);
+}
+
+module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, sweep, maybeSweep, resumeRun, claim, stale, claimRecord, forget, planOf };
