@@ -196,8 +196,8 @@ fn documents_with_every_optional_field_pass_both() {
             "current_suppliers": ["X"], "current_tariffs": null,
             "fixed_only": true, "green_only": false, "no_exit_fees": null, "switchable_only": true
         },
-        "sample_size": 1, "chunk_size": 10000000, "seed": 9007199254740992u64, "page_size": 1000,
-        "ctr_by_rank": [1.0, 0.5, 0]
+        "sample_size": 1, "chunk_size": 5000, "seed": 9007199254740992u64, "page_size": 1000,
+        "ctr_by_rank": [1.0, 0.5, 0], "show_current_tariff": true, "whole_of_market": false
     });
     let minimal_run = json!({"market": "m", "visits": "v", "sample_size": 5});
     let cases = [
@@ -406,7 +406,7 @@ fn invalid_documents_are_refused_by_both() {
         (
             "chunk_size too big",
             Kind::RunSpec,
-            with(run(), |r| r["chunk_size"] = json!(10_000_001)),
+            with(run(), |r| r["chunk_size"] = json!(1_000_001)),
         ),
         (
             "page_size 1001",

@@ -5,13 +5,25 @@ path <- args[1]
 
 check <- function(df, reader) {
   stopifnot(nrow(df) > 0)
-  expect <- c(profile = "numeric", visit_id = "character", rank = "numeric", tariff_id = "character",
-              supplier = "character", hypothetical = "logical", annual_cost_gbp = "numeric",
-              current_cost_gbp = "numeric", saving_gbp = "numeric", region = "character",
-              fuel = "character", meter = "character", payment_method = "character")
+  # Format 2 (format_version = 2). visit_date is text to read.csv and a Date to readr.
+  expect <- c(profile = "numeric", visit_id = "character", visit_date = "date", rank = "numeric",
+              tariff_id = "character", supplier = "character", hypothetical = "logical",
+              kind = "character", green = "logical", switchable = "logical",
+              exit_fee_gbp = "numeric", annual_cost_gbp = "numeric",
+              current_cost_gbp = "numeric", saving_gbp = "numeric", switch_cost_gbp = "numeric",
+              region = "character", fuel = "character", meter = "character",
+              payment_method = "character", fixed_only = "logical", green_only = "logical",
+              no_exit_fees = "logical", switchable_only = "logical", filters_set = "logical",
+              format_version = "numeric")
   stopifnot(identical(names(df), names(expect)))
+  stopifnot(all(df$format_version == 2))
+  stopifnot(all(df$kind %in% c("fixed", "variable")))
+  stopifnot(all(!is.na(as.Date(df$visit_date))))
+  stopifnot(all(df$filters_set == (df$fixed_only | df$green_only | df$no_exit_fees | df$switchable_only)))
   for (col in names(expect)) {
-    ok <- if (expect[[col]] == "numeric") is.numeric(df[[col]]) else is(df[[col]], expect[[col]])
+    ok <- if (expect[[col]] == "numeric") is.numeric(df[[col]])
+          else if (expect[[col]] == "date") is.character(df[[col]]) || is(df[[col]], "Date")
+          else is(df[[col]], expect[[col]])
     if (!ok) stop(sprintf("%s: column %s is %s, expected %s", reader, col, class(df[[col]])[1], expect[[col]]))
   }
   stopifnot(any(df$hypothetical), !all(df$hypothetical))
