@@ -452,7 +452,15 @@ pub struct SupplierSpec {
     partner: bool,
     /// Its fixes are sold to prepayment customers only.
     prepayment_fixes: bool,
+    /// The payment methods it sells at all: every tariff of it is offered for these only.
+    payment_methods: &'static [PaymentMethod],
 }
+
+const ALL_METHODS: &[PaymentMethod] = PaymentMethod::ALL;
+const DD_ONLY: &[PaymentMethod] = &[PaymentMethod::DirectDebit];
+const DD_AND_SC: &[PaymentMethod] = &[PaymentMethod::DirectDebit, PaymentMethod::StandardCredit];
+const DD_AND_PPM: &[PaymentMethod] = &[PaymentMethod::DirectDebit, PaymentMethod::Prepayment];
+const PPM_ONLY: &[PaymentMethod] = &[PaymentMethod::Prepayment];
 
 const fn supplier(
     name: &'static str,
@@ -470,6 +478,15 @@ const fn supplier(
         green_brand,
         partner,
         prepayment_fixes: false,
+        payment_methods: ALL_METHODS,
+    }
+}
+
+/// A supplier that sells only some payment methods.
+const fn selling(methods: &'static [PaymentMethod], spec: SupplierSpec) -> SupplierSpec {
+    SupplierSpec {
+        payment_methods: methods,
+        ..spec
     }
 }
 
@@ -504,15 +521,21 @@ pub const SUPPLIERS: [SupplierSpec; 18] = [
         false,
         true,
     ),
-    supplier(
-        "Utility Warehouse",
-        "utility-warehouse",
-        1.5,
-        "UW Value",
-        false,
-        false,
+    selling(
+        DD_AND_SC,
+        supplier(
+            "Utility Warehouse",
+            "utility-warehouse",
+            1.5,
+            "UW Value",
+            false,
+            false,
+        ),
     ),
-    supplier("So Energy", "so-energy", 0.9, "So Flex", true, true),
+    selling(
+        DD_AND_PPM,
+        supplier("So Energy", "so-energy", 0.9, "So Flex", true, true),
+    ),
     supplier(
         "Co-op Energy",
         "co-op-energy",
@@ -523,6 +546,7 @@ pub const SUPPLIERS: [SupplierSpec; 18] = [
     ),
     SupplierSpec {
         prepayment_fixes: true,
+        payment_methods: PPM_ONLY,
         ..supplier(
             "Boost Energy",
             "boost-energy",
@@ -532,13 +556,16 @@ pub const SUPPLIERS: [SupplierSpec; 18] = [
             true,
         )
     },
-    supplier(
-        "Outfox the Market",
-        "outfox-the-market",
-        0.6,
-        "Outfox Variable",
-        true,
-        true,
+    selling(
+        DD_ONLY,
+        supplier(
+            "Outfox the Market",
+            "outfox-the-market",
+            0.6,
+            "Outfox Variable",
+            true,
+            true,
+        ),
     ),
     supplier(
         "Sainsbury's Energy",
@@ -556,38 +583,50 @@ pub const SUPPLIERS: [SupplierSpec; 18] = [
         true,
         true,
     ),
-    supplier(
-        "Good Energy",
-        "good-energy",
-        0.4,
-        "Good Energy Standard Variable",
-        true,
-        false,
+    selling(
+        DD_AND_SC,
+        supplier(
+            "Good Energy",
+            "good-energy",
+            0.4,
+            "Good Energy Standard Variable",
+            true,
+            false,
+        ),
     ),
-    supplier(
-        "Fuse Energy",
-        "fuse-energy",
-        0.4,
-        "Fuse Variable",
-        false,
-        true,
+    selling(
+        DD_ONLY,
+        supplier(
+            "Fuse Energy",
+            "fuse-energy",
+            0.4,
+            "Fuse Variable",
+            false,
+            true,
+        ),
     ),
     supplier("Ebico", "ebico", 0.2, "Ebico Living", false, true),
-    supplier(
-        "Rebel Energy",
-        "rebel-energy",
-        0.2,
-        "Rebel Standard Variable",
-        true,
-        true,
+    selling(
+        DD_AND_SC,
+        supplier(
+            "Rebel Energy",
+            "rebel-energy",
+            0.2,
+            "Rebel Standard Variable",
+            true,
+            true,
+        ),
     ),
-    supplier(
-        "Tomato Energy",
-        "tomato-energy",
-        0.1,
-        "Tomato Variable",
-        false,
-        true,
+    selling(
+        DD_ONLY,
+        supplier(
+            "Tomato Energy",
+            "tomato-energy",
+            0.1,
+            "Tomato Variable",
+            false,
+            true,
+        ),
     ),
 ];
 
@@ -755,7 +794,7 @@ pub fn build_market(
 fn variable_tariff(spec: &SupplierSpec, cap: &Cap) -> Result<Tariff> {
     let mut rates = Vec::with_capacity(Region::COUNT * 3);
     for region in Region::all() {
-        for &pm in PaymentMethod::ALL {
+        for &pm in spec.payment_methods {
             rates.push(rate_card(region, pm, cap.get(region, pm), Sells::ALL)?);
         }
     }
@@ -788,6 +827,16 @@ fn fix_factors(rng: &mut ChaCha8Rng, level: f64) -> Result<CapRates> {
     })
 }
 
+/// Standard deviation of a fix's regional level around its national level.
+const REGIONAL_SPREAD: f64 = 0.025;
+
+/// A fix's factors in one region: its national factors moved by one regional level, within the
+/// 10% band around the cap.
+fn regional_factors(rng: &mut ChaCha8Rng, national: CapRates) -> Result<CapRates> {
+    let shift = normal(rng, 0.0, REGIONAL_SPREAD)?;
+    Ok(national.map(|f| (f + shift).clamp(1.0 - MAX_FIX_DEVIATION, 1.0 + MAX_FIX_DEVIATION)))
+}
+
 fn exit_fees(rng: &mut ChaCha8Rng, gas: bool) -> Result<ExitFees> {
     let fee = weighted(rng, &EXIT_FEES)?;
     Ok(ExitFees {
@@ -815,7 +864,7 @@ fn fixed_tariff(
     let level = (normal(rng, -0.035, 0.04)? + premium + 0.01 * f64::from(term - 12) / 6.0)
         .clamp(-MAX_FIX_DEVIATION, MAX_FIX_DEVIATION);
     let factors = fix_factors(rng, level)?;
-    let methods: Vec<PaymentMethod> = if spec.prepayment_fixes {
+    let mut methods: Vec<PaymentMethod> = if spec.prepayment_fixes {
         vec![PaymentMethod::Prepayment]
     } else {
         let r: f64 = rng.random();
@@ -827,6 +876,11 @@ fn fixed_tariff(
             PaymentMethod::ALL.to_vec()
         }
     };
+    // Only what the supplier sells at all.
+    methods.retain(|m| spec.payment_methods.contains(m));
+    if methods.is_empty() {
+        methods.push(spec.payment_methods[0]);
+    }
     let mut regions: Vec<Region> = Region::all().collect();
     if rng.random_bool(0.08) {
         if rng.random_bool(0.5) {
@@ -852,8 +906,12 @@ fn fixed_tariff(
     };
     let mut rates = Vec::with_capacity(regions.len() * methods.len());
     for &region in &regions {
+        // Fixes are priced region by region (wholesale hedges and network costs differ), so a
+        // fix's level against the regional cap moves from region to region and no fix is the
+        // cheapest everywhere.
+        let regional = regional_factors(rng, factors)?;
         for &pm in &methods {
-            let r = cap.get(region, pm).zip(factors, |c, f| c * f);
+            let r = cap.get(region, pm).zip(regional, |c, f| c * f);
             rates.push(rate_card(region, pm, r, sells)?);
         }
     }
@@ -1143,8 +1201,22 @@ pub fn build_visits(
     let cell_index = WeightedIndex::new(&weights).context("bad region weights")?;
     let suppliers = supplier_names(market);
     ensure!(!suppliers.is_empty(), "the market has no suppliers");
-    let supplier_index = WeightedIndex::new(suppliers.iter().map(|s| supplier_share(s)))
-        .context("bad supplier shares")?;
+    // A visitor's supplier is drawn by market share among the suppliers selling their payment
+    // method (a supplier selling only direct debit has no prepayment customers).
+    let supplier_index: Vec<WeightedIndex<f64>> = PaymentMethod::ALL
+        .iter()
+        .map(|&pm| {
+            WeightedIndex::new(suppliers.iter().map(|s| {
+                let sells = market.tariffs.iter().any(|t| {
+                    t.supplier == *s
+                        && !t.hypothetical
+                        && t.rates.iter().any(|c| c.payment_method == pm)
+                });
+                if sells { supplier_share(s) } else { 0.0 }
+            }))
+            .with_context(|| format!("no supplier sells {pm}"))
+        })
+        .collect::<Result<_>>()?;
     let (night_mean, night_sd, night_lo, night_hi) = NIGHT_SHARE;
     let night = Normal::new(night_mean, night_sd).context("bad night share")?;
 
@@ -1185,7 +1257,7 @@ pub fn build_visits(
         } else {
             None
         };
-        let supplier = suppliers[supplier_index.sample(&mut rng)];
+        let supplier = suppliers[supplier_index[payment_method.index()].sample(&mut rng)];
         let mut visit = Visit {
             visit_id: String::new(),
             timestamp: start,
@@ -1371,7 +1443,11 @@ mod tests {
         assert_eq!(csv.len(), 14);
         let mp = |p: f64| Millipence::from_pence_f64(p).unwrap();
         for t in m.tariffs.iter().filter(|t| t.kind == TariffKind::Variable) {
-            assert_eq!(t.rates.len(), 42, "{}", t.id);
+            let spec = SUPPLIERS.iter().find(|s| s.name == t.supplier).unwrap();
+            assert_eq!(t.rates.len(), 14 * spec.payment_methods.len(), "{}", t.id);
+            if !spec.payment_methods.contains(&PaymentMethod::DirectDebit) {
+                continue;
+            }
             for row in &csv {
                 let region: Region = row.gsp_letter.parse().unwrap();
                 let card = t.card(region, PaymentMethod::DirectDebit).unwrap();
@@ -1592,6 +1668,53 @@ mod tests {
         // Fixes are mostly direct debit only, so fewer than 35% of all visitors can be on one.
         assert!((0.20..=0.35).contains(&share(fixed, n)), "fixed {fixed}");
         assert!(variable > fixed && closed > 0);
+    }
+
+    #[test]
+    fn fixes_vary_by_region_and_tariffs_keep_to_their_suppliers_payment_methods() {
+        let m = market();
+        // The cheapest fix for a typical dual-fuel direct-debit home is not the same everywhere.
+        let usage = tariffsim::price::Usage {
+            electricity_kwh: 2_500,
+            gas_kwh: 9_500,
+            night_share_bp: 0,
+        };
+        let mut cheapest = HashSet::new();
+        for region in Region::all() {
+            let best = m
+                .tariffs
+                .iter()
+                .filter(|t| t.kind == TariffKind::Fixed && t.on_sale)
+                .filter_map(|t| {
+                    t.annual_cost(
+                        region,
+                        PaymentMethod::DirectDebit,
+                        Fuel::DualFuel,
+                        Meter::SingleRate,
+                        &usage,
+                    )
+                    .map(|c| (c, t.id.as_str()))
+                })
+                .min()
+                .unwrap();
+            cheapest.insert(best.1);
+        }
+        assert!(
+            cheapest.len() >= 3,
+            "cheapest fixes by region: {cheapest:?}"
+        );
+        for t in &m.tariffs {
+            let spec = SUPPLIERS.iter().find(|s| s.name == t.supplier).unwrap();
+            for card in &t.rates {
+                assert!(
+                    spec.payment_methods.contains(&card.payment_method),
+                    "{} is offered for {}, which {} does not sell",
+                    t.id,
+                    card.payment_method,
+                    t.supplier
+                );
+            }
+        }
     }
 
     #[test]
