@@ -38,6 +38,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod compare;
 pub mod consumption;
 pub mod domain;
 pub mod error;
@@ -47,6 +48,8 @@ pub mod price;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod snapshot;
+pub mod stats;
 pub mod summary;
 pub mod table;
 pub mod visit;

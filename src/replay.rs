@@ -573,16 +573,16 @@ mod tests {
             .find(|t| t.id == "beta-fix-old")
             .unwrap();
         t.exit_fees_gbp = ExitFees {
-            electricity: Millipence(30_000_00),
-            gas: Millipence(20_000_00),
+            electricity: Millipence(3_000_000),
+            gas: Millipence(2_000_000),
         };
         let ix = MarketIndex::new(m);
         // Ends 2026-10-01: 49 days before is 2026-08-13. (visit date, fuel, fee in milli-pence)
         for (date, fuel, fee) in [
-            ("2026-07-01", "dual_fuel", 50_000_00),
-            ("2026-07-01", "electricity", 30_000_00),
-            ("2026-07-01", "gas", 20_000_00),
-            ("2026-08-12", "dual_fuel", 50_000_00),
+            ("2026-07-01", "dual_fuel", 5_000_000),
+            ("2026-07-01", "electricity", 3_000_000),
+            ("2026-07-01", "gas", 2_000_000),
+            ("2026-08-12", "dual_fuel", 5_000_000),
             ("2026-08-13", "dual_fuel", 0),
             ("2026-09-30", "dual_fuel", 0),
             ("2026-11-01", "dual_fuel", 0),

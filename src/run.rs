@@ -4,6 +4,7 @@
 //! pair of a ChaCha8 stream seeded by the run's seed, so any chunk can be computed alone, anywhere,
 //! and the chunks concatenated in order equal one pass.
 
+use crate::compare::{Comparison, MAX_COMPARE_PAGE_SIZE, TariffComparison};
 use crate::domain::Fuel;
 use crate::error::{Error, RunError};
 use crate::market::Market;
@@ -84,6 +85,10 @@ pub struct RunSpec {
     /// market) or only switchable ones (`false`).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub whole_of_market: bool,
+    /// With a scenario: also replay every profile on the market before the scenario and write the
+    /// paired comparison (default `true`; about twice the replay work). Ignored without a scenario.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub compare: bool,
 }
 
 impl RunSpec {
@@ -204,6 +209,10 @@ pub struct ChunkOutput {
 pub struct Simulation {
     spec: RunSpec,
     index: MarketIndex,
+    /// The market before the scenario and the profiles compiled on it, when the run compares.
+    base: Option<(MarketIndex, Vec<CompiledProfile>)>,
+    /// Tariffs of the comparison (on sale before or after), sorted by id.
+    compare_order: Vec<u16>,
     population: Vec<Visit>,
     profiles: Vec<CompiledProfile>,
     summary_order: Vec<u16>,
@@ -224,6 +233,7 @@ impl Simulation {
     ) -> Result<Simulation, Error> {
         spec.validate()?;
         market.validate()?;
+        let base_market = market;
         let market = match scenario {
             Some(s) => market.apply(s)?,
             None => market.clone(),
@@ -233,6 +243,32 @@ impl Simulation {
         let rules = spec.page_rules();
         let profiles: Vec<CompiledProfile> =
             population.iter().map(|v| index.compile(v, rules)).collect();
+        let compares = scenario.is_some() && spec.compare;
+        if compares && spec.page_size > MAX_COMPARE_PAGE_SIZE {
+            return Err(RunError::InvalidField {
+                field: "page_size",
+                problem: format!(
+                    "a run that compares with the base market shows at most {MAX_COMPARE_PAGE_SIZE} results a page: lower page_size or set compare to false"
+                ),
+            }
+            .into());
+        }
+        // A scenario only appends tariffs, so a tariff has the same index on both markets.
+        let base = compares.then(|| {
+            let base = MarketIndex::new(base_market.clone());
+            let compiled = population.iter().map(|v| base.compile(v, rules)).collect();
+            (base, compiled)
+        });
+        let mut compare_order: Vec<u16> = match &base {
+            Some((b, _)) => (0..index.market().tariffs.len() as u16)
+                .filter(|&t| {
+                    index.tariff(t).on_sale
+                        || (usize::from(t) < b.market().tariffs.len() && b.tariff(t).on_sale)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        compare_order.sort_by_key(|&t| index.id_order()[t as usize]);
         let mut summary_order: Vec<u16> = (0..index.market().tariffs.len() as u16)
             .filter(|&t| index.tariff(t).on_sale)
             .collect();
@@ -245,6 +281,8 @@ impl Simulation {
         Ok(Simulation {
             spec: spec.clone(),
             index,
+            base,
+            compare_order,
             population,
             profiles,
             summary_order,
@@ -275,7 +313,7 @@ impl Simulation {
 
     /// An empty summary for this run.
     pub fn empty_summary(&self) -> Summary {
-        Summary::empty(
+        let mut s = Summary::empty(
             self.spec.page_size,
             self.ctr.clone(),
             self.summary_order.iter().map(|&t| {
@@ -286,7 +324,32 @@ impl Simulation {
                     tariff.hypothetical,
                 )
             }),
-        )
+        );
+        if let Some((base, _)) = &self.base {
+            let tariffs = self
+                .compare_order
+                .iter()
+                .map(|&t| {
+                    let after = self.index.tariff(t);
+                    let before =
+                        usize::from(t) < base.market().tariffs.len() && base.tariff(t).on_sale;
+                    TariffComparison::empty(
+                        &after.id,
+                        &after.supplier,
+                        after.hypothetical,
+                        before,
+                        after.on_sale,
+                    )
+                })
+                .collect();
+            s.comparison = Some(Comparison::empty(self.spec.page_size, tariffs));
+        }
+        s
+    }
+
+    /// Whether the run replays every profile on the base market too.
+    pub fn compares(&self) -> bool {
+        self.base.is_some()
     }
 
     fn check_chunk(&self, i: u64) -> Result<std::ops::Range<u64>, RunError> {
@@ -345,10 +408,20 @@ impl Simulation {
         let mut eligible = vec![0u64; n_tariffs];
         let mut hist = vec![0u64; n_tariffs * page];
         let mut saving_total = vec![0i64; n_tariffs];
+        let mut saving_sq = vec![0i128; n_tariffs];
         let mut saving_count = vec![0u64; n_tariffs];
         let (mut with_results, mut with_current, mut impressions) = (0u64, 0u64, 0u64);
         let mut scratch = Vec::with_capacity(64);
-        for (j, member) in self.sample(range) {
+        // The comparison: the joint rank histogram per tariff, (page + 1)^2 cells, before-major.
+        let w = page + 1;
+        let mut cmp = self.base.as_ref().map(|_| CompareScratch {
+            joint: vec![0u64; n_tariffs * w * w],
+            rank_before: vec![0u16; n_tariffs],
+            scratch: Vec::with_capacity(64),
+            changed: 0,
+            best: Default::default(),
+        });
+        for (j, member) in self.sample(range.clone()) {
             let p = &self.profiles[member];
             let key = tie_key(self.spec.seed, j);
             let shown = self
@@ -362,14 +435,47 @@ impl Simulation {
                 hist[t as usize * page + r] += 1;
                 let cost = Millipence(cost).round_to_pence();
                 if let Some(current) = current {
-                    saving_total[t as usize] += current - cost;
+                    let saving = current - cost;
+                    saving_total[t as usize] += saving;
+                    saving_sq[t as usize] += i128::from(saving) * i128::from(saving);
                     saving_count[t as usize] += 1;
                 }
                 sink(j, member, t, r as u16 + 1, cost, current);
             }
+            if let (Some(c), Some((base, base_profiles))) = (cmp.as_mut(), &self.base) {
+                let pb = &base_profiles[member];
+                let shown_b = base.replay(pb, key, page, &mut c.scratch, |_| {});
+                for (r, &(_, _, t)) in c.scratch[..shown_b].iter().enumerate() {
+                    c.rank_before[t as usize] = r as u16 + 1;
+                }
+                for (r, &(_, _, t)) in scratch[..shown].iter().enumerate() {
+                    let rb = std::mem::replace(&mut c.rank_before[t as usize], u16::MAX);
+                    let rb = if rb == u16::MAX { 0 } else { usize::from(rb) };
+                    c.joint[t as usize * w * w + rb * w + r + 1] += 1;
+                }
+                for &(_, _, t) in &c.scratch[..shown_b] {
+                    let rb = std::mem::take(&mut c.rank_before[t as usize]);
+                    if rb != u16::MAX {
+                        c.joint[t as usize * w * w + usize::from(rb) * w] += 1;
+                    }
+                }
+                for &(_, _, t) in &scratch[..shown] {
+                    c.rank_before[t as usize] = 0;
+                }
+                let best_b = c.scratch[..shown_b].first();
+                let best_a = scratch[..shown].first();
+                c.changed += u64::from(best_b.map(|b| b.2) != best_a.map(|a| a.2));
+                if let (Some(cb), Some(ca), Some(cur_b), Some(cur_a)) =
+                    (best_b, best_a, pb.current_cost, p.current_cost)
+                {
+                    let pence = |m: i64| Millipence(m).round_to_pence();
+                    c.best
+                        .add(pence(cur_b) - pence(cb.0), pence(cur_a) - pence(ca.0));
+                }
+            }
         }
         let mut summary = self.empty_summary();
-        summary.profiles = self.spec.chunk_range(i).end - self.spec.chunk_range(i).start;
+        summary.profiles = range.end - range.start;
         summary.profiles_with_results = with_results;
         summary.profiles_with_current_cost = with_current;
         summary.impressions = impressions;
@@ -380,7 +486,17 @@ impl Simulation {
             s.rank_histogram
                 .copy_from_slice(&hist[t * page..(t + 1) * page]);
             s.saving_total_pence = saving_total[t];
+            s.saving_sq_total_pence2 = saving_sq[t];
             s.saving_count = saving_count[t];
+        }
+        if let (Some(c), Some(out)) = (cmp, summary.comparison.as_mut()) {
+            out.profiles = range.end - range.start;
+            out.best_tariff_changed = c.changed;
+            out.best_saving = c.best;
+            for (tc, &t) in out.tariffs.iter_mut().zip(&self.compare_order) {
+                let t = t as usize;
+                tc.set_joint(&c.joint[t * w * w..(t + 1) * w * w], page);
+            }
         }
         Ok(summary)
     }
@@ -427,6 +543,15 @@ impl Simulation {
             out.extend_from_slice(&m.suffix);
         })
     }
+}
+
+/// The comparison's per-chunk working state.
+struct CompareScratch {
+    joint: Vec<u64>,
+    rank_before: Vec<u16>,
+    scratch: Vec<(i64, u64, u16)>,
+    changed: u64,
+    best: crate::compare::PairedSums,
 }
 
 /// The parts of an impressions row that depend only on the visit or only on the tariff, escaped

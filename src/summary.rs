@@ -1,8 +1,10 @@
 //! Per-tariff summaries of impressions. All counts are integers, so merging partial summaries is
 //! associative and commutative; shares, means and expected clicks are derived when written.
 
+use crate::compare::Comparison;
 use crate::error::RunError;
 use crate::money::{Gbp, div_round};
+use crate::stats::Estimate;
 use serde::{Deserialize, Serialize};
 
 /// Click-through rate by rank (1-based ranks at index 0..): ../shared/domain/ctr_by_rank.csv,
@@ -28,6 +30,10 @@ pub struct Summary {
     pub impressions: u64,
     /// One entry per tariff on sale, sorted by id.
     pub tariffs: Vec<TariffSummary>,
+    /// The paired comparison with the market before the scenario (counts, mergeable), when the
+    /// run compares; written to its own file ([`Summary::comparison_json`]), not to summary.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 /// What one tariff got.
@@ -50,6 +56,9 @@ pub struct TariffSummary {
     pub saving_total_pence: i64,
     /// Impressions with a known current cost.
     pub saving_count: u64,
+    /// Sum of the squares of those savings, pence squared (for the standard error of the mean).
+    #[serde(default, with = "crate::stats::wide")]
+    pub saving_sq_total_pence2: i128,
     /// Derived: impressions / profiles.
     #[serde(default)]
     pub page1_share: f64,
@@ -65,6 +74,37 @@ pub struct TariffSummary {
     /// Derived: expected clicks, sum over ranks of impressions x click-through rate.
     #[serde(default)]
     pub expected_clicks: f64,
+    /// Derived: every share and mean above with its standard error and 95% interval
+    /// ([`crate::stats`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<TariffIntervals>,
+}
+
+/// The uncertainty of a tariff's shares and means (derived when written).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TariffIntervals {
+    /// Page-1 share (Wilson interval).
+    pub page1_share: Estimate,
+    /// Rank-1 share (Wilson interval).
+    pub rank1_share: Estimate,
+    /// Page-1 share among the profiles it was eligible for (Wilson interval).
+    pub page1_share_of_eligible: Estimate,
+    /// Mean saving of its impressions with a known current cost, GBP; absent without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_saving_gbp: Option<Estimate>,
+    /// Expected clicks over the run (a total: the per-profile mean times the profiles).
+    pub expected_clicks: Estimate,
+}
+
+/// `sum x` and `sum x^2` of the clicks a tariff gets per profile, from its rank histogram (a
+/// tariff shows at most once per table, so a profile's clicks are one `ctr[rank]`).
+pub fn click_sums(histogram: &[u64], ctr: &[f64]) -> (f64, f64) {
+    histogram
+        .iter()
+        .zip(ctr.iter().chain(std::iter::repeat(&0.0)))
+        .fold((0.0, 0.0), |(s, s2), (&n, &c)| {
+            (s + n as f64 * c, s2 + n as f64 * c * c)
+        })
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -96,13 +136,16 @@ impl Summary {
                     rank_histogram: vec![0; page_size as usize],
                     saving_total_pence: 0,
                     saving_count: 0,
+                    saving_sq_total_pence2: 0,
                     page1_share: 0.0,
                     rank1_share: 0.0,
                     page1_share_of_eligible: 0.0,
                     mean_saving_gbp: None,
                     expected_clicks: 0.0,
+                    intervals: None,
                 })
                 .collect(),
+            comparison: None,
         }
     }
 
@@ -139,6 +182,16 @@ impl Summary {
             }
             a.saving_total_pence += b.saving_total_pence;
             a.saving_count += b.saving_count;
+            a.saving_sq_total_pence2 += b.saving_sq_total_pence2;
+        }
+        match (&mut self.comparison, &other.comparison) {
+            (Some(a), Some(b)) => a.merge(b)?,
+            (None, None) => {}
+            _ => {
+                return Err(mismatch(
+                    "one summary compares with the base market and the other does not".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -155,16 +208,56 @@ impl Summary {
             t.mean_saving_gbp = (t.saving_count > 0)
                 .then(|| Gbp(div_round(t.saving_total_pence, t.saving_count as i64)).as_f64());
             // Summed in rank order, so the float result does not depend on how chunks merged.
-            t.expected_clicks = t
-                .rank_histogram
-                .iter()
-                .zip(self.ctr_by_rank.iter().chain(std::iter::repeat(&0.0)))
-                .map(|(&n, &ctr)| n as f64 * ctr)
-                .sum();
+            let (clicks, clicks_sq) = click_sums(&t.rank_histogram, &self.ctr_by_rank);
+            t.expected_clicks = clicks;
+            let n = self.profiles;
+            t.intervals = Some(TariffIntervals {
+                page1_share: Estimate::share(t.impressions, n),
+                rank1_share: Estimate::share(t.rank_histogram.first().copied().unwrap_or(0), n),
+                page1_share_of_eligible: Estimate::share(t.impressions, t.eligible),
+                mean_saving_gbp: (t.saving_count > 0).then(|| {
+                    let e = Estimate::mean(
+                        t.saving_count,
+                        t.saving_total_pence as f64,
+                        t.saving_sq_total_pence2 as f64,
+                    );
+                    Estimate::normal(e.value / 100.0, e.se / 100.0)
+                }),
+                expected_clicks: Estimate::total(n, clicks, clicks_sq),
+            });
+        }
+        if let Some(c) = &mut self.comparison {
+            c.finish(&self.ctr_by_rank);
         }
     }
 
-    /// The summary as pretty JSON with derived fields up to date.
+    /// The comparison with the base market as pretty JSON (comparison.json), when the run
+    /// compares.
+    pub fn comparison_json(&self) -> Option<String> {
+        let mut c = self.comparison.clone()?;
+        c.finish(&self.ctr_by_rank);
+        let mut out = serde_json::to_string_pretty(&c).expect("comparison serializes");
+        out.push('\n');
+        Some(out)
+    }
+
+    /// The comparison as CSV rows (comparison.csv), when the run compares.
+    pub fn comparison_csv(&self) -> Option<String> {
+        self.comparison
+            .as_ref()
+            .map(|c| c.to_csv(&self.ctr_by_rank))
+    }
+
+    /// summary.json: the summary as pretty JSON with derived fields, without the comparison
+    /// (see [`Summary::comparison_json`]).
+    pub fn report_json(&self) -> String {
+        let mut s = self.clone();
+        s.comparison = None;
+        s.to_json()
+    }
+
+    /// The whole summary (with the comparison's counts, for merging) as pretty JSON with derived
+    /// fields up to date: what a chunk hands on.
     pub fn to_json(&self) -> String {
         let mut s = self.clone();
         s.finish();

@@ -252,8 +252,24 @@ fn simulate(a: SimulateArgs) -> Result<()> {
     let summary = run_chunks(&sim, threads, &bar, |csv| out.write(csv))?;
     out.finish()?;
     bar.finish_and_clear();
-    write_file(&summary_path, summary.to_json().as_bytes())?;
+    write_file(&summary_path, summary.report_json().as_bytes())?;
+    for (name, text) in [
+        ("comparison.json", summary.comparison_json()),
+        ("comparison.csv", summary.comparison_csv()),
+    ] {
+        let path = a.out.join(name);
+        match text {
+            Some(text) => write_file(&path, text.as_bytes())?,
+            // A comparison of an earlier run in the same folder would describe another run.
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
+                    .with_context(|| format!("[WriteFailed] cannot remove {}", path.display()))?,
+                _ => {}
+            },
+        }
+    }
     if !a.quiet {
+        write_stdout(headline(&summary).as_bytes())?;
         eprintln!(
             "tariffsim: {} profiles from a population of {} in {} chunks on {threads} threads: {} impressions -> {}, summary -> {}",
             summary.profiles,
@@ -268,6 +284,77 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         eprintln!("peak_rss_kb {}", bench::peak_rss_kb().unwrap_or(0));
     }
     Ok(())
+}
+
+/// What an analyst reads first: each hypothetical tariff's page-1 share and clicks with their
+/// intervals and, when the run compares, what the change did to the market.
+fn headline(summary: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut summary = summary.clone();
+    summary.finish();
+    let mut out = String::new();
+    let pct = |e: &tariffsim::stats::Estimate| {
+        format!(
+            "{:.2}% (95% CI {:.2}-{:.2}%)",
+            100.0 * e.value,
+            100.0 * e.ci95[0],
+            100.0 * e.ci95[1]
+        )
+    };
+    let num = |e: &tariffsim::stats::Estimate| {
+        format!(
+            "{:.0} (95% CI {:.0} to {:.0})",
+            e.value, e.ci95[0], e.ci95[1]
+        )
+    };
+    for t in summary.tariffs.iter().filter(|t| t.hypothetical) {
+        let Some(i) = &t.intervals else { continue };
+        let _ = writeln!(
+            out,
+            "{} ({}, hypothetical): page-1 share {}, expected clicks {}",
+            t.id,
+            t.supplier,
+            pct(&i.page1_share),
+            num(&i.expected_clicks)
+        );
+    }
+    if let Some(c) = &summary.comparison {
+        let _ = writeln!(
+            out,
+            "against the market without the scenario, on the same {} profiles:",
+            c.profiles
+        );
+        if let (Some(s), Some(changed)) = (&c.mean_best_saving_gbp, &c.best_tariff_changed_share) {
+            let _ = writeln!(
+                out,
+                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2}, 95% CI {:+.2} to {:+.2}); best tariff changed for {}",
+                s.before.value,
+                s.after.value,
+                s.difference.value,
+                s.difference.ci95[0],
+                s.difference.ci95[1],
+                pct(changed)
+            );
+        }
+        let mut losers: Vec<_> = c
+            .tariffs
+            .iter()
+            .filter_map(|t| t.expected_clicks.map(|e| (t, e.difference)))
+            .filter(|(_, d)| d.value < 0.0)
+            .collect();
+        losers.sort_by(|a, b| a.1.value.total_cmp(&b.1.value).then(a.0.id.cmp(&b.0.id)));
+        if !losers.is_empty() {
+            let _ = writeln!(out, "  losing most clicks:");
+        }
+        for (t, d) in losers.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "    {} ({}): {:+.0} clicks (95% CI {:+.0} to {:+.0})",
+                t.id, t.supplier, d.value, d.ci95[0], d.ci95[1]
+            );
+        }
+    }
+    out
 }
 
 fn chunk(a: ChunkArgs) -> Result<()> {
