@@ -66,6 +66,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])`;
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 class RedisBudget {
   constructor(bus, env, limit, leaseMs) {
     this.bus = bus;
@@ -73,12 +75,38 @@ class RedisBudget {
     this.limit = limit;
     this.leaseMs = leaseMs;
     this.key = `tariffsim:budget:${env}`;
+    // How long a budget command waits for an unreachable Redis (a restart) before it fails.
+    this.waitMs = Math.min(30_000, Math.max(2000, Math.floor(leaseMs / 2)));
+  }
+
+  /**
+   * `command(redis)`, tried again while Redis cannot be reached (the client reconnects by itself)
+   * for up to waitMs: a Redis restart must not fail the chunks nor stop the scheduler. An error
+   * Redis answered (ErrorReply) is thrown at once.
+   */
+  async run(command) {
+    const { ErrorReply } = require('redis');
+    const until = Date.now() + this.waitMs;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      let timer;
+      const left = until - Date.now();
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`Redis unreachable for ${this.waitMs} ms`), { code: 'REDIS_UNREACHABLE' })), Math.max(1, left));
+      });
+      try {
+        return await Promise.race([this.bus.commands().then(command), timeout]);
+      } catch (e) {
+        if (e instanceof ErrorReply || e.code === 'REDIS_UNREACHABLE' || Date.now() + delay >= until) throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      await sleep(delay);
+    }
   }
 
   async acquire() {
-    const redis = await this.bus.commands();
     const holder = holderName();
-    const got = await redis.eval(ACQUIRE, { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] });
+    const got = await this.run((redis) => redis.eval(ACQUIRE, { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] }));
     if (Number(got) !== 1) return null;
     return { kind: 'redis', env: this.env, holder };
   }
@@ -89,31 +117,25 @@ class RedisBudget {
     return {
       token,
       /** Whether the slot is still this lease's (a retried delivery may carry one given back). */
-      valid: async () => {
-        const redis = await this.bus.commands();
-        return (await redis.zScore(this.key, token.holder)) !== null;
-      },
+      valid: async () => (await this.run((redis) => redis.zScore(this.key, token.holder))) !== null,
       renew: async () => {
         if (released) return true;
-        const redis = await this.bus.commands();
-        await redis.eval(RENEW, { keys: [this.key], arguments: [String(this.leaseMs), token.holder] });
+        await this.run((redis) => redis.eval(RENEW, { keys: [this.key], arguments: [String(this.leaseMs), token.holder] }));
         return true;
       },
       release: async () => {
         if (released) return;
         released = true;
-        const redis = await this.bus.commands();
-        await redis.zRem(this.key, token.holder);
+        await this.run((redis) => redis.zRem(this.key, token.holder));
       },
     };
   }
 
   /** Frees the slots of holders that died on this host; returns how many. */
   async freeDead() {
-    const redis = await this.bus.commands();
-    const holders = await redis.zRange(this.key, 0, -1);
+    const holders = await this.run((redis) => redis.zRange(this.key, 0, -1));
     const dead = holders.filter(deadLocal);
-    if (dead.length > 0) await redis.zRem(this.key, dead);
+    if (dead.length > 0) await this.run((redis) => redis.zRem(this.key, dead));
     return dead.length;
   }
 }

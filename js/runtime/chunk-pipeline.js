@@ -19,7 +19,7 @@ const { codes, typed } = require('./errors');
 const { recordUsage, collectUsage } = require('./usage');
 const { budgetOf } = require('./budget');
 const { computeInPool } = require('./workers');
-const { pumpQuietly, maybeSweep, claimRecord, stale, forget, planOf } = require('./scheduler');
+const { pumpQuietly, maybeSweep, claimRecord, stale, forget, planOf, unclaim } = require('./scheduler');
 
 /** Attempts of a chunk before the run fails: Lambda's first try and its two retries. */
 const ATTEMPTS = 3;
@@ -229,7 +229,7 @@ async function runChunk(input, request) {
       // scheduler, which starts it when a slot frees.
       const token = await budget.acquire();
       if (token === null) {
-        await storage.delete(k.claim(index)).catch(() => {});
+        await unclaim(storage, runId, index);
         request.log.info(`chunk ${index} of run ${runId}: the ${env} budget is in use; the scheduler starts it later`);
         return { run_id: runId, index, deferred: true };
       }
@@ -257,8 +257,10 @@ async function computeAndStore(request, { runId, index, k, plan, lease, release,
   renewal.unref();
   enter(env);
   try {
-    await lease.renew();
-    faultHook(request, runId, index);
+    // A lease that cannot be renewed (Redis down longer than its wait) does not fail the chunk:
+    // the slot's lease still runs, and the run must end.
+    await lease.renew().catch((e) => request.log.warn(`could not renew a budget slot: ${e.message}`));
+    await faultHook(request, runId, index);
     out = await computeInPool({
       storage,
       location: request.config.storage,
@@ -315,15 +317,19 @@ async function noteProgress(storage, k) {
 /**
  * Development-only fault injection for tests (TARIFFSIM_DEBUG_HOOKS=1 and
  * TARIFFSIM_FAIL_CHUNKS="<run-id>:<index>:<times>,..."): chunk <index> of that run fails its first
- * <times> attempts (0 = always).
+ * <times> attempts (0 = always). `<run-id>:slow:<ms>`: every chunk of that run holds its budget slot
+ * <ms> longer before it computes (chunks that overlap whatever the machine's speed).
  */
 const failures = new Map();
-function faultHook(request, runId, index) {
+async function faultHook(request, runId, index) {
   const spec = request.config.failChunks;
   if (!spec || !request.config.debugHooks) return;
   for (const item of spec.split(',')) {
     const [run, chunk, times] = item.split(':');
-    if (run === runId && Number(chunk) === index) {
+    if (run !== runId) continue;
+    if (chunk === 'slow') {
+      await new Promise((resolve) => setTimeout(resolve, Number(times) || 0));
+    } else if (Number(chunk) === index) {
       const key = `${run}:${chunk}`;
       const seen = (failures.get(key) || 0) + 1;
       failures.set(key, seen);

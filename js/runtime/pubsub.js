@@ -87,7 +87,8 @@ class RedisBus {
     this.url = url;
     this.kind = 'redis';
     this.pub = null;
-    this.subscriber = null;
+    // Every subscription's own connection, connected or still connecting: close() ends them all.
+    this.subscribers = new Set();
   }
 
   client() {
@@ -176,27 +177,58 @@ class RedisBus {
     return MEMORY.get(key) || null;
   }
 
+  /**
+   * Calls `onMessage(message, channel)` for every message on topics matching `pattern`, on a
+   * connection of its own. Waits for Redis while it is down (until close()).
+   * @returns {Promise<() => Promise<void>>} unsubscribe: ends the connection at once (never waits
+   *   for a Redis that is down)
+   */
   async subscribe(pattern, onMessage) {
     const sub = this.client();
+    this.subscribers.add(sub);
+    const end = () => {
+      this.subscribers.delete(sub);
+      try {
+        sub.destroy();
+      } catch {
+        // closed already
+      }
+    };
     try {
       await sub.connect();
       await sub.pSubscribe(pattern, (text, channel) => onMessage(parse(text), channel));
     } catch (e) {
-      await sub.quit().catch(() => sub.disconnect().catch(() => {}));
+      end();
       throw e;
     }
-    return async () => {
-      await sub.pUnsubscribe(pattern).catch(() => {});
-      await sub.quit().catch(() => {});
-    };
+    return async () => end();
   }
 
+  /** Ends every connection of this bus: the publisher (its commands answered first, 1 s at most) and every subscription. */
   async close() {
+    for (const sub of this.subscribers) {
+      try {
+        sub.destroy();
+      } catch {
+        // closed already
+      }
+    }
+    this.subscribers.clear();
     if (this.pub !== null) {
       const pub = this.pub;
+      const ready = this.pubReady;
       this.pub = null;
-      await this.pubReady.catch(() => {});
-      await pub.quit().catch(() => {});
+      let timer;
+      const timeout = new Promise((resolve) => {
+        timer = setTimeout(resolve, 1000);
+      });
+      await Promise.race([ready.then(() => pub.close()).catch(() => {}), timeout]);
+      clearTimeout(timer);
+      try {
+        pub.destroy();
+      } catch {
+        // closed already
+      }
     }
   }
 }

@@ -175,7 +175,8 @@ async function cancelRun(storage, bus, runId, cancellation) {
  * no message falls between the two.
  * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
  *   timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
- * @returns {Promise<object>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout' or 'aborted')
+ * @returns {Promise<object>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout', with
+ *   `last`: the last state read, or 'aborted')
  */
 async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000, signal = null }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
@@ -188,6 +189,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   let queued = false;
   let stopped = false;
   let lastError = null;
+  let seen = null;
   // Messages can come faster than state can be read: at most one read waits behind the running one.
   const check = () => {
     if (queued) return checking;
@@ -203,6 +205,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
         lastError = e;
         return;
       }
+      seen = state;
       const key = `${state.status}:${state.done}:${state.chunks}`;
       if (key !== last) {
         last = key;
@@ -215,7 +218,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well, from the
   // start, so that a Redis that is down delays nothing but the messages.
   const poll = setInterval(check, pollMs);
-  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
+  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...(seen ? { last: { status: seen.status, done: seen.done, chunks: seen.chunks } } : {}), ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
   const onAbort = () => settle({ run_id: runId, status: 'aborted' });
   if (signal) {
     if (signal.aborted) onAbort();

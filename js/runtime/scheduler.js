@@ -24,6 +24,8 @@ const { keys, activeKey, json, readJson, readState, ended, failRun } = require('
 
 /** Per process: where each run's next unclaimed chunk probably is (run storage url -> index). */
 const cursors = new Map();
+/** Per process: chunks whose claim was given back (run storage url -> indices), started first. */
+const givenBack = new Map();
 /** Per process: plans read (run storage url -> plan). */
 const plans = new Map();
 /** Per environment: which run is served first next (round robin). */
@@ -83,6 +85,13 @@ async function claimNext(storage, runId, leaseMs) {
   const plan = await planOf(storage, runId);
   if (plan === null) return null;
   const where = storage.url(k.base);
+  // Chunks given back behind the cursor first (the cursor only moves forward).
+  const back = givenBack.get(where);
+  while (back && back.size > 0) {
+    const j = back.values().next().value;
+    back.delete(j);
+    if (await storage.putIfAbsent(k.claim(j), claimRecord())) return j;
+  }
   let i = cursors.get(where);
   if (i === undefined) {
     // A process new to the run starts at the first gap in the claims.
@@ -98,6 +107,19 @@ async function claimNext(storage, runId, leaseMs) {
   }
   cursors.set(where, plan.chunks);
   return null;
+}
+
+/**
+ * Gives a chunk's claim back (its invocation could not be made, or it found no slot): the claim
+ * deleted and the chunk noted, so that this process's next pump starts it (another process's
+ * sweep finds the gap).
+ */
+async function unclaim(storage, runId, index) {
+  const k = keys(runId);
+  await storage.delete(k.claim(index)).catch(() => {});
+  const where = storage.url(k.base);
+  if (!givenBack.has(where)) givenBack.set(where, new Set());
+  givenBack.get(where).add(index);
 }
 
 /**
@@ -135,7 +157,7 @@ async function pump(request) {
       started += 1;
     } catch (e) {
       await budget.lease(token).release();
-      await storage.delete(keys(work.runId).claim(work.index)).catch(() => {});
+      await unclaim(storage, work.runId, work.index);
       throw e;
     }
   }
@@ -217,8 +239,9 @@ async function resumeRun(request, runId) {
       freed += 1;
     }
   }
+  // Claims given back, or freed here: the next pump looks for the first gap again.
+  cursors.delete(storage.url(k.base));
   if (freed > 0) {
-    cursors.delete(storage.url(k.base));
     await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'chunks', chunks: freed, done: done.size, of: plan.chunks });
     request.log.warn(`run ${runId}: ${freed} chunk(s) started by a process that is gone are started again`);
   }
@@ -314,6 +337,7 @@ function forget(storage, runId) {
   const where = storage.url(keys(runId).base);
   plans.delete(where);
   cursors.delete(where);
+  givenBack.delete(where);
 }
 
-module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, sweep, maybeSweep, resumeRun, claim, stale, claimRecord, forget, planOf };
+module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, stale, claimRecord, forget, planOf };

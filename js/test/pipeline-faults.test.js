@@ -4,7 +4,12 @@
 // run, the sample-size limit. Every wait has a timeout and every test asserts the end state: done
 // and equal to the native command's output, or failed/cancelled with its reason.
 
-const { test, before, after } = require('node:test');
+const nodeTest = require('node:test');
+const { before, after } = nodeTest;
+
+// No test waits for ever: each has a time limit (a hang fails, naming the test), and the hooks close
+// every server, bus and subscription even when a test failed.
+const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -39,6 +44,9 @@ before(async () => {
     // for the merged impressions (disk-full-merge).
     TARIFFSIM_TEST_STORAGE_FULL: '^runs/(disk-full-chunk/(chunks/000003\\.csv|failed\\.json|attempts/)|disk-full-merge/impressions\\.csv)',
     TARIFFSIM_MAX_SAMPLE_SIZE_DEV: '1000000',
+    // The budget runs' chunks hold their slot 50 ms longer: they overlap however fast they compute.
+    TARIFFSIM_DEBUG_HOOKS: '1',
+    TARIFFSIM_FAIL_CHUNKS: 'budget-0:slow:50,budget-1:slow:50,budget-2:slow:50',
   });
   delete process.env.AWS_LAMBDA_FUNCTION_NAME;
   m = {
@@ -55,10 +63,10 @@ before(async () => {
 });
 
 after(async () => {
-  await m.invoke.idle();
-  await m.workers.closeWorkers();
-  await m.pubsub.closeBuses();
-  await redis.stop();
+  if (m) await m.invoke.idle();
+  await require('../runtime/workers').closeWorkers();
+  await require('../runtime/pubsub').closeBuses();
+  if (redis) await redis.stop();
   fs.rmSync(storageDir, { recursive: true, force: true });
   fs.rmSync(dataDir, { recursive: true, force: true });
 });

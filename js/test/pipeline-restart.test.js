@@ -4,7 +4,12 @@
 // the server: its REST route (the page's button) and the Lambda Invoke API. A real redis-server
 // carries the messages and the environment's budget; the server runs in its own process.
 
-const { test, before, after } = require('node:test');
+const nodeTest = require('node:test');
+const { before, after } = nodeTest;
+
+// No test waits for ever: each has a time limit (a hang fails, naming the test), and the hooks close
+// every server, bus and subscription even when a test failed.
+const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -46,9 +51,13 @@ async function stopServer(signal) {
   if (server === null) return;
   const s = server;
   server = null;
+  if (s.exitCode !== null || s.signalCode !== null) return;
   const exited = new Promise((resolve) => s.once('exit', resolve));
   s.kill(signal);
+  // A server that does not stop within 10 s is killed.
+  const timer = setTimeout(() => s.kill('SIGKILL'), 10_000);
   await exited;
+  clearTimeout(timer);
 }
 
 before(async () => {
@@ -62,7 +71,7 @@ before(async () => {
 after(async () => {
   await stopServer('SIGTERM');
   await require('../runtime/pubsub').closeBuses();
-  await redis.stop();
+  if (redis) await redis.stop();
   fs.rmSync(storageDir, { recursive: true, force: true });
   fs.rmSync(dataDir, { recursive: true, force: true });
 });

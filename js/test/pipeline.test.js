@@ -3,7 +3,12 @@
 // development mode (in-process invoke) with a real redis-server, against the native command's
 // output byte for byte; and the faults Lambda's delivery semantics bring.
 
-const { test, before, after } = require('node:test');
+const nodeTest = require('node:test');
+const { before, after } = nodeTest;
+
+// No test waits for ever: each has a time limit (a hang fails, naming the test), and the hooks close
+// every server, bus and subscription even when a test failed.
+const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -30,7 +35,7 @@ before(async () => {
     TARIFFSIM_DATA_DIR: dataDir,
     TARIFFSIM_CHUNK_BUDGET: '3',
     TARIFFSIM_RETRY_DELAYS_MS: '5,10',
-    TARIFFSIM_FAIL_CHUNKS: 'fails-once:2:1,fails-always:1:0',
+    TARIFFSIM_FAIL_CHUNKS: 'fails-once:2:1,fails-always:1:0,budget:slow:50',
     TARIFFSIM_DEBUG_HOOKS: '1',
     TARIFFSIM_LOG_LEVEL: 'WARN',
     TARIFFSIM_WORKERS: '2',
@@ -48,10 +53,10 @@ before(async () => {
 });
 
 after(async () => {
-  await m.invoke.idle();
+  if (m) await m.invoke.idle();
   await require('../runtime/workers').closeWorkers();
-  await m.pubsub.closeBuses();
-  await redis.stop();
+  await require('../runtime/pubsub').closeBuses();
+  if (redis) await redis.stop();
   fs.rmSync(storageDir, { recursive: true, force: true });
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
