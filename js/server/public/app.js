@@ -171,6 +171,8 @@ function follow(runId, tariffId) {
     $('cancel').classList.add('hidden');
     if (final.status === 'done') showSummary(runId, tariffId);
     else if (final.status === 'cancelled') {
+      const reason = (final.cancellation || {}).reason;
+      if (reason) $('status').textContent += ` (${reason})`;
       document.body.dataset.state = 'cancelled';
     } else {
       const failure = final.failure || {};
