@@ -13,10 +13,9 @@
 
 const path = require('node:path');
 const { wrapHandler } = require('./runtime/wrap-handler');
-const fs = require('node:fs');
 const { withEngine } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
-const { inside } = require('./runtime/inputs');
+const { inside, readInput } = require('./runtime/inputs');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
 const { RUN_ID, keys, json, readJson, readState, ended, failRun } = require('./runtime/runs');
@@ -25,15 +24,6 @@ const { failForStorage } = require('./runtime/chunk-pipeline');
 const { recordUsage } = require('./runtime/usage');
 
 const FIELDS = new Set(['request-id', 'requestId', 'run_id', 'depth']);
-
-function readInput(file, what) {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    if (e.code === 'ENOENT') throw typed(codes.InputNotFound, `${what} ${file} does not exist`);
-    throw e;
-  }
-}
 
 async function work(input, request) {
   for (const field of Object.keys(input)) {

@@ -24,10 +24,11 @@
 // its state says cancelled and a `cancelled` message goes out on its topic. Output: its state.
 
 const path = require('node:path');
-const { wrapHandler } = require('./runtime/wrap-handler');
+const { wrapHandler, checkJsonValue } = require('./runtime/wrap-handler');
 const { withEngine, textFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { inside } = require('./runtime/inputs');
+const { publicPath } = require('./runtime/paths');
 const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
@@ -88,6 +89,8 @@ async function work(input, request) {
       throw typed(codes.InvalidJson, `the run spec is not JSON: ${e.message}`);
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw typed(codes.InvalidRequest, 'the run spec must be a JSON object');
+    // A spec file is checked as an input is (nesting, exact whole numbers) before it is serialized again.
+    checkJsonValue(parsed, 'the run spec');
     // An inline scenario (an object instead of a path) travels with the run; the core checks it
     // against the market in filter-population.
     let scenario = null;
@@ -125,7 +128,7 @@ async function work(input, request) {
       await pumpQuietly(request);
       state = await readState(storage, runId, { bus });
     }
-    return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: storage.url(k.base) };
+    return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: publicPath(storage.url(k.base)) };
   }
   // Active before anything else: a run whose starter dies is found by the next sweep.
   await registerRun(storage, request.env.name, runId);
@@ -133,7 +136,7 @@ async function work(input, request) {
   request.log.info(`run ${runId} started: ${spec.sample_size} profiles`);
   await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);
   await recordUsage(storage, runId, request);
-  return { run_id: runId, status: 'started', topics: topicsOf(runId), state_url: storage.url(k.base) };
+  return { run_id: runId, status: 'started', topics: topicsOf(runId), state_url: publicPath(storage.url(k.base)) };
 }
 
 exports.handler = wrapHandler('run-simulation', work);

@@ -16,6 +16,7 @@ const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
 const { keys, json, readJson, failRun, activeKey } = require('./runs');
 const { codes, typed } = require('./errors');
+const { publicPath, scrubPaths } = require('./paths');
 const { recordUsage, collectUsage } = require('./usage');
 const { budgetOf } = require('./budget');
 const { computeInPool } = require('./workers');
@@ -62,7 +63,7 @@ async function failForStorage(storage, bus, runId, e, where, env) {
   await failRun(storage, bus, runId, {
     ...where,
     error_type: 'StorageFull',
-    reason: `StorageFull: ${e.message}: ${hint}, then start the run again with a new request id`,
+    reason: `StorageFull: ${scrubPaths(e.message)}: ${hint}, then start the run again with a new request id`,
     environment: env,
   });
   return true;
@@ -78,7 +79,7 @@ async function countFailure(storage, bus, runId, k, index, e, env) {
   let failures;
   try {
     failures = (await storage.list(k.attemptsDir)).filter((key) => key.includes(`/${String(index).padStart(6, '0')}-`)).length + 1;
-    await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: e.message }));
+    await storage.put(k.attempt(index, failures), json({ error_type: e.name, message: scrubPaths(e.message) }));
   } catch (e2) {
     if (await failForStorage(storage, bus, runId, e2, { lambda: 'simulate-chunk', chunk: index }, env)) return;
     failures = (attemptsSeen.get(seenKey) || 0) + 1;
@@ -143,8 +144,9 @@ async function mergeRun(request, runId) {
       compute_ms: counts.reduce((a, d) => a + d.compute_ms, 0),
       own_ms: counts.reduce((a, d) => a + d.own_ms, 0),
       merge_ms: performance.now() - started,
-      impressions_url: storage.url(k.impressions),
-      summary_url: storage.url(k.summary),
+      // Where the outputs are, without the machine's absolute path (a folder: $TARIFFSIM_STORAGE/...).
+      impressions_url: publicPath(storage.url(k.impressions)),
+      summary_url: publicPath(storage.url(k.summary)),
       finished_at: new Date().toISOString(),
     };
     // A sweep is not a lambda of the run: its own time is not the run's.

@@ -10,7 +10,10 @@
 //   TARIFFSIM_OUT_DIR       where simulate-chunk writes impressions and summaries
 //                           (default: $TMPDIR/tariffsim/out; Lambda can write only under /tmp)
 //   TARIFFSIM_MAX_PROFILES  most profiles in one `price` request (default 100)
-//   TARIFFSIM_DEBUG_HOOKS   0 turns off the DEV-only fault injection (`debug_panic`)
+//   TARIFFSIM_DEBUG_HOOKS   1 turns on the DEV-only fault injection (`debug_panic`,
+//                           TARIFFSIM_FAIL_CHUNKS); off unless set (never in STAGING or PROD)
+//   TARIFFSIM_ALLOWED_HOSTS the development server's Host names besides loopback, comma-separated,
+//                           each `name` (any port) or `name:port` (docs/server.md)
 //   TARIFFSIM_LOG_LEVEL     TRACE, DEBUG, INFO (default), WARN, ERROR, FATAL;
 //                           AWS_LAMBDA_LOG_LEVEL wins when Lambda sets it
 //   AWS_LAMBDA_LOG_FORMAT   JSON for one JSON object per log line (set by Lambda's JSON log format)
@@ -204,7 +207,7 @@ function loadConfig(env = process.env, options = {}) {
       outDir,
       maxPayloadBytes: LAMBDA_PAYLOAD_LIMIT,
       maxProfiles: positiveInt(get('TARIFFSIM_MAX_PROFILES'), 100, 'TARIFFSIM_MAX_PROFILES'),
-      debugHooks: name === 'DEV' && get('TARIFFSIM_DEBUG_HOOKS') !== '0',
+      debugHooks: name === 'DEV' && get('TARIFFSIM_DEBUG_HOOKS') === '1',
       logLevel: (env.AWS_LAMBDA_LOG_LEVEL || get('TARIFFSIM_LOG_LEVEL') || 'INFO').toUpperCase(),
       storage: get('TARIFFSIM_STORAGE') || outDir,
       s3Endpoint: get('TARIFFSIM_S3_ENDPOINT') || null,
@@ -254,6 +257,8 @@ function loadConfig(env = process.env, options = {}) {
     lineBreak: env.AWS_LAMBDA_FUNCTION_NAME ? '\r' : '\n',
     /** The file the per-alias values came from (null: none). */
     file: file ? path.resolve(file) : null,
+    /** Host names the development server answers besides loopback (TARIFFSIM_ALLOWED_HOSTS). */
+    allowedHosts: Object.freeze((env.TARIFFSIM_ALLOWED_HOSTS || '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   });
 }
 

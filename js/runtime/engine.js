@@ -12,6 +12,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
+const { withoutBom, readError } = require('./inputs');
 
 const PKG = path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js');
 
@@ -61,10 +62,9 @@ function stat(file, what) {
   try {
     st = fs.statSync(file);
   } catch (e) {
-    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') throw typed(codes.InputNotFound, `${what} ${file} does not exist`);
-    throw e;
+    throw readError(e, file, what);
   }
-  if (!st.isFile()) throw typed(codes.InvalidReference, `${what} ${file} is not a file`);
+  if (!st.isFile()) throw readError(Object.assign(new Error('not a file'), { code: 'EISDIR' }), file, what);
   return st;
 }
 
@@ -77,11 +77,18 @@ function stat(file, what) {
  * @param {(bytes: Buffer) => string} load
  * @param {(key: string) => boolean} [stillLoaded] whether the engine still holds the key
  */
-function loadFile(instance, file, what, load, stillLoaded = () => true) {
+function loadFile(instance, file, what, load, stillLoaded = () => true, binary = false) {
   const st = stat(file, what);
   const seen = instance.files.get(file);
   if (seen && seen.size === st.size && seen.mtimeMs === st.mtimeMs && stillLoaded(seen.key)) return seen.key;
-  const key = load(fs.readFileSync(file));
+  let bytes;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw readError(e, file, what);
+  }
+  // A text file's UTF-8 byte-order mark is accepted and dropped (inputs.js).
+  const key = load(binary ? bytes : withoutBom(bytes));
   instance.files.set(file, { size: st.size, mtimeMs: st.mtimeMs, key });
   return key;
 }
@@ -104,7 +111,7 @@ function snapshotOf(file) {
 function marketFromFile(instance, file) {
   const stillLoaded = (key) => instance.engine.hasMarket(key);
   if (fs.statSync(file, { throwIfNoEntry: false }) === undefined && fs.statSync(`${file}.snapshot`, { throwIfNoEntry: false }) !== undefined) {
-    return loadFile(instance, `${file}.snapshot`, 'market snapshot', (bytes) => instance.engine.loadMarketSnapshot(bytes), stillLoaded);
+    return loadFile(instance, `${file}.snapshot`, 'market snapshot', (bytes) => instance.engine.loadMarketSnapshot(bytes), stillLoaded, true);
   }
   return loadFile(instance, file, 'market', (bytes) => instance.engine.loadMarket(bytes, snapshotOf(file)), stillLoaded);
 }

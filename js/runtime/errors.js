@@ -9,6 +9,8 @@ const codes = Object.freeze({
   InvalidJson: 'InvalidJson',
   /** The input has the wrong shape: a missing or unknown field, a value of the wrong type. */
   InvalidRequest: 'InvalidRequest',
+  /** The input's JSON is nested deeper than MAX_NESTING levels (wrap-handler.js). */
+  NestingTooDeep: 'NestingTooDeep',
   /** The input is larger than Lambda accepts (6 MB). */
   PayloadTooLarge: 'PayloadTooLarge',
   /** The result is larger than Lambda can return (6 MB). */
@@ -37,6 +39,16 @@ const codes = Object.freeze({
   StorageFull: 'StorageFull',
   /** A run failed because it made no progress for the stall timeout (TARIFFSIM_STALL_MS). */
   RunStalled: 'RunStalled',
+  /** A write to run storage failed or was cut short (the key names the object). */
+  StorageWriteFailed: 'StorageWriteFailed',
+  /** A read from run storage failed for another reason than the object's absence. */
+  StorageReadFailed: 'StorageReadFailed',
+  /** The development server: a Host name it does not serve (DNS rebinding). */
+  HostNotAllowed: 'HostNotAllowed',
+  /** The development server: a request from a web page of another origin. */
+  CrossOriginRequest: 'CrossOriginRequest',
+  /** The development server: a state-changing request without a JSON content type. */
+  UnsupportedMediaType: 'UnsupportedMediaType',
   /** Something was thrown that is not an Error. */
   InternalError: 'InternalError',
 });

@@ -23,6 +23,7 @@
 // and, per environment, active/<ENV>/<run-id>.json: the runs not ended yet (js/runtime/scheduler.js).
 
 const { topic, requestPattern } = require('./pubsub');
+const { scrubPaths } = require('./paths');
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -139,7 +140,7 @@ async function endRun(storage, bus, runId, what, event, record) {
     first = await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at }));
   } catch (e) {
     stored = false;
-    record = { ...record, stored: false, storage_error: `${e.name}: ${e.message}` };
+    record = { ...record, stored: false, storage_error: scrubPaths(`${e.name}: ${e.message}`) };
     first = await bus.remember(runId, what, { ...record, at });
   }
   if (first) {
@@ -157,6 +158,8 @@ async function endRun(storage, bus, runId, what, event, record) {
  * @returns {Promise<boolean>} whether this call marked it
  */
 async function failRun(storage, bus, runId, failure) {
+  // Stored state names files relative to the repository, never by absolute path.
+  if (typeof failure.reason === 'string') failure = { ...failure, reason: scrubPaths(failure.reason) };
   return endRun(storage, bus, runId, 'failed', 'run-failed', failure);
 }
 

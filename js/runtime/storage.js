@@ -18,8 +18,13 @@
 // A run is assembled the same way on both: each chunk's impressions stored as an object of their
 // own, concatenated once by the merge (js/runtime/chunk-pipeline.js). The backend changes where the
 // bytes go, never how a run is put together.
+//
+// On a folder every write is checked: written whole (a short write is continued, a write that
+// makes no progress fails), flushed to the disk (fsync) and closed, and any failure of these, of
+// creating the folder or of the rename that puts the object in place, is a StorageWriteFailed
+// error naming the key (relative to the storage, never an absolute path); a half-written
+// temporary file is removed. Reads that fail for another reason than absence are StorageReadFailed.
 
-const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
@@ -31,6 +36,57 @@ function checkKey(key) {
     throw typed(codes.InvalidReference, `storage key ${JSON.stringify(key)} is not a relative path of letters, digits, '.', '_', '-' and '/'`);
   }
   return key;
+}
+
+/** A failed write of `key` as a typed error: the key and the system's code, no absolute path. */
+function writeFailed(e, key, op = 'write') {
+  // Only the system's errors are translated: a typed error (from the source of a stream, say) is
+  // passed on as it is.
+  if (!e || typeof e.code !== 'string') return e;
+  const { code } = e;
+  const what = { ENOSPC: ': the disk is full', EFBIG: ': the file is larger than allowed', EDQUOT: ': the disk quota is used up', EACCES: ': permission denied', EROFS: ': the file system is read-only' }[code] || '';
+  return typed(codes.StorageWriteFailed, `storage ${op} of ${key} failed (${code}${what})`, { cause: e });
+}
+
+function readFailed(e, key) {
+  if (!e || typeof e.code !== 'string') return e;
+  return typed(codes.StorageReadFailed, `storage read of ${key} failed (${e.code})`, { cause: e });
+}
+
+/** Writes all of `bytes` at `position` (null: the file's current offset), continuing short writes. */
+async function writeAll(handle, bytes, position) {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position === null ? null : position + done);
+    if (!(bytesWritten > 0)) throw Object.assign(new Error('a write made no progress'), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Runs `write(handle)` on an open file, then flushes it to the disk and closes it; the first
+ * failure of the three is thrown (a failing close is never lost).
+ */
+async function withFile(file, flags, write) {
+  const handle = await fsp.open(file, flags);
+  let failure = null;
+  try {
+    await write(handle);
+    await handle.sync();
+  } catch (e) {
+    failure = e;
+  }
+  try {
+    await handle.close();
+  } catch (e) {
+    if (failure === null) failure = e;
+  }
+  if (failure !== null) throw failure;
+}
+
+/** A new file holding exactly `bytes`, flushed and closed. */
+function writeNew(file, bytes) {
+  return withFile(file, 'w', (handle) => writeAll(handle, bytes, null));
 }
 
 class FolderStorage {
@@ -68,40 +124,61 @@ class FolderStorage {
   }
 
   async get(key) {
+    const file = this.file(key);
     try {
-      return await fsp.readFile(this.file(key));
+      return await fsp.readFile(file);
     } catch (e) {
       if (e.code === 'ENOENT') return null;
-      throw e;
+      throw readFailed(e, key);
     }
+  }
+
+  /** A temporary file next to `key`'s, written whole, flushed and closed (removed if that fails). */
+  async writeTemporary(key, file, bytes) {
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await this.inFolder(file, () => writeNew(tmp, bytes));
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => {});
+      throw writeFailed(e, key);
+    }
+    return tmp;
   }
 
   async put(key, bytes) {
     const file = this.file(key);
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await this.inFolder(file, () => fsp.writeFile(tmp, bytes));
-    await fsp.rename(tmp, file);
+    const tmp = await this.writeTemporary(key, file, bytes);
+    try {
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => {});
+      throw writeFailed(e, key);
+    }
   }
 
   async putIfAbsent(key, bytes) {
     const file = this.file(key);
     // Write a temporary file, then link it into place: link(2) fails when the name exists, so
     // exactly one caller wins and nobody sees a half-written object.
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await this.inFolder(file, () => fsp.writeFile(tmp, bytes));
+    const tmp = await this.writeTemporary(key, file, bytes);
     try {
       await fsp.link(tmp, file);
       return true;
     } catch (e) {
       if (e.code === 'EEXIST') return false;
-      throw e;
+      throw writeFailed(e, key);
     } finally {
       await fsp.unlink(tmp).catch(() => {});
     }
   }
 
   async delete(key) {
-    await fsp.rm(this.file(key), { force: true });
+    const file = this.file(key);
+    try {
+      await fsp.rm(file, { force: true });
+    } catch (e) {
+      throw writeFailed(e, key, 'delete');
+    }
   }
 
   async list(prefix) {
@@ -113,7 +190,7 @@ class FolderStorage {
         entries = await fsp.readdir(d, { withFileTypes: true });
       } catch (e) {
         if (e.code === 'ENOENT') return;
-        throw e;
+        throw readFailed(e, prefix);
       }
       for (const e of entries) {
         if (e.name.endsWith('.tmp')) continue;
@@ -129,16 +206,17 @@ class FolderStorage {
   async putStream(key, chunks) {
     const file = this.file(key);
     const tmp = `${file}.${process.pid}.tmp`;
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    const out = fs.createWriteStream(tmp);
     try {
-      for await (const chunk of chunks) {
-        if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
-      }
-    } finally {
-      await new Promise((resolve, reject) => out.end((e) => (e ? reject(e) : resolve())));
+      await this.inFolder(file, () =>
+        withFile(tmp, 'w', async (handle) => {
+          for await (const chunk of chunks) await writeAll(handle, chunk, null);
+        }),
+      );
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => {});
+      throw writeFailed(e, key);
     }
-    await fsp.rename(tmp, file);
   }
 }
 

@@ -4,18 +4,79 @@
 //   exports.handler = wrapHandler('price', (input, request) => ...)
 //
 // It decodes the JSON input (an object, or JSON text or bytes), refuses payloads over Lambda's 6 MB,
+// JSON nested deeper than MAX_NESTING levels and whole numbers JavaScript cannot hold exactly,
 // binds the environment from the alias of the invoked ARN and the request id (the input's
 // `request-id`/`requestId`, else the Lambda request id), logs tagged lines, and logs every error with
-// its stack before rethrowing it, so that Lambda reports `errorType` = the error's name.
+// its stack before rethrowing it, so that Lambda reports `errorType` = the error's name. An error's
+// message and stack name files relative to the repository, never by absolute path (paths.js).
 
 const { config: processConfig, resolveSecrets } = require('./config');
 const { environmentOf, requestIdOf } = require('./environment');
 const { createLogger } = require('./logging');
 const { codes, typed, asError } = require('./errors');
+const { scrubError } = require('./paths');
+
+/**
+ * The deepest nesting of arrays and objects an input may have: the input object is level 1, a
+ * profile in `profiles` level 3, a tariff's rates in `hypothetical_tariffs` level 5. Deeper JSON is
+ * refused before any of it is serialized again or handed to the simulation module, whose own
+ * parser stops at 128.
+ */
+const MAX_NESTING = 64;
 
 function byteLength(text) {
   // A UTF-8 character takes at most 3 bytes per UTF-16 unit, so short text needs no count.
   return text.length * 3 <= 1024 ? text.length : Buffer.byteLength(text, 'utf8');
+}
+
+/** `parent` and `key` as a JSON path for messages: `spec.sample_size`, `profiles[0].region`. */
+function pathOf(parent, key) {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  const name = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : JSON.stringify(key);
+  return parent === '' ? name : `${parent}.${name}`;
+}
+
+/**
+ * Refuses a value nested deeper than `maxNesting` levels, or holding a whole number beyond
+ * ±(2^53 − 1): JSON numbers are read as doubles, and from 2^53 on not every whole number is one
+ * (2^53 + 1 reads as 2^53), so such a number would not mean what was sent. Iterative: any depth is
+ * checked without recursion.
+ * @param {unknown} value a decoded JSON value
+ * @param {string} [what] what the value is, for messages (`the input`, `the run spec`)
+ * @param {number} [maxNesting]
+ */
+function checkJsonValue(value, what = 'the input', maxNesting = MAX_NESTING) {
+  const stack = [[value, 1, '', null]];
+  while (stack.length > 0) {
+    const [v, depth, parent, key] = stack.pop();
+    if (typeof v === 'number') {
+      if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
+        const where = key === null ? what : pathOf(parent, key);
+        throw typed(
+          codes.InvalidRequest,
+          `${where} is ${v}: whole numbers must lie within ±${Number.MAX_SAFE_INTEGER} (2^53 − 1); JSON numbers beyond it are not exact in JavaScript (2^53 + 1 reads as 2^53)`,
+        );
+      }
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > maxNesting) {
+      throw typed(codes.NestingTooDeep, `${what} is nested more than ${maxNesting} levels deep (at ${key === null ? 'the top' : pathOf(parent, key)}): flatten it`);
+    }
+    const here = key === null ? '' : pathOf(parent, key);
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i -= 1) {
+        const x = v[i];
+        if (typeof x === 'number' || (x !== null && typeof x === 'object')) stack.push([x, depth + 1, here, i]);
+      }
+    } else {
+      for (const k of Object.keys(v)) {
+        const x = v[k];
+        if (typeof x === 'number' || (x !== null && typeof x === 'object')) stack.push([x, depth + 1, here, k]);
+      }
+    }
+  }
+  return value;
 }
 
 function tooLarge(bytes, limit) {
@@ -38,7 +99,10 @@ function decodeInput(event, limit) {
     } catch (e) {
       throw typed(codes.InvalidJson, `the input is not JSON: ${e.message}`);
     }
+    checkJsonValue(input);
   } else if (event !== null && typeof event === 'object') {
+    // Before serializing it (which recurses): a deep object is refused, not a stack overflow.
+    checkJsonValue(event);
     const bytes = byteLength(JSON.stringify(event));
     if (bytes > limit) throw tooLarge(bytes, limit);
   }
@@ -92,11 +156,11 @@ function wrapHandler(lambda, work, options = {}) {
       log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);
       return result;
     } catch (thrown) {
-      const err = asError(thrown);
+      const err = scrubError(asError(thrown));
       log.error(`${lambda} failed after ${(performance.now() - started).toFixed(2)} ms`, err);
       throw err;
     }
   };
 }
 
-module.exports = { wrapHandler, decodeInput };
+module.exports = { wrapHandler, decodeInput, checkJsonValue, MAX_NESTING };

@@ -9,7 +9,9 @@
 //   GET  /api/...                                          what the page needs: tariffs, run events
 //                                                          (server-sent events), summary, impressions
 //
-// Requests signed with SigV4 are accepted; the signature is not verified locally.
+// Requests signed with SigV4 are accepted; the signature is not verified locally. Host names,
+// origins and content types are checked first (guard.js): a server left running is safe from the
+// web pages its user visits. No reply names a file by its absolute path (runtime/paths.js).
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -23,6 +25,9 @@ const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs
 const { startSweeping } = require('../runtime/scheduler');
 const { closeWorkers } = require('../runtime/workers');
 const { tailStore } = require('../runtime/logging');
+const { readInput } = require('../runtime/inputs');
+const { scrubPaths } = require('../runtime/paths');
+const { requestGuard, frameworkErrors } = require('./guard');
 
 const MB = 1024 * 1024;
 /** Lambda's payload limits: 6 MB for a synchronous invocation, 1 MB for an asynchronous one. */
@@ -34,6 +39,7 @@ const TAIL_BYTES = 4096;
 const STATUS_BY_ERROR = Object.freeze({
   InvalidJson: 400,
   InvalidRequest: 400,
+  NestingTooDeep: 400,
   InvalidReference: 400,
   PayloadTooLarge: 413,
   RequestTooLarge: 413,
@@ -49,7 +55,7 @@ const STATUS_BY_ERROR = Object.freeze({
 
 /** HTTP status for a lambda's typed error: 4xx for what the caller can fix, else 500. */
 function statusOf(err) {
-  if (STATUS_BY_ERROR[err.name]) return STATUS_BY_ERROR[err.name];
+  if (typeof err.name === 'string' && Object.hasOwn(STATUS_BY_ERROR, err.name)) return STATUS_BY_ERROR[err.name];
   if (/^(Invalid|Unknown|Empty|Duplicate|TooMany|NoSuch)/.test(err.name)) return 400;
   return 500;
 }
@@ -60,7 +66,9 @@ function statusOf(err) {
  * @returns {{name: string, qualifier: string|null}}
  */
 function parseFunctionName(raw, qualifier) {
-  const parts = decodeURIComponent(raw).split(':');
+  // `raw` is the path parameter, which the router has decoded already: decoding it again would
+  // make `%25` a lone `%` and fail.
+  const parts = String(raw).split(':');
   let name;
   let alias = null;
   if (parts[0] === 'arn') {
@@ -140,12 +148,27 @@ function awsError(reply, status, type, message) {
     .send({ Type: 'User', message, Message: message });
 }
 
+/** An error as a reply may carry it: its message without absolute paths. */
+function errorBody(err) {
+  return { errorType: err.name || 'Error', errorMessage: scrubPaths(String(err.message)) };
+}
+
 /**
  * Builds the server.
- * @param {{logRequests?: boolean}} [options]
+ * @param {{logRequests?: boolean, allowedHosts?: string[], listenHost?: string, sweep?: boolean}} [options]
+ *   `sweep`: false keeps it from taking up unfinished runs (default: it does, docs/pipeline.md);
+ *   `allowedHosts`: Host names served besides loopback (each `name` or `name:port`; added to
+ *   TARIFFSIM_ALLOWED_HOSTS); `listenHost`: the address it will listen on (served as a name too)
  */
 function buildServer(options = {}) {
-  const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB });
+  const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB, frameworkErrors });
+  // Host, Origin and content type, before any route (guard.js).
+  app.addHook('onRequest', requestGuard({ allowedHosts: [...config.allowedHosts, ...(options.allowedHosts || [])], listenHost: options.listenHost }));
+  // What a route throws: a typed status, a message without absolute paths.
+  app.setErrorHandler((err, request, reply) => {
+    const status = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : statusOf(err);
+    return reply.code(status).type('application/json').send(errorBody(err));
+  });
   // Bodies are read by the routes themselves (limits depend on the invocation type).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (req, payload, done) => done(null, undefined));
@@ -164,7 +187,7 @@ function buildServer(options = {}) {
       const { result } = await invokeWithTail(target, body.length ? body.toString('utf8') : '{}', lambdaContext(functionName(target), request.query.env || null));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
-      return reply.code(statusOf(err)).send({ errorType: err.name || 'Error', errorMessage: err.message });
+      return reply.code(statusOf(err)).send(errorBody(err));
     }
   });
 
@@ -205,23 +228,23 @@ function buildServer(options = {}) {
     const wantTail = request.headers['x-amz-log-type'] === 'Tail';
     try {
       const { result, tail } = await invokeWithTail(target, event, context);
-      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(tail, TAIL_BYTES).toString('base64'));
+      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(scrubPaths(tail), TAIL_BYTES).toString('base64'));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
-      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(err.tail || '', TAIL_BYTES).toString('base64'));
-      const stackTrace = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).map((l) => l.trim()) : [];
+      if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(scrubPaths(err.tail || ''), TAIL_BYTES).toString('base64'));
+      // Frames name files relative to the repository, as the message does.
+      const stackTrace = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).map((l) => scrubPaths(l.trim())) : [];
       return reply
         .code(200)
         .header('X-Amz-Function-Error', 'Unhandled')
         .type('application/json')
-        .send({ errorType: err.name || 'Error', errorMessage: err.message, stackTrace });
+        .send({ ...errorBody(err), stackTrace });
     }
   });
 
   registerPage(app);
   // Runs left unfinished by a process that died are taken up again when the server starts, and
-  // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md). buildServer({sweep:
-  // false}) leaves them alone.
+  // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md).
   if (options.sweep !== false) {
     let stop = null;
     app.addHook('onReady', async () => {
@@ -255,7 +278,7 @@ function registerPage(app) {
 
   app.get('/api/markets/:name', async (req, reply) => {
     if (req.params.name !== 'sample') return reply.code(404).send({ errorType: 'UnknownMarket', errorMessage: `no market ${req.params.name}` });
-    const market = JSON.parse(fs.readFileSync(path.join(settings().dataDir, 'sample', 'market.json'), 'utf8'));
+    const market = JSON.parse(readInput(path.join(settings().dataDir, 'sample', 'market.json'), 'market').toString('utf8'));
     return {
       name: 'sample',
       as_of: market.as_of,
@@ -265,7 +288,7 @@ function registerPage(app) {
     };
   });
   app.get('/api/markets/:name/tariffs/:id', async (req, reply) => {
-    const market = JSON.parse(fs.readFileSync(path.join(settings().dataDir, 'sample', 'market.json'), 'utf8'));
+    const market = JSON.parse(readInput(path.join(settings().dataDir, 'sample', 'market.json'), 'market').toString('utf8'));
     const t = req.params.name === 'sample' && market.tariffs.find((x) => x.id === req.params.id);
     if (!t) return reply.code(404).send({ errorType: 'UnknownTariff', errorMessage: `no tariff ${req.params.id}` });
     return t;
@@ -280,7 +303,7 @@ function registerPage(app) {
     try {
       return await handlerOf('run-simulation')({ cancel: req.params.id }, lambdaContext('tariffsim-run-simulation', req.query.env || null));
     } catch (err) {
-      return reply.code(statusOf(err)).send({ errorType: err.name || 'Error', errorMessage: err.message });
+      return reply.code(statusOf(err)).send(errorBody(err));
     }
   });
   app.get('/api/runs/:id/summary', async (req, reply) => {
@@ -314,4 +337,4 @@ function registerPage(app) {
   });
 }
 
-module.exports = { buildServer, parseFunctionName, targetOf };
+module.exports = { buildServer, parseFunctionName, targetOf, statusOf };

@@ -10,6 +10,7 @@ const path = require('node:path');
 const { LAMBDA_FIXTURES, FIXTURES, fixture, context, invoke } = require('./helpers');
 
 process.env.TARIFFSIM_DATA_DIR = FIXTURES;
+process.env.TARIFFSIM_DEBUG_HOOKS = '1'; // price-debug-panic.json
 process.env.TARIFFSIM_OUT_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-fixtures-'));
 const price = require('../price').handler;
 const simulateChunk = require('../simulate-chunk').handler;

@@ -11,6 +11,8 @@ const { fixture, context, invoke, FIXTURES, ROOT } = require('./helpers');
 const stagingMarkets = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-markets-'));
 fs.copyFileSync(path.join(FIXTURES, 'mini_market.json'), path.join(stagingMarkets, 'mini.json'));
 process.env.TARIFFSIM_MARKETS_DIR_STAGING = stagingMarkets;
+// The fault injection (debug_panic) is opt-in.
+process.env.TARIFFSIM_DEBUG_HOOKS = '1';
 
 const { handler } = require('../price');
 const engine = require('../runtime/engine');

@@ -43,6 +43,8 @@ after(async () => {
 });
 
 const PRICE = { market: 'sample', profile: { region: 'C', fuel: 'dual_fuel' }, page_size: 3 };
+// State-changing requests need a JSON content type (the Invoke API also takes the SDKs' binary ones).
+const JSON_TYPE = { 'content-type': 'application/json' };
 
 async function invoke(params) {
   const out = await lambda.send(new sdk.InvokeCommand({ ...params, Payload: params.Payload === undefined ? undefined : Buffer.from(JSON.stringify(params.Payload)) }));
@@ -51,19 +53,19 @@ async function invoke(params) {
 }
 
 test('REST: each lambda at POST /lambdas/<name>, errors as HTTP statuses', async () => {
-  const ok = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify(PRICE) });
+  const ok = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(PRICE) });
   assert.equal(ok.status, 200);
   const body = await ok.json();
   assert.equal(body.results[0].rows.length, 3);
-  const bad = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify({ ...PRICE, profile: { region: 'Z' } }) });
+  const bad = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ ...PRICE, profile: { region: 'Z' } }) });
   assert.equal(bad.status, 400);
   assert.deepEqual(Object.keys(await bad.json()).sort(), ['errorMessage', 'errorType']);
-  const notJson = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: '{not json' });
+  const notJson = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: '{not json' });
   assert.equal(notJson.status, 400);
   assert.equal((await notJson.json()).errorType, 'InvalidJson');
-  const unknown = await fetch(`${endpoint}/lambdas/nope`, { method: 'POST', body: '{}' });
+  const unknown = await fetch(`${endpoint}/lambdas/nope`, { method: 'POST', headers: JSON_TYPE, body: '{}' });
   assert.equal(unknown.status, 404);
-  const unknownMarket = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', body: JSON.stringify({ ...PRICE, market: 'elsewhere' }) });
+  const unknownMarket = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ ...PRICE, market: 'elsewhere' }) });
   assert.equal(unknownMarket.status, 404);
   assert.equal((await unknownMarket.json()).errorType, 'UnknownMarket');
 });
@@ -172,10 +174,10 @@ test("the Ruby web app's call, SigV4-signed, from Ruby", async () => {
 });
 
 test('Invoke API: a payload that is not JSON is a 400 InvalidRequestContentException; bad run ids are 400s', async () => {
-  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: '{not json' });
+  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', headers: JSON_TYPE, body: '{not json' });
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidRequestContentException');
-  const ev = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: 'nope', headers: { 'x-amz-invocation-type': 'Event' } });
+  const ev = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: 'nope', headers: { ...JSON_TYPE, 'x-amz-invocation-type': 'Event' } });
   assert.equal(ev.status, 400);
   const bad = await fetch(`${endpoint}/api/runs/..%2Fetc`);
   assert.equal(bad.status, 400);

@@ -86,8 +86,11 @@ test('configuration follows the alias: NAME_<ENV> wins over NAME', () => {
   assert.equal(cfg.forEnvironment('PROD').marketsDir, '/srv/prod-markets');
   assert.equal(cfg.forEnvironment('STAGING').maxProfiles, 5);
   assert.equal(cfg.forEnvironment('PROD').maxProfiles, 100);
-  assert.equal(cfg.forEnvironment('DEV').debugHooks, true);
-  assert.equal(cfg.forEnvironment('PROD').debugHooks, false);
+  // Fault injection is opt-in, and DEV-only even then.
+  assert.equal(cfg.forEnvironment('DEV').debugHooks, false);
+  assert.equal(loadConfig({ TARIFFSIM_DEBUG_HOOKS: '1' }).forEnvironment('DEV').debugHooks, true);
+  assert.equal(loadConfig({ TARIFFSIM_DEBUG_HOOKS: '1' }).forEnvironment('PROD').debugHooks, false);
+  assert.equal(loadConfig({ TARIFFSIM_DEBUG_HOOKS: 'yes' }).forEnvironment('DEV').debugHooks, false);
   assert.equal(cfg.forEnvironment('nonsense').environment, 'DEV');
   assert.equal(loadConfig({}).forEnvironment('DEV').builtinMarkets.sample.endsWith('data/sample/market.json'), true);
   assert.equal(loadConfig({ AWS_LAMBDA_LOG_FORMAT: 'JSON' }).logFormat, 'json');
