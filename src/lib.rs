@@ -38,6 +38,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod compact;
 pub mod compare;
 pub mod consumption;
 pub mod domain;

@@ -27,9 +27,10 @@ function visitsAsProfiles(csvFile, limit) {
   });
 }
 
-function agree(marketJson, hypothetical, profiles, pageSize) {
-  const js = kernel.price(kernel.compileMarket(JSON.parse(marketJson), hypothetical), profiles, pageSize);
-  const wasm = withEngine(({ engine }) => engine.price(engine.loadMarket(Buffer.from(marketJson)), undefined, hypothetical.length ? Buffer.from(JSON.stringify(hypothetical)) : undefined, profiles, pageSize, 0, true, true)).results;
+function agree(marketJson, hypothetical, profiles, pageSize, options = {}) {
+  const { seed = 0, show_current_tariff: showCurrent = false, whole_of_market: wholeOfMarket = true } = options;
+  const js = kernel.price(kernel.compileMarket(JSON.parse(marketJson), hypothetical), profiles, pageSize, options);
+  const wasm = withEngine(({ engine }) => engine.price(engine.loadMarket(Buffer.from(marketJson)), undefined, hypothetical.length ? Buffer.from(JSON.stringify(hypothetical)) : undefined, profiles, pageSize, seed, showCurrent, wholeOfMarket)).results;
   assert.equal(js.length, wasm.length);
   for (let i = 0; i < js.length; i++) assert.deepEqual(js[i], wasm[i], `profile ${i} (${profiles[i].visit_id})`);
 }
@@ -40,6 +41,25 @@ test('the JS kernel agrees with the core on 3,000 sample visits, with a hypothet
   const { hypothetical_tariffs: hypothetical } = fixture('price-hypothetical.json');
   for (let i = 0; i < profiles.length; i += 100) agree(market, hypothetical, profiles.slice(i, i + 100), 10);
   agree(market, [], profiles.slice(0, 100), 1000);
+});
+
+test('the JS kernel ranks ties and applies the page rules as the core does (seeds, current tariff, whole of market)', () => {
+  const market = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'market.json'), 'utf8');
+  const profiles = visitsAsProfiles(path.join(ROOT, 'data', 'sample', 'visits.csv'), 600).filter((p) => !p.visit_id.includes('"'));
+  // Identical twins of a tariff: every profile that sees one sees a tie.
+  const parsed = JSON.parse(market);
+  const twins = parsed.tariffs.slice(0, 3).map((t) => ({ ...t, id: `${t.id}-twin` }));
+  const options = [
+    { seed: 12345 },
+    { seed: 2 ** 53 - 1, show_current_tariff: true },
+    { seed: 7, whole_of_market: false },
+  ];
+  for (const [k, o] of options.entries()) {
+    for (let i = 0; i < profiles.length; i += 100) agree(market, twins, profiles.slice(i, i + 100), k === 0 ? 1000 : 10, o);
+  }
+  // Visits on other dates (a fix rolling over sooner, its exit fee waived), default consumption.
+  const dated = profiles.slice(0, 200).map((p, i) => ({ ...p, timestamp: `2026-${String(1 + (i % 12)).padStart(2, '0')}-15T10:00:00Z`, elec_kwh: i % 3 ? p.elec_kwh : undefined }));
+  agree(market, [], dated, 10, { show_current_tariff: false });
 });
 
 test('the JS kernel agrees with the core on the mini market (fixes rolling onto variable tariffs)', () => {

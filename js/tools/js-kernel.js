@@ -1,9 +1,16 @@
 'use strict';
 // The benchmark's baseline: the `price` kernel (pricing and ranking) written in plain JavaScript, as
 // a team without WebAssembly would write it. It follows the core's rules (integer milli-pence,
-// Economy 7 split, dual-fuel discount, ties by tariff id, a fix rolling onto its supplier's variable
-// tariff) so that it does the same work and gives the same answers; js/test/js-kernel.test.js checks
-// that it does. It is not part of the Lambda bundle.
+// Economy 7 split, dual-fuel discount, typical consumption in force at the market's date, ties in a
+// seeded pseudo-random order per (seed, profile, tariff), the visitor's own tariff left off the
+// table unless shown, a fix rolling onto its supplier's variable tariff from the visit's date, its
+// exit fee waived in its last 49 days) so that it does the same work and gives the same answers;
+// js/test/js-kernel.test.js checks that it does. The tie keys are 64-bit integer arithmetic, done
+// with BigInt (and only for pairs of equal cost, as the core does). It is not part of the Lambda
+// bundle.
+
+const fs = require('node:fs');
+const path = require('node:path');
 
 const DAYS = 365;
 const BP = 10000;
@@ -13,13 +20,42 @@ const GREEN = 2;
 const NO_EXIT_FEE = 4;
 const SWITCHABLE = 8;
 const DAY_MS = 86400000;
+const ymd = (s) => Date.parse(`${s}T00:00:00Z`);
+const EXIT_FEE_FREE_DAYS = 49;
+const M64 = (1n << 64n) - 1n;
+
+/** SplitMix64's finaliser (replay.rs mix64). */
+function mix64(z) {
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+  return z ^ (z >> 31n);
+}
+/** A profile's tie key (replay.rs tie_key). */
+const tieKey = (seed, profile) => mix64(mix64(BigInt(seed) ^ 0x5851f42d4c957f2dn) ^ ((BigInt(profile) * 0x9e3779b97f4a7c15n) & M64));
+/** A tariff's key: FNV-1a of its id's UTF-8 bytes, mixed (replay.rs tariff_key). */
+function tariffKey(id) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(id, 'utf8')) h = ((h ^ BigInt(b)) * 0x100000001b3n) & M64;
+  return mix64(h);
+}
+const tieOf = (profileKey, key) => mix64(profileKey ^ key);
+
+/** Typical consumption by date (data/domain/tdcv.csv, the core's table), newest first. */
+const TDCV = (() => {
+  const [header, ...lines] = fs.readFileSync(path.join(__dirname, '..', '..', 'data', 'domain', 'tdcv.csv'), 'utf8').trimEnd().split('\n');
+  const cols = header.split(',');
+  return lines.map((l) => {
+    const r = Object.fromEntries(l.split(',').map((x, i) => [cols[i], x]));
+    return { from: ymd(r.in_force_from), fromText: r.in_force_from, elec: Number(r.elec_medium), e7: Number(r.e7_medium), gas: Number(r.gas_medium) };
+  }).sort((a, b) => b.from - a.from);
+})();
+const typicalAt = (date) => TDCV.find((v) => v.from <= date) || TDCV[TDCV.length - 1];
 
 const mp = (pence) => Math.round(pence * 1000);
 const mpPounds = (gbp) => Math.round(gbp * 100 * 1000);
 const divRound = (n, d) => (n >= 0 ? Math.floor((n + Math.floor(d / 2)) / d) : -Math.floor((-n + Math.floor(d / 2)) / d));
 const hasElec = (fuel) => fuel === 'electricity' || fuel === 'dual_fuel';
 const hasGas = (fuel) => fuel === 'gas' || fuel === 'dual_fuel';
-const ymd = (s) => Date.parse(`${s}T00:00:00Z`);
 
 function compileCard(card) {
   const e = card.electricity;
@@ -49,6 +85,7 @@ function compileTariff(t, hypothetical) {
     exitElec: mpPounds(exit.electricity || 0),
     exitGas: mpPounds(exit.gas || 0),
     endDate: t.end_date ? ymd(t.end_date) : null,
+    key: tariffKey(t.id),
     cards,
   };
 }
@@ -56,9 +93,9 @@ function compileTariff(t, hypothetical) {
 /** A market (parsed JSON) ready to price, with hypothetical tariffs added. */
 function compileMarket(market, hypotheticalTariffs = []) {
   const tariffs = market.tariffs.map((t) => compileTariff(t, false)).concat(hypotheticalTariffs.map((t) => compileTariff(t, true)));
+  tariffs.forEach((t, i) => { t.index = i; });
   const byId = new Map(tariffs.map((t) => [t.id, t]));
   const sorted = [...tariffs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  sorted.forEach((t, i) => { t.tie = i; });
   const variableBySupplier = new Map();
   for (const t of sorted) {
     if (t.kind === 'variable' && !t.hypothetical) {
@@ -66,7 +103,7 @@ function compileMarket(market, hypotheticalTariffs = []) {
       variableBySupplier.get(t.supplier).push(t);
     }
   }
-  return { asOf: ymd(market.as_of), tariffs, onSale: tariffs.filter((t) => t.onSale), hypothetical: tariffs.filter((t) => t.hypothetical && t.onSale), byId, variableBySupplier };
+  return { asOf: ymd(market.as_of), typical: typicalAt(ymd(market.as_of)), tariffs, onSale: tariffs.filter((t) => t.onSale), hypothetical: tariffs.filter((t) => t.hypothetical && t.onSale), byId, variableBySupplier };
 }
 
 function quote(t, region, pm, fuel, meter) {
@@ -97,15 +134,30 @@ function quote(t, region, pm, fuel, meter) {
 
 const cost = (q, u) => q.fixed + divRound(u.elec * ((BP - u.night) * q.day + u.night * q.night), BP) + u.gas * q.gas;
 
-function profileOf(p, n) {
+/** A visit's date from its timestamp (RFC 3339 or a date), as milliseconds at midnight UTC. */
+function visitDate(timestamp, asOf) {
+  if (timestamp === undefined) return asOf;
+  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(timestamp.trim()) ? `${timestamp.trim()}T00:00:00Z` : timestamp);
+  return t - (((t % DAY_MS) + DAY_MS) % DAY_MS);
+}
+
+/**
+ * A profile (as in the request) ready to price on market `m`: `n` is its position in the request,
+ * `seed` the tie seed; `m.typical` gives the default consumption.
+ */
+function profileOf(p, n, m = { typical: TDCV[0], asOf: TDCV[0].from }, seed = 0) {
   const fuel = p.fuel || 'dual_fuel';
   const meter = p.meter || 'single_rate';
   const e7 = meter === 'economy7';
-  const elecKwh = p.elec_kwh === undefined ? (hasElec(fuel) ? (e7 ? 3900 : 2700) : 0) : Math.round(p.elec_kwh);
-  const gasKwh = p.gas_kwh === undefined ? (hasGas(fuel) ? 11500 : 0) : Math.round(p.gas_kwh);
+  const typical = m.typical;
+  const elecKwh = p.elec_kwh === undefined ? (hasElec(fuel) ? (e7 ? typical.e7 : typical.elec) : 0) : Math.round(p.elec_kwh);
+  const gasKwh = p.gas_kwh === undefined ? (hasGas(fuel) ? typical.gas : 0) : Math.round(p.gas_kwh);
   const f = p.filters || {};
+  const text = (s) => (s === undefined || s === null || s.trim() === '' ? null : s.trim());
   return {
-    visitId: p.visit_id || `profile-${n + 1}`,
+    visitId: text(p.visit_id) || `profile-${n + 1}`,
+    date: visitDate(p.timestamp, m.asOf),
+    tieKey: tieKey(seed, n),
     region: p.region,
     fuel,
     meter: hasElec(fuel) ? meter : 'single_rate',
@@ -116,35 +168,43 @@ function profileOf(p, n) {
       night: e7 && hasElec(fuel) ? (p.e7_night_share === undefined ? DEFAULT_NIGHT_BP : Math.round(p.e7_night_share * BP)) : 0,
     },
     mask: (f.fixed_only ? FIXED : 0) | (f.green_only ? GREEN : 0) | (f.no_exit_fees ? NO_EXIT_FEE : 0) | (f.switchable_only ? SWITCHABLE : 0),
-    currentSupplier: p.current_supplier || null,
-    currentTariff: p.current_tariff || null,
+    currentSupplier: text(p.current_supplier),
+    currentTariff: text(p.current_tariff),
   };
 }
 
+/** The supplier's variable tariff for the visitor: the cheapest for them, ties by tariff key. */
 function supplierVariable(m, supplier, v) {
+  let best = null;
   for (const t of m.variableBySupplier.get(supplier) || []) {
     const q = quote(t, v.region, v.pm, v.fuel, v.meter);
-    if (q) return q;
+    if (!q) continue;
+    const c = cost(q, v.usage);
+    if (best === null || c < best.cost || (c === best.cost && t.key < best.t.key)) best = { t, q, cost: c };
   }
-  return null;
+  return best;
 }
 
+const exitFee = (t, fuel) => (hasElec(fuel) ? t.exitElec : 0) + (hasGas(fuel) ? t.exitGas : 0);
+
+/** What staying put costs: `{cost, switchCost, t}` in milli-pence, or null when unknown. */
 function currentCost(m, v) {
   const t = v.currentTariff ? m.byId.get(v.currentTariff) : undefined;
   const q = t ? quote(t, v.region, v.pm, v.fuel, v.meter) : null;
   if (!q) {
     if (!v.currentSupplier) return null;
     const s = supplierVariable(m, v.currentSupplier, v);
-    return s ? cost(s, v.usage) : null;
+    return s ? { cost: s.cost, switchCost: 0, t: s.t } : null;
   }
   const c = cost(q, v.usage);
   if (t.kind === 'fixed' && t.endDate !== null) {
-    const days = Math.min(Math.max(Math.round((t.endDate - m.asOf) / DAY_MS), 0), DAYS);
-    if (days >= DAYS) return c;
+    const days = Math.min(Math.max(Math.round((t.endDate - v.date) / DAY_MS), 0), DAYS);
+    const switchCost = days > EXIT_FEE_FREE_DAYS ? exitFee(t, v.fuel) : 0;
+    if (days >= DAYS) return { cost: c, switchCost, t };
     const s = supplierVariable(m, t.supplier, v);
-    return s ? divRound(c * days + cost(s, v.usage) * (DAYS - days), DAYS) : c;
+    return { cost: s ? divRound(c * days + s.cost * (DAYS - days), DAYS) : c, switchCost, t };
   }
-  return c;
+  return { cost: c, switchCost: t.kind === 'fixed' ? exitFee(t, v.fuel) : 0, t };
 }
 
 function flags(t, fuel) {
@@ -152,24 +212,38 @@ function flags(t, fuel) {
   return (t.kind === 'fixed' ? FIXED : 0) | (t.green ? GREEN : 0) | (exit ? 0 : NO_EXIT_FEE) | (t.switchable ? SWITCHABLE : 0);
 }
 
-/** Every eligible tariff for one profile, cheapest first (ties by id): [{t, cost}] in milli-pence. */
-function rank(m, v) {
+/**
+ * Every eligible tariff for one profile, cheapest first, ties in the profile's seeded order:
+ * [{t, cost}] in milli-pence. `hidden` is left off (the visitor's own tariff); `mask` adds the
+ * page's switchable rule.
+ */
+function rank(m, v, hidden = null, mask = v.mask) {
   const list = [];
   for (const t of m.onSale) {
+    if (t === hidden) continue;
     const q = quote(t, v.region, v.pm, v.fuel, v.meter);
-    if (q && (flags(t, v.fuel) & v.mask) === v.mask) list.push({ t, cost: cost(q, v.usage) });
+    if (q && (flags(t, v.fuel) & mask) === mask) list.push({ t, cost: cost(q, v.usage) });
   }
-  list.sort((a, b) => a.cost - b.cost || a.t.tie - b.t.tie);
+  list.sort((a, b) => {
+    if (a.cost !== b.cost) return a.cost - b.cost;
+    const x = tieOf(v.tieKey, a.t.key);
+    const y = tieOf(v.tieKey, b.t.key);
+    return x < y ? -1 : x > y ? 1 : a.t.index - b.t.index;
+  });
   return list;
 }
 
-/** The `price` result for profiles (as in the request), in the shape the wasm binding returns. */
-function price(m, profiles, pageSize) {
+/**
+ * The `price` result for profiles (as in the request), in the shape the wasm binding returns:
+ * `options` are the request's `seed`, `show_current_tariff` and `whole_of_market`.
+ */
+function price(m, profiles, pageSize, options = {}) {
+  const { seed = 0, show_current_tariff: showCurrent = false, whole_of_market: wholeOfMarket = true } = options;
   return profiles.map((p, n) => {
-    const v = profileOf(p, n);
+    const v = profileOf(p, n, m, seed);
     const current = currentCost(m, v);
-    const currentPence = current === null ? null : divRound(current, 1000);
-    const list = rank(m, v);
+    const currentPence = current === null ? null : divRound(current.cost, 1000);
+    const list = rank(m, v, current !== null && !showCurrent ? current.t : null, v.mask | (wholeOfMarket ? 0 : SWITCHABLE));
     const rows = list.map(({ t, cost: c }, i) => {
       const pence = divRound(c, 1000);
       return {
@@ -181,6 +255,7 @@ function price(m, profiles, pageSize) {
         green: t.green,
         switchable: t.switchable,
         hypothetical: t.hypothetical,
+        exit_fee_gbp: divRound(exitFee(t, v.fuel), 1000) / 100,
         annual_cost_gbp: pence / 100,
         saving_gbp: currentPence === null ? null : (currentPence - pence) / 100,
       };
@@ -188,6 +263,8 @@ function price(m, profiles, pageSize) {
     return {
       visit_id: v.visitId,
       current_cost_gbp: currentPence === null ? null : currentPence / 100,
+      current_tariff_id: current === null ? null : current.t.id,
+      switch_cost_gbp: current === null ? null : divRound(current.switchCost, 1000) / 100,
       eligible: rows.length,
       rows: rows.slice(0, pageSize),
       hypothetical: m.hypothetical.map((t) => {
@@ -208,7 +285,10 @@ function price(m, profiles, pageSize) {
 /** Replays compiled profiles (from profileOf) the way a chunk does, without output: ranks each and counts the first page. */
 function replay(m, visits, pageSize) {
   let impressions = 0;
-  for (const v of visits) impressions += Math.min(rank(m, v).length, pageSize);
+  for (const v of visits) {
+    const current = currentCost(m, v);
+    impressions += Math.min(rank(m, v, current === null ? null : current.t).length, pageSize);
+  }
   return impressions;
 }
 

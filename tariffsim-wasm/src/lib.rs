@@ -33,16 +33,15 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::rc::Rc;
-use tariffsim::table::{
-    FILTER_FIELDS, MarketInfo, PROFILE_FIELDS, PriceOptions, PricedTable, ProfileInput,
-    price_tables,
-};
-use tariffsim::{
-    Market, MarketIndex, PageRules, RunSpec, Scenario, Simulation, Tariff, Visit, VisitError,
-};
+#[cfg(feature = "full")]
+use tariffsim::table::{FILTER_FIELDS, MarketInfo, PROFILE_FIELDS, PricedTable};
+use tariffsim::table::{PriceOptions, ProfileInput, price_tables};
+use tariffsim::{Market, MarketIndex, PageRules, Scenario, Tariff, Visit, VisitError};
+use tariffsim::{compact, snapshot};
 use wasm_bindgen::prelude::*;
 
-pub mod snapshot;
+#[cfg(feature = "full")]
+mod runs;
 
 /// Error codes of the binding itself (the core's codes come from `tariffsim::Error::code`).
 pub mod codes {
@@ -65,8 +64,10 @@ const MARKETS_CACHED: usize = 8;
 /// Compiled (hypothetical) markets kept at once.
 const INDICES_CACHED: usize = 32;
 /// Visits files kept parsed at once.
+#[cfg(feature = "full")]
 const VISITS_CACHED: usize = 4;
 /// Prepared runs kept at once.
+#[cfg(feature = "full")]
 const RUNS_CACHED: usize = 4;
 
 /// The global property where the panic hook leaves the last panic's message, for the JS side to
@@ -159,12 +160,14 @@ impl<V: Clone> Cache<V> {
 }
 
 /// The `price` answer as it crosses: the core's [`PriceResponse`] with the market's cache key.
+#[cfg(feature = "full")]
 #[derive(Debug, Serialize)]
 struct PriceOut<'a> {
     market: MarketOut<'a>,
     results: &'a [PricedTable],
 }
 
+#[cfg(feature = "full")]
 #[derive(Debug, Serialize)]
 struct MarketOut<'a> {
     key: &'a str,
@@ -175,6 +178,7 @@ struct MarketOut<'a> {
 /// Refuses an object with a field not in `fields`, as `deny_unknown_fields` would: a misspelt
 /// field is a mistake to report, not a default to apply (serde-wasm-bindgen ignores unknown
 /// fields of JS objects).
+#[cfg(feature = "full")]
 fn check_fields(value: &JsValue, fields: &[&str], what: &str) -> Result<(), JsValue> {
     let Some(obj) = value.dyn_ref::<js_sys::Object>() else {
         return Ok(());
@@ -194,6 +198,36 @@ fn check_fields(value: &JsValue, fields: &[&str], what: &str) -> Result<(), JsVa
 /// A profile-level problem as a JS error named by the core's code.
 fn profile_error(e: VisitError) -> JsValue {
     core_error(e)
+}
+
+/// The profiles of a price call from their JSON (UTF-8 bytes of a list of profile objects).
+fn profiles_from_json(json: &[u8]) -> Result<Vec<ProfileInput>, JsValue> {
+    serde_json::from_slice(json).map_err(|_| {
+        // Parse again, slowly, only to say where.
+        let mut de = serde_json::Deserializer::from_slice(json);
+        match serde_path_to_error::deserialize::<_, Vec<ProfileInput>>(&mut de) {
+            Err(e) => {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let message = message
+                    .rfind(" at line ")
+                    .map_or(message.as_str(), |i| &message[..i]);
+                let path = if path == "." { String::new() } else { path };
+                invalid_request(format!("profiles{path}: {message}"))
+            }
+            Ok(_) => invalid_request("profiles must be a list of profile objects"),
+        }
+    })
+}
+
+/// The visits profiles describe, with the defaults of a market dated `as_of`.
+fn visits_of(profiles: &[ProfileInput], as_of: chrono::NaiveDate) -> Result<Vec<Visit>, JsValue> {
+    profiles
+        .iter()
+        .enumerate()
+        .map(|(n, p)| p.to_visit(n, as_of))
+        .collect::<Result<Vec<Visit>, _>>()
+        .map_err(profile_error)
 }
 
 /// The price call's options from its arguments: the seed must be a whole number JS holds exactly.
@@ -220,27 +254,6 @@ fn price_options(
     })
 }
 
-/// What the core says about a run spec, for the caller to resolve its references.
-#[derive(Debug, Serialize)]
-struct SpecOut<'a> {
-    market: &'a str,
-    scenario: Option<&'a str>,
-    visits: &'a str,
-    sample_size: u64,
-    chunk_size: u64,
-    chunk_count: u64,
-    page_size: u16,
-    seed: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct RunOut<'a> {
-    key: &'a str,
-    chunk_count: u64,
-    population: usize,
-    tariffs_on_sale: usize,
-}
-
 /// Bytes as UTF-8 text, or an error with `code` naming `what`.
 fn utf8<'a>(bytes: &'a [u8], code: &str, what: &str) -> Result<&'a str, JsValue> {
     std::str::from_utf8(bytes).map_err(|e| js_error(code, format!("{what} is not UTF-8 text: {e}")))
@@ -264,17 +277,19 @@ fn check_page_size(page_size: u32) -> Result<(), JsValue> {
     Ok(())
 }
 
-fn chunk_index(index: f64) -> Result<u64, JsValue> {
-    if index.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&index) {
-        return Err(invalid_request(format!(
-            "chunk index {index} is not a whole number from 0"
-        )));
-    }
-    Ok(index as u64)
+/// A compiled market and its serial number in this engine: the numbers [`Engine::price_compact`]
+/// answers in refer to it, and [`Engine::index_tables`] gives its text once per serial.
+struct Compiled {
+    serial: u32,
+    index: MarketIndex,
 }
 
-fn set(obj: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
-    js_sys::Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ())
+impl std::ops::Deref for Compiled {
+    type Target = MarketIndex;
+
+    fn deref(&self) -> &MarketIndex {
+        &self.index
+    }
 }
 
 /// The warm state of one wasm instance: parsed markets and visits, compiled hypothetical markets,
@@ -282,10 +297,16 @@ fn set(obj: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsValue> 
 #[wasm_bindgen]
 pub struct Engine {
     /// Loaded markets, compiled: the market as given is `index.market()`.
-    markets: Cache<Rc<MarketIndex>>,
-    indices: Cache<Rc<MarketIndex>>,
+    markets: Cache<Rc<Compiled>>,
+    indices: Cache<Rc<Compiled>>,
+    /// Serial numbers given so far.
+    serials: u32,
+    /// The compiled market of the last [`Engine::price_compact`] call, and its visits' ids.
+    last: Option<(Rc<Compiled>, Vec<String>)>,
+    #[cfg(feature = "full")]
     visits: Cache<Rc<Vec<Visit>>>,
-    runs: Cache<Rc<Simulation>>,
+    #[cfg(feature = "full")]
+    runs: Cache<Rc<tariffsim::Simulation>>,
     stats: Stats,
 }
 
@@ -306,7 +327,16 @@ impl Default for Engine {
 }
 
 impl Engine {
-    fn market(&mut self, key: &str) -> Result<Rc<MarketIndex>, JsValue> {
+    fn compiled(&mut self, market: Market) -> Rc<Compiled> {
+        self.serials += 1;
+        self.stats.indices_built += 1;
+        Rc::new(Compiled {
+            serial: self.serials,
+            index: MarketIndex::new(market),
+        })
+    }
+
+    fn market(&mut self, key: &str) -> Result<Rc<Compiled>, JsValue> {
         self.markets.get(key).ok_or_else(|| {
             js_error(
                 codes::MARKET_NOT_LOADED,
@@ -321,7 +351,7 @@ impl Engine {
         market_key: &str,
         scenario: Option<&str>,
         hypothetical_tariffs: Option<&str>,
-    ) -> Result<Rc<MarketIndex>, JsValue> {
+    ) -> Result<Rc<Compiled>, JsValue> {
         let key = match (scenario, hypothetical_tariffs) {
             (None, None) => market_key.to_string(),
             (s, h) => format!(
@@ -356,13 +386,13 @@ impl Engine {
             .market()
             .apply_with_tariffs(scenario.as_ref(), &added)
             .map_err(core_error)?;
-        let index = Rc::new(MarketIndex::new(market));
-        self.stats.indices_built += 1;
+        let index = self.compiled(market);
         self.indices.insert(key, index.clone());
         Ok(index)
     }
 
     /// Prices visits on the compiled market and hands the result to `emit` (to JS objects or text).
+    #[cfg(feature = "full")]
     fn priced<R>(
         &mut self,
         market_key: &str,
@@ -373,13 +403,7 @@ impl Engine {
         emit: impl FnOnce(&PriceOut) -> R,
     ) -> Result<R, JsValue> {
         let index = self.index(market_key, scenario, hypothetical_tariffs)?;
-        let as_of = index.market().as_of;
-        let visits = profiles
-            .iter()
-            .enumerate()
-            .map(|(n, p)| p.to_visit(n, as_of))
-            .collect::<Result<Vec<Visit>, _>>()
-            .map_err(profile_error)?;
+        let visits = visits_of(profiles, index.market().as_of)?;
         let answer = price_tables(&index, &visits, options);
         Ok(emit(&PriceOut {
             market: MarketOut {
@@ -391,8 +415,8 @@ impl Engine {
     }
 
     fn insert_market(&mut self, key: String, market: Market) {
-        self.stats.indices_built += 1;
-        self.markets.insert(key, Rc::new(MarketIndex::new(market)));
+        let index = self.compiled(market);
+        self.markets.insert(key, index);
     }
 
     /// [`Engine::load_market`] for Rust callers.
@@ -409,15 +433,6 @@ impl Engine {
         }
         Ok(key)
     }
-
-    fn run(&mut self, key: &str) -> Result<Rc<Simulation>, JsValue> {
-        self.runs.get(key).ok_or_else(|| {
-            js_error(
-                codes::RUN_NOT_PREPARED,
-                format!("run {key} is not prepared: prepare it with prepareRun first"),
-            )
-        })
-    }
 }
 
 #[wasm_bindgen]
@@ -428,7 +443,11 @@ impl Engine {
         Engine {
             markets: Cache::new(MARKETS_CACHED),
             indices: Cache::new(INDICES_CACHED),
+            serials: 0,
+            last: None,
+            #[cfg(feature = "full")]
             visits: Cache::new(VISITS_CACHED),
+            #[cfg(feature = "full")]
             runs: Cache::new(RUNS_CACHED),
             stats: Stats::default(),
         }
@@ -517,38 +536,136 @@ impl Engine {
         to_js(&self.stats)
     }
 
+    /// Prices profiles as [`Engine::price_json`] does, answering in numbers: the `price` lambda's
+    /// path, which builds the answer in JS from them and from [`Engine::index_tables`] (fetched once
+    /// per compiled market), with no JSON to write here or to parse there. Returns a
+    /// `Float64Array`: the compiled market's serial number, the number of profiles, then per
+    /// profile: current cost (GBP, NaN when unknown), current tariff (index, -1 when unknown),
+    /// switch cost (GBP, NaN), eligible tariffs, rows on the page, then per row: tariff index,
+    /// annual cost, saving (NaN when unknown), exit fee; then per hypothetical tariff of
+    /// [`Engine::index_tables`]: rank (0 when not eligible), annual cost, saving (NaN when unknown or
+    /// not eligible), on the page (1 or 0). Visit ids: [`Engine::last_visit_ids`].
+    ///
+    /// # Errors
+    /// As [`Engine::price_json`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "JS callers pass the price call's options as plain arguments"
+    )]
+    #[wasm_bindgen(js_name = priceCompact)]
+    pub fn price_compact(
+        &mut self,
+        market_key: &str,
+        scenario: Option<Box<[u8]>>,
+        hypothetical_tariffs: Option<Box<[u8]>>,
+        profiles_json: &[u8],
+        page_size: u32,
+        seed: f64,
+        show_current_tariff: bool,
+        whole_of_market: bool,
+    ) -> Result<Vec<f64>, JsValue> {
+        let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
+        let inputs = profiles_from_json(profiles_json)?;
+        let index = self.index(
+            market_key,
+            optional_text(&scenario, "the scenario")?,
+            optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
+        )?;
+        let visits = visits_of(&inputs, index.market().as_of)?;
+        let tables = compact::price_compact(&index, &visits, &options);
+        let opt = |x: Option<f64>| x.unwrap_or(f64::NAN);
+        let mut out = Vec::with_capacity(2 + tables.len() * (5 + 4 * options.page_size.min(64)));
+        out.push(f64::from(index.serial));
+        out.push(tables.len() as f64);
+        for t in &tables {
+            out.push(opt(t.current_cost_gbp()));
+            out.push(t.current.map_or(-1.0, |c| f64::from(c.tariff)));
+            out.push(opt(t.switch_cost_gbp()));
+            out.push(t.eligible as f64);
+            out.push(t.rows.len() as f64);
+            for r in &t.rows {
+                let (cost, saving) = t.row_gbp(r);
+                out.extend([
+                    f64::from(r.tariff),
+                    cost,
+                    opt(saving),
+                    t.exit_fee_gbp(&index, r.tariff),
+                ]);
+            }
+            for h in &t.hypothetical {
+                match h {
+                    Some(r) => {
+                        let (cost, saving) = t.row_gbp(r);
+                        let on_page = usize::from(r.rank) <= options.page_size;
+                        out.extend([
+                            f64::from(r.rank),
+                            cost,
+                            opt(saving),
+                            f64::from(u8::from(on_page)),
+                        ]);
+                    }
+                    None => out.extend([0.0, f64::NAN, f64::NAN, 0.0]),
+                }
+            }
+        }
+        let ids = tables.into_iter().map(|t| t.visit_id).collect();
+        self.last = Some((index, ids));
+        Ok(out)
+    }
+
+    /// The visit ids of the last [`Engine::price_compact`] call, in profile order.
+    #[wasm_bindgen(js_name = lastVisitIds)]
+    pub fn last_visit_ids(&mut self) -> Vec<String> {
+        self.last
+            .as_mut()
+            .map_or_else(Vec::new, |(_, ids)| std::mem::take(ids))
+    }
+
+    /// The text of the compiled market numbered `serial` (the last [`Engine::price_compact`] call's):
+    /// JSON of `{market, tariffs, hypothetical}`, `market` as the `price` answer gives it (without
+    /// its key), `tariffs` one `[id, supplier, name, kind, green, switchable, hypothetical]` per
+    /// tariff index, `hypothetical` the indices of the hypothetical tariffs on sale.
+    ///
+    /// # Errors
+    /// `MarketNotLoaded` when `serial` is not the last call's.
+    #[wasm_bindgen(js_name = indexTables)]
+    pub fn index_tables(&self, serial: u32) -> Result<String, JsValue> {
+        let Some((index, _)) = self.last.as_ref().filter(|(c, _)| c.serial == serial) else {
+            return Err(js_error(
+                codes::MARKET_NOT_LOADED,
+                format!("compiled market {serial} is not the last one priced: price again"),
+            ));
+        };
+        let market = price_tables(index, &[], &PriceOptions::default()).market;
+        let tariffs: Vec<_> = index
+            .market()
+            .tariffs
+            .iter()
+            .map(|t| {
+                (
+                    &t.id,
+                    &t.supplier,
+                    &t.name,
+                    t.kind,
+                    t.green,
+                    t.switchable,
+                    t.hypothetical,
+                )
+            })
+            .collect();
+        let hypothetical = compact::hypothetical_tariffs(index);
+        serde_json::to_string(&serde_json::json!({
+            "market": market,
+            "tariffs": tariffs,
+            "hypothetical": hypothetical,
+        }))
+        .map_err(|e| js_error("InternalError", e))
+    }
+
     /// Whether a market key is in the cache.
     #[wasm_bindgen(js_name = hasMarket)]
     pub fn has_market(&self, key: &str) -> bool {
         self.markets.contains(key)
-    }
-
-    /// Parses a visits CSV and keeps it; returns its key, a hash of the bytes. Bytes already loaded
-    /// are not parsed again.
-    ///
-    /// # Errors
-    /// `InvalidVisitsCsv`, `UnknownRegion`, `InvalidVisit`, naming the line.
-    #[wasm_bindgen(js_name = loadVisits)]
-    pub fn load_visits(&mut self, csv: &[u8]) -> Result<String, JsValue> {
-        let key = content_key("v", csv);
-        if !self.visits.contains(&key) {
-            let visits = tariffsim::parse_visits_csv(csv).map_err(core_error)?;
-            self.stats.visits_parsed += 1;
-            self.visits.insert(key.clone(), Rc::new(visits));
-        }
-        Ok(key)
-    }
-
-    /// Whether a run key is in the cache.
-    #[wasm_bindgen(js_name = hasRun)]
-    pub fn has_run(&self, key: &str) -> bool {
-        self.runs.contains(key)
-    }
-
-    /// Whether a visits key is in the cache.
-    #[wasm_bindgen(js_name = hasVisits)]
-    pub fn has_visits(&self, key: &str) -> bool {
-        self.visits.contains(key)
     }
 
     /// Prices profiles on a loaded market, optionally made hypothetical by a scenario (JSON text)
@@ -561,6 +678,11 @@ impl Engine {
     /// `MarketNotLoaded`; `InvalidRequest` for a profile of the wrong shape; `UnknownRegion`,
     /// `InvalidVisit`; the scenario's errors (`InvalidScenarioJson`, `UnknownTariff`, ...);
     /// `InvalidTariff` for a bad hypothetical tariff.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "JS callers pass the price call's options as plain arguments"
+    )]
+    #[cfg(feature = "full")]
     pub fn price(
         &mut self,
         market_key: &str,
@@ -608,6 +730,11 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::price`]; `InvalidRequest` names the profile and field at fault.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "JS callers pass the price call's options as plain arguments"
+    )]
+    #[cfg(feature = "full")]
     #[wasm_bindgen(js_name = priceJson)]
     pub fn price_json(
         &mut self,
@@ -621,22 +748,7 @@ impl Engine {
         whole_of_market: bool,
     ) -> Result<String, JsValue> {
         let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
-        let inputs: Vec<ProfileInput> = serde_json::from_slice(profiles_json).map_err(|_| {
-            // Parse again, slowly, only to say where.
-            let mut de = serde_json::Deserializer::from_slice(profiles_json);
-            match serde_path_to_error::deserialize::<_, Vec<ProfileInput>>(&mut de) {
-                Err(e) => {
-                    let path = e.path().to_string();
-                    let message = e.into_inner().to_string();
-                    let message = message
-                        .rfind(" at line ")
-                        .map_or(message.as_str(), |i| &message[..i]);
-                    let path = if path == "." { String::new() } else { path };
-                    invalid_request(format!("profiles{path}: {message}"))
-                }
-                Ok(_) => invalid_request("profiles must be a list of profile objects"),
-            }
-        })?;
+        let inputs = profiles_from_json(profiles_json)?;
         self.priced(
             market_key,
             optional_text(&scenario, "the scenario")?,
@@ -646,198 +758,6 @@ impl Engine {
             |out| serde_json::to_string(out).map_err(|e| js_error("InternalError", e)),
         )?
     }
-
-    /// Parses and validates a run spec (JSON text); returns its references (`market`, `scenario`,
-    /// `visits`) for the caller to resolve, and its sizes (`sample_size`, `chunk_size`,
-    /// `chunk_count`, `page_size`, `seed`).
-    ///
-    /// # Errors
-    /// `InvalidRunSpecJson`, `InvalidSampleSize`, `InvalidRunSpec`.
-    #[wasm_bindgen(js_name = runSpec)]
-    pub fn run_spec(&self, spec_json: &str) -> Result<JsValue, JsValue> {
-        let spec = RunSpec::from_json(spec_json).map_err(core_error)?;
-        to_js(&SpecOut {
-            market: &spec.market,
-            scenario: spec.scenario.as_deref(),
-            visits: &spec.visits,
-            sample_size: spec.sample_size,
-            chunk_size: spec.chunk_size,
-            chunk_count: spec.chunk_count(),
-            page_size: spec.page_size,
-            seed: spec.seed,
-        })
-    }
-
-    /// Prepares a run from its spec (JSON text) and loaded inputs, and keeps it; returns
-    /// `{key, chunk_count, population, tariffs_on_sale}`. A run already prepared from the same
-    /// spec and inputs is not prepared again.
-    ///
-    /// # Errors
-    /// `MarketNotLoaded`, `VisitsNotLoaded`; the spec's, scenario's and population's errors
-    /// (`InvalidRunSpec`, `UnknownTariff`, `EmptyPopulation`, ...).
-    #[wasm_bindgen(js_name = prepareRun)]
-    pub fn prepare_run(
-        &mut self,
-        spec_json: &str,
-        market_key: &str,
-        scenario_json: Option<String>,
-        visits_key: &str,
-    ) -> Result<JsValue, JsValue> {
-        let scenario_key = scenario_json
-            .as_deref()
-            .map(|s| content_key("s", s.as_bytes()));
-        let key = content_key(
-            "r",
-            format!(
-                "{}\n{market_key}\n{}\n{visits_key}",
-                spec_json.trim(),
-                scenario_key.as_deref().unwrap_or("-")
-            )
-            .as_bytes(),
-        );
-        let sim = match self.runs.get(&key) {
-            Some(sim) => sim,
-            None => {
-                let spec = RunSpec::from_json(spec_json).map_err(core_error)?;
-                let market = self.market(market_key)?;
-                let visits = self.visits.get(visits_key).ok_or_else(|| {
-                    js_error(
-                        codes::VISITS_NOT_LOADED,
-                        format!(
-                            "visits {visits_key} are not loaded: load them with loadVisits first"
-                        ),
-                    )
-                })?;
-                let scenario = scenario_json
-                    .as_deref()
-                    .map(Scenario::from_json)
-                    .transpose()
-                    .map_err(core_error)?;
-                let sim = Simulation::new(market.market(), scenario.as_ref(), &visits, &spec)
-                    .map_err(core_error)?;
-                let sim = Rc::new(sim);
-                self.stats.runs_prepared += 1;
-                self.runs.insert(key.clone(), sim.clone());
-                sim
-            }
-        };
-        to_js(&RunOut {
-            key: &key,
-            chunk_count: sim.chunk_count(),
-            population: sim.population_size(),
-            tariffs_on_sale: sim
-                .index()
-                .market()
-                .tariffs
-                .iter()
-                .filter(|t| t.on_sale)
-                .count(),
-        })
-    }
-
-    /// Computes chunk `index` of a prepared run, exactly as the native `tariffsim chunk` command
-    /// does: returns `{index, profiles, impressions, impressions_csv: Uint8Array, summary_json}`
-    /// (the CSV header only on chunk 0; the summary as the command writes it).
-    ///
-    /// # Errors
-    /// `RunNotPrepared`, `NoSuchChunk`, `InvalidRequest` for an index that is not a whole number.
-    pub fn chunk(&mut self, run_key: &str, index: f64) -> Result<JsValue, JsValue> {
-        let sim = self.run(run_key)?;
-        let out = sim.chunk(chunk_index(index)?).map_err(core_error)?;
-        let obj = js_sys::Object::new();
-        set(&obj, "index", &JsValue::from_f64(out.index as f64))?;
-        set(
-            &obj,
-            "profiles",
-            &JsValue::from_f64(out.summary.profiles as f64),
-        )?;
-        set(
-            &obj,
-            "impressions",
-            &JsValue::from_f64(out.summary.impressions as f64),
-        )?;
-        set(
-            &obj,
-            "impressions_csv",
-            &js_sys::Uint8Array::from(out.impressions_csv.as_slice()).into(),
-        )?;
-        set(
-            &obj,
-            "summary_json",
-            &JsValue::from_str(&out.summary.to_json()),
-        )?;
-        Ok(obj.into())
-    }
-
-    /// Replays chunk `index` of a prepared run without writing impressions; returns its partial
-    /// summary as JSON text (the same summary [`Engine::chunk`] gives).
-    ///
-    /// # Errors
-    /// `RunNotPrepared`, `NoSuchChunk`, `InvalidRequest`.
-    #[wasm_bindgen(js_name = chunkSummary)]
-    pub fn chunk_summary(&mut self, run_key: &str, index: f64) -> Result<String, JsValue> {
-        let sim = self.run(run_key)?;
-        let summary = sim
-            .replay_chunk(chunk_index(index)?, |_, _, _, _, _, _| {})
-            .map_err(core_error)?;
-        Ok(summary.to_json())
-    }
-}
-
-#[wasm_bindgen]
-impl Engine {
-    /// Applies a population filter (JSON) to loaded visits: returns `{count, csv}`, the kept
-    /// visits in their original order as a visits CSV (the run's stored population).
-    ///
-    /// # Errors
-    /// `VisitsNotLoaded`; `InvalidRunSpecJson` for a filter of the wrong shape; `EmptyPopulation`.
-    #[wasm_bindgen(js_name = filterPopulation)]
-    pub fn filter_population(
-        &mut self,
-        visits_key: &str,
-        filter_json: &str,
-    ) -> Result<JsValue, JsValue> {
-        let visits = self.visits.get(visits_key).ok_or_else(|| {
-            js_error(
-                codes::VISITS_NOT_LOADED,
-                format!("visits {visits_key} are not loaded: load them again"),
-            )
-        })?;
-        let filter = tariffsim::PopulationFilter::from_json(filter_json).map_err(core_error)?;
-        let kept = filter.apply(&visits).map_err(core_error)?;
-        let owned: Vec<Visit> = kept.into_iter().cloned().collect();
-        let mut csv = Vec::new();
-        tariffsim::visit::write_visits_csv(&mut csv, &owned)
-            .map_err(|e| js_error(codes::INVALID_REQUEST, e))?;
-        let obj = js_sys::Object::new();
-        set(&obj, "count", &JsValue::from_f64(owned.len() as f64))?;
-        set(
-            &obj,
-            "csv",
-            &js_sys::Uint8Array::from(csv.as_slice()).into(),
-        )?;
-        Ok(obj.into())
-    }
-}
-
-/// Merges partial summaries (JSON text, in any order) of one run into its summary, written exactly
-/// as the native `tariffsim simulate` writes it.
-///
-/// # Errors
-/// `InvalidRequest` for an empty list; `InvalidRunSpecJson` for a summary that does not parse;
-/// `SummaryMismatch` for summaries of different runs.
-#[wasm_bindgen(js_name = mergeSummaries)]
-pub fn merge_summaries(summaries: Vec<String>) -> Result<String, JsValue> {
-    let mut parsed = summaries
-        .iter()
-        .map(|s| tariffsim::Summary::from_json(s).map_err(core_error));
-    let mut total = parsed
-        .next()
-        .ok_or_else(|| invalid_request("give at least one summary to merge"))??;
-    for s in parsed {
-        total.merge(&s?).map_err(core_error)?;
-    }
-    Ok(total.to_json())
 }
 
 /// The version of this crate (and of the core it was built with).

@@ -1,19 +1,21 @@
 //! Market snapshots: a parsed, validated market as compact bytes, so that a cold start does not
 //! parse the market's JSON.
 //!
-//! A snapshot is a cache of a JSON file, never a source of truth: it records the content key of the
-//! JSON bytes it was made from, and [`Engine::load_market`](crate::Engine::load_market) uses it only
-//! when the JSON it is given has that key (otherwise it parses the JSON). It is made by this same
-//! module from a market the core parsed and validated, and the market it gives back is validated
-//! again. Format: a magic and version, the key, then the market's fields in declaration order,
+//! A snapshot is a cache of a JSON file, never a source of truth: it records a key of the JSON it
+//! was made from (the wasm binding's content key of the bytes), and a caller uses it only when the
+//! JSON it is given has that key (otherwise it parses the JSON). It is made by this same module
+//! from a market the core parsed and validated, and a caller validates the market it gives back
+//! again ([`Market::validate`]). Format: a magic and version, the key, then the market's fields in declaration order,
 //! little-endian; money as integer milli-pence, dates as days from the common era, vocabulary as
 //! indices. Any change to the market model changes `VERSION` (the encoder and decoder destructure
 //! and build every struct whole, so a new field does not compile until it is handled here).
 
+use crate::domain::{Fuel, PaymentMethod, Region};
+use crate::market::{
+    Economy7Rates, ElectricityRates, ExitFees, Market, RateCard, SingleRate, Tariff, TariffKind,
+};
+use crate::money::Millipence;
 use chrono::{Datelike, NaiveDate};
-use tariffsim::market::{Economy7Rates, ElectricityRates, ExitFees, RateCard, SingleRate};
-use tariffsim::money::Millipence;
-use tariffsim::{Fuel, Market, PaymentMethod, Region, Tariff, TariffKind};
 
 const MAGIC: &[u8; 7] = b"TSIMMKT";
 const VERSION: u8 = 1;
@@ -141,7 +143,7 @@ impl Writer {
     }
 }
 
-/// The snapshot of `market`, recorded as made from JSON whose content key is `key`.
+/// The snapshot of `market`, recorded as made from JSON whose key is `key`.
 pub fn encode(key: &str, market: &Market) -> Vec<u8> {
     let Market {
         as_of,
@@ -274,7 +276,8 @@ impl<'a> Reader<'a> {
 }
 
 /// The key a snapshot was made for and its market; `None` for bytes that are not a snapshot of
-/// this version (the caller then parses the JSON).
+/// this version (the caller then parses the JSON). The market is as it was encoded: validate it
+/// before use.
 pub fn decode(bytes: &[u8]) -> Option<(String, Market)> {
     let mut r = Reader(bytes);
     if r.take(MAGIC.len())? != MAGIC || r.u8()? != VERSION {
@@ -301,7 +304,7 @@ mod tests {
 
     #[test]
     fn round_trips_the_fixture_and_refuses_damage() {
-        let json = include_str!("../../tests/fixtures/mini_market.json");
+        let json = include_str!("../tests/fixtures/mini_market.json");
         let market = Market::from_json(json).unwrap();
         let bytes = encode("m-1", &market);
         let (key, back) = decode(&bytes).unwrap();
@@ -316,5 +319,21 @@ mod tests {
         let mut other_version = bytes;
         other_version[7] = VERSION + 1;
         assert!(decode(&other_version).is_none());
+    }
+
+    #[test]
+    fn round_trips_the_sample_market_and_a_hypothetical_one() {
+        let market = Market::from_json(include_str!("../data/sample/market.json")).unwrap();
+        let (_, back) = decode(&encode("m-sample", &market)).unwrap();
+        assert_eq!(back, market);
+        back.validate().unwrap();
+        let scenario =
+            crate::Scenario::from_json(include_str!("../tests/fixtures/mini_scenario.json"))
+                .unwrap();
+        let mini = Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap();
+        let hypothetical = mini.apply(&scenario).unwrap();
+        assert!(hypothetical.tariffs.iter().any(|t| t.hypothetical));
+        let (key, back) = decode(&encode("", &hypothetical)).unwrap();
+        assert_eq!((key.as_str(), back), ("", hypothetical));
     }
 }
