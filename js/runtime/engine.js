@@ -93,6 +93,15 @@ function loadFile(instance, file, what, load, stillLoaded = () => true, binary =
   return key;
 }
 
+/** Whether a file exists; a name the system refuses (too long, say) is a typed error. */
+function present(file, what) {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false }) !== undefined;
+  } catch (e) {
+    throw readError(e, file, what);
+  }
+}
+
 /** The snapshot next to a market file (`<file>.snapshot`, made by js/tools/snapshot.js), if any. */
 function snapshotOf(file) {
   try {
@@ -110,7 +119,7 @@ function snapshotOf(file) {
  */
 function marketFromFile(instance, file) {
   const stillLoaded = (key) => instance.engine.hasMarket(key);
-  if (fs.statSync(file, { throwIfNoEntry: false }) === undefined && fs.statSync(`${file}.snapshot`, { throwIfNoEntry: false }) !== undefined) {
+  if (!present(file, 'market') && present(`${file}.snapshot`, 'market snapshot')) {
     return loadFile(instance, `${file}.snapshot`, 'market snapshot', (bytes) => instance.engine.loadMarketSnapshot(bytes), stillLoaded, true);
   }
   return loadFile(instance, file, 'market', (bytes) => instance.engine.loadMarket(bytes, snapshotOf(file)), stillLoaded);
