@@ -39,9 +39,13 @@ if (processConfig.wasmTieringBudget > 0) {
 }
 
 const { wrapHandler } = require('./runtime/wrap-handler');
-const { withEngine, marketFromFile } = require('./runtime/engine');
+const { withEngine, preload, priceAnswer, marketFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { publicPath } = require('./runtime/paths');
+
+// The price lambda's own module (only what pricing needs: see engine.js), compiled at cold start.
+const KIND = 'price';
+preload(KIND);
 
 const FIELDS = new Set(['request-id', 'requestId', 'market', 'hypothetical_tariffs', 'scenario', 'profiles', 'profile', 'page_size', 'seed', 'show_current_tariff', 'whole_of_market', 'debug_panic']);
 const DEFAULT_PAGE_SIZE = 10;
@@ -91,7 +95,7 @@ function work(input, request) {
   const { config } = request;
   if (input.debug_panic !== undefined) {
     if (!config.debugHooks) throw invalid('debug_panic is refused: it is accepted in the DEV environment only, with TARIFFSIM_DEBUG_HOOKS=1');
-    return withEngine((instance) => instance.wasm.debugPanic(String(input.debug_panic)));
+    return withEngine((instance) => instance.wasm.debugPanic(String(input.debug_panic)), KIND);
   }
   if (input.market === undefined) throw invalid('market is missing: give a stored market name (e.g. "sample") or a market object');
   let profiles;
@@ -126,15 +130,15 @@ function work(input, request) {
   const profilesJson = Buffer.from(JSON.stringify(profiles));
   return withEngine((instance) => {
     const key = marketKey(instance, input.market, config);
-    // JSON in and out of wasm: one copy each way (see Engine.priceJson).
-    const text = instance.engine.priceJson(key, scenario, hypothetical, profilesJson, pageSize, seed, showCurrent, wholeOfMarket);
-    request.responseBytes = Buffer.byteLength(text);
-    const out = JSON.parse(text);
+    // Profiles in as JSON bytes (one copy), the answer out in numbers (see engine.priceAnswer).
+    const { answer: out, bytesAtMost } = priceAnswer(instance, { key, scenario, hypothetical, profilesJson, pageSize, seed, showCurrentTariff: showCurrent, wholeOfMarket });
+    // A bound of the answer's size spares the wrapper serializing it, when the bound is in Lambda's limit.
+    if (bytesAtMost <= request.config.maxPayloadBytes) request.responseBytes = bytesAtMost;
     if (request.log.enabled('DEBUG')) {
       request.log.debug(`priced ${profiles.length} profile(s) on market ${typeof input.market === 'string' ? input.market : 'inline'} (${key})`);
     }
     return out;
-  });
+  }, KIND);
 }
 
 exports.handler = wrapHandler('price', work);

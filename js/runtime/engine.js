@@ -1,9 +1,14 @@
 'use strict';
-// The wasm module and its warm state, shared by the handlers of one process.
+// The wasm modules and their warm state, shared by the handlers of one process.
 //
-// The module is loaded and instantiated at module scope (cold start), with one Engine whose cache
-// keeps parsed markets and visits in wasm memory. Files are read only when they changed: each is
-// remembered by path with its size and mtime and the content key the engine gave it.
+// Two builds of the one binding (scripts/build-wasm): `full` (tariffsim-wasm/pkg: runs, chunks,
+// filters, summaries, and every price variant) for simulate-chunk, run-simulation,
+// filter-population and the tools; `price` (tariffsim-wasm/pkg-price: only what pricing needs, so
+// a cold start compiles less) for the price lambda. Both price with the same code. Each is
+// instantiated on first use (`preload` does it at a handler's module scope, during a Lambda cold
+// start's init), with one Engine whose cache keeps parsed markets and visits in wasm memory. Files
+// are read only when they changed: each is remembered by path with its size and mtime and the
+// content key the engine gave it.
 //
 // After a trap (a panic in Rust is a bug, and leaves the instance unusable) the instance is thrown
 // away: the failing request gets a WasmTrap error, and the next request is served by a freshly
@@ -14,40 +19,56 @@ const path = require('node:path');
 const { codes, typed } = require('./errors');
 const { withoutBom, readError } = require('./inputs');
 
-const PKG = path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js');
+const PKGS = {
+  full: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js'),
+  price: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg-price', 'tariffsim_price.js'),
+};
 
 /** Where the module's panic hook leaves the panic message (tariffsim_wasm::PANIC_MESSAGE_GLOBAL). */
 const PANIC_MESSAGE = '__tariffsimPanicMessage';
 
-let current = null;
-let generation = 0;
+/** The live instance of each build, made on first use. */
+const current = { full: null, price: null };
+/** 1, plus one for each instance discarded after a trap. */
+let generation = 1;
 
-function instantiate() {
-  delete require.cache[PKG];
-  const wasm = require(PKG);
-  generation += 1;
-  return { wasm, engine: new wasm.Engine(), files: new Map(), generation };
+function instantiate(kind) {
+  const pkg = PKGS[kind];
+  delete require.cache[pkg];
+  const wasm = require(pkg);
+  // `tables`: the text of compiled markets by serial number (priceAnswer).
+  return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), generation };
 }
 
-current = instantiate();
+/**
+ * Instantiates a build now (at a handler's module scope) rather than on its first call.
+ * @param {'full'|'price'} [kind]
+ */
+function preload(kind = 'full') {
+  if (current[kind] === null) current[kind] = instantiate(kind);
+}
 
 /**
- * Runs `work` with the live instance `{wasm, engine, generation}`. A trap discards the instance
- * and becomes a WasmTrap error.
+ * Runs `work` with the live instance `{wasm, engine, generation}` of a build (`full` by default,
+ * or `price`). A trap discards the instance and becomes a WasmTrap error.
  * @template T
- * @param {(instance: {wasm: object, engine: object, generation: number}) => T} work
+ * @param {(instance: {kind: string, wasm: any, engine: any, files: Map<string, object>, tables: Map<number, object>, generation: number}) => T} work
+ * @param {'full'|'price'} [kind]
  * @returns {T}
  */
-function withEngine(work) {
-  if (current === null) current = instantiate();
-  const instance = current;
+function withEngine(work, kind = 'full') {
+  preload(kind);
+  const instance = current[kind];
   try {
     return work(instance);
   } catch (e) {
     // A trap (a Rust panic, an out-of-bounds access, running out of memory) or a stack overflow
     // inside wasm leaves the instance unusable.
     if (e instanceof WebAssembly.RuntimeError || (e instanceof RangeError && /call stack/i.test(e.message))) {
-      if (current === instance) current = null;
+      if (current[kind] === instance) {
+        current[kind] = null;
+        generation += 1;
+      }
       const panic = globalThis[PANIC_MESSAGE];
       delete globalThis[PANIC_MESSAGE];
       const what = typeof panic === 'string' ? panic.replace(/\s+/g, ' ').trim() : e.message;
@@ -135,11 +156,102 @@ function textFromFile(instance, file, what) {
   return loadFile(instance, file, what, (bytes) => bytes.toString('utf8'));
 }
 
+/** At most the UTF-8 bytes of a string's JSON: 6 per UTF-16 unit (`\\uXXXX`), and the quotes. */
+const jsonBytesAtMost = (s) => 6 * s.length + 2;
+/** At most the bytes of a row's or a table's JSON beside its strings (field names, numbers). */
+const ROW_BYTES = 400;
+
+/** A compiled market's text from Engine.indexTables, with bounds of its rows' JSON sizes. */
+function tablesOf(instance, serial) {
+  let text = instance.tables.get(serial);
+  if (text === undefined) {
+    text = JSON.parse(instance.engine.indexTables(serial));
+    text.rowBytes = text.tariffs.map((t) => ROW_BYTES + jsonBytesAtMost(t[0]) + jsonBytesAtMost(t[1]) + jsonBytesAtMost(t[2]));
+    text.marketBytes = 3 * JSON.stringify(text.market).length;
+    // Compiled markets leave the engine's cache in time; their serials are never reused.
+    if (instance.tables.size >= 64) instance.tables.delete(instance.tables.keys().next().value);
+    instance.tables.set(serial, text);
+  }
+  return text;
+}
+
+/**
+ * The `price` answer `{market, results}` for profiles (the UTF-8 JSON of their list) on a loaded
+ * market, from the engine's answer in numbers (Engine.priceCompact) and the compiled market's text,
+ * fetched once per compiled market (Engine.indexTables): the same answer Engine.priceJson gives,
+ * with no JSON written in wasm or parsed here. Objects are built with their fields in the order of
+ * the core's types. `bytesAtMost` bounds the size of the answer's JSON (for Lambda's limit).
+ * @param {{engine: any, tables: Map<number, object>}} instance
+ * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
+ *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles' JSON, and
+ *   the options
+ * @returns {{answer: {market: object, results: object[]}, bytesAtMost: number}}
+ */
+function priceAnswer(instance, call) {
+  const { engine } = instance;
+  const { key } = call;
+  const out = engine.priceCompact(key, call.scenario, call.hypothetical, call.profilesJson, call.pageSize, call.seed, call.showCurrentTariff, call.wholeOfMarket);
+  const ids = engine.lastVisitIds();
+  const text = tablesOf(instance, out[0]);
+  const { tariffs, hypothetical: hypotheticalIds, rowBytes } = text;
+  const nan = (x) => (Number.isNaN(x) ? null : x);
+  const results = new Array(out[1]);
+  let bytes = text.marketBytes + jsonBytesAtMost(key) + ROW_BYTES;
+  let i = 2;
+  for (let p = 0; p < results.length; p++) {
+    const current = out[i + 1];
+    const table = {
+      visit_id: ids[p],
+      current_cost_gbp: nan(out[i]),
+      current_tariff_id: current < 0 ? null : tariffs[current][0],
+      switch_cost_gbp: nan(out[i + 2]),
+      eligible: out[i + 3],
+      rows: new Array(out[i + 4]),
+      hypothetical: new Array(hypotheticalIds.length),
+    };
+    i += 5;
+    bytes += ROW_BYTES + jsonBytesAtMost(table.visit_id) + (current < 0 ? 0 : rowBytes[current]);
+    for (let r = 0; r < table.rows.length; r++, i += 4) {
+      bytes += rowBytes[out[i]];
+      const t = tariffs[out[i]];
+      table.rows[r] = {
+        rank: r + 1,
+        tariff_id: t[0],
+        supplier: t[1],
+        name: t[2],
+        kind: t[3],
+        green: t[4],
+        switchable: t[5],
+        hypothetical: t[6],
+        exit_fee_gbp: out[i + 3],
+        annual_cost_gbp: out[i + 1],
+        saving_gbp: nan(out[i + 2]),
+      };
+    }
+    for (let h = 0; h < hypotheticalIds.length; h++, i += 4) {
+      const rank = out[i];
+      bytes += rowBytes[hypotheticalIds[h]];
+      table.hypothetical[h] = {
+        tariff_id: tariffs[hypotheticalIds[h]][0],
+        eligible: rank > 0,
+        rank: rank > 0 ? rank : null,
+        on_page: out[i + 3] === 1,
+        annual_cost_gbp: nan(out[i + 1]),
+        saving_gbp: nan(out[i + 2]),
+      };
+    }
+    results[p] = table;
+  }
+  return { answer: { market: { key, ...text.market }, results }, bytesAtMost: bytes };
+}
+
 module.exports = {
   withEngine,
+  preload,
+  priceAnswer,
   marketFromFile,
   visitsFromFile,
   textFromFile,
-  /** The number of instances made so far (1 until a trap). */
+  /** 1, plus one for each instance discarded after a trap. */
   generation: () => generation,
 };

@@ -17,7 +17,8 @@ process.env.TARIFFSIM_DEBUG_HOOKS = '1';
 const { handler } = require('../price');
 const engine = require('../runtime/engine');
 
-const stats = () => engine.withEngine((i) => i.engine.stats());
+// The price lambda's own module (tariffsim-wasm/pkg-price).
+const stats = () => engine.withEngine((i) => i.engine.stats(), 'price');
 
 async function ok(event, ctx = context()) {
   const { result, error, output } = await invoke(handler, event, ctx);
@@ -35,9 +36,10 @@ async function fails(event, name, ctx = context()) {
   return error;
 }
 
-test('nothing but the handler, its runtime folder and the wasm module is loaded on the sync path', () => {
+test('nothing but the handler, its runtime folder and the lean wasm module is loaded on the sync path', () => {
   const loaded = Object.keys(require.cache).filter((f) => !f.startsWith(path.join(ROOT, 'js', 'test')));
-  const allowed = (f) => f.startsWith(path.join(ROOT, 'js') + path.sep) || f === path.join(ROOT, 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js');
+  // The price build (pkg-price), never the full one (pkg).
+  const allowed = (f) => f.startsWith(path.join(ROOT, 'js') + path.sep) || f === path.join(ROOT, 'tariffsim-wasm', 'pkg-price', 'tariffsim_price.js');
   assert.deepEqual(loaded.filter((f) => !allowed(f)), []);
   assert.ok(!loaded.some((f) => f.includes('node_modules')));
 });
@@ -63,7 +65,11 @@ test('prices the sample market: a ranked first page with costs and savings', asy
 });
 
 test('an inline market is priced exactly (hand-computed bills)', async () => {
-  const { result } = await ok(fixture('price-inline-market.json'));
+  // By default the visitor's own tariff is the baseline, left off the table.
+  const { result: hidden } = await ok(fixture('price-inline-market.json'));
+  assert.equal(hidden.results[0].current_tariff_id, 'acme-svt');
+  assert.deepEqual(hidden.results[0].rows.map((r) => r.tariff_id), ['acme-fix-12m']);
+  const { result } = await ok({ ...fixture('price-inline-market.json'), show_current_tariff: true });
   const [table] = result.results;
   // acme-fix-12m: 365 x 50 + 2700 x 24 + 365 x 28 + 11500 x 6.5 = 168,020 p
   // acme-svt:     365 x 53 + 2700 x 26 + 365 x 30 + 11500 x 7   = 180,995 p (the current tariff)
@@ -72,7 +78,7 @@ test('an inline market is priced exactly (hand-computed bills)', async () => {
     [1, 'acme-fix-12m', 1680.2, 129.75],
     [2, 'acme-svt', 1809.95, 0],
   ]);
-  const event = fixture('price-inline-market.json');
+  const event = { ...fixture('price-inline-market.json'), show_current_tariff: true };
   event.profile.filters = { no_exit_fees: true };
   const { result: noFees } = await ok(event);
   assert.deepEqual(noFees.results[0].rows.map((r) => r.tariff_id), ['acme-svt']);
