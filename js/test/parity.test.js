@@ -1,7 +1,9 @@
 'use strict';
 // Parity: the same chunk computed by the native command (`tariffsim chunk`) and by the wasm
 // `simulate-chunk` handler is byte-identical, impressions CSV and summary JSON, on several run
-// specs: different seeds, filters, scenarios, page sizes, click models and chunkings.
+// specs: different seeds, filters, scenarios, page sizes, click models and chunkings. And the
+// `price` lambda (the lean wasm build) answers exactly as `tariffsim price --json` does, on the
+// fixtures' price events and the mini market, under several seeds and page rules.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -31,6 +33,8 @@ process.env.TARIFFSIM_DATA_DIR = dataDir;
 process.env.TARIFFSIM_OUT_DIR = path.join(work, 'wasm');
 
 const { handler } = require('../simulate-chunk');
+const { handler: priceHandler } = require('../price');
+const { fixture } = require('./helpers');
 
 const sample = { market: 'market.json', visits: 'visits.csv' };
 const SPECS = {
@@ -95,3 +99,74 @@ test('native and wasm refuse the same missing chunk', async () => {
   assert.equal(error.name, 'NoSuchChunk');
   assert.throws(() => native(specFile, 4), (e) => /NoSuchChunk/.test(String(e.stderr)));
 });
+
+// ---- price: `tariffsim price --json` against the price lambda --------------------------------
+
+/** The CLI's flags for one profile of a price request (the CLI names its profile `cli`). */
+function profileFlags(p) {
+  const flags = ['--region', p.region];
+  const opt = { fuel: '--fuel', meter: '--meter', payment_method: '--payment-method', elec_kwh: '--elec-kwh', gas_kwh: '--gas-kwh', e7_night_share: '--night-share', timestamp: '--visit-date', current_supplier: '--current-supplier', current_tariff: '--current-tariff' };
+  for (const [field, flag] of Object.entries(opt)) if (p[field] !== undefined) flags.push(flag, String(p[field]));
+  for (const f of ['fixed_only', 'green_only', 'no_exit_fees', 'switchable_only']) if (p.filters && p.filters[f]) flags.push(`--${f.replace(/_/g, '-')}`);
+  return flags;
+}
+
+/** `tariffsim price --json` for one profile of `event`: the market as a file, hypothetical tariffs as the scenario's last `add_tariff` changes. */
+function nativePrice(event, profile, options) {
+  // The stored market `sample` is data/sample/market.json (config.js); an inline one is written out.
+  const market = event.market === 'sample' ? path.join(ROOT, 'data', 'sample', 'market.json') : path.join(work, 'price-market.json');
+  if (typeof event.market !== 'string') fs.writeFileSync(market, JSON.stringify(event.market));
+  const args = ['price', '--json', '--market', market, '--page-size', String(options.page_size), '--seed', String(options.seed), '--whole-of-market', String(options.whole_of_market)];
+  if (options.show_current_tariff) args.push('--show-current-tariff');
+  const changes = [...((event.scenario && event.scenario.changes) || []), ...(event.hypothetical_tariffs || []).map((tariff) => ({ op: 'add_tariff', tariff }))];
+  if (changes.length > 0) {
+    const scenario = path.join(work, 'price-scenario.json');
+    fs.writeFileSync(scenario, JSON.stringify({ ...(event.scenario || {}), changes }));
+    args.push('--scenario', scenario);
+  }
+  return JSON.parse(execFileSync(NATIVE, [...args, ...profileFlags(profile)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+const PRICE_EVENTS = {
+  'price-sample.json': fixture('price-sample.json'),
+  'price-hypothetical.json': fixture('price-hypothetical.json'),
+  'price-inline-market.json': fixture('price-inline-market.json'),
+  'mini market, dated visits': {
+    market: JSON.parse(fs.readFileSync(path.join(FIXTURES, 'mini_market.json'), 'utf8')),
+    scenario: JSON.parse(fs.readFileSync(path.join(FIXTURES, 'mini_scenario.json'), 'utf8')),
+    profiles: fs.readFileSync(path.join(FIXTURES, 'mini_visits.csv'), 'utf8').trimEnd().split('\n').slice(1, 13).map((line) => {
+      // The mini visits as profiles (no quoted fields in their first rows).
+      const [, timestamp, region, fuel, meter, pm, elec, gas, night, supplier, tariff, fixed, green, noExit, switchable] = line.split(',');
+      const p = { timestamp, region, fuel, payment_method: pm, filters: { fixed_only: fixed === 'true', green_only: green === 'true', no_exit_fees: noExit === 'true', switchable_only: switchable === 'true' } };
+      if (meter) p.meter = meter;
+      if (elec) p.elec_kwh = Number(elec);
+      if (gas) p.gas_kwh = Number(gas);
+      if (night) p.e7_night_share = Number(night);
+      if (supplier) p.current_supplier = supplier;
+      if (tariff) p.current_tariff = tariff;
+      return p;
+    }),
+  },
+};
+
+for (const [name, event] of Object.entries(PRICE_EVENTS)) {
+  test(`tariffsim price --json and the price lambda give the same answer: ${name}`, async () => {
+    const profiles = event.profiles || [event.profile];
+    const rules = [
+      { seed: event.seed || 0, show_current_tariff: false, whole_of_market: true, page_size: event.page_size || 10 },
+      { seed: 9007199254740991, show_current_tariff: true, whole_of_market: true, page_size: 1000 },
+      { seed: 77, show_current_tariff: false, whole_of_market: false, page_size: 3 },
+    ];
+    for (const options of rules) {
+      for (const profile of profiles) {
+        const one = { ...profile, visit_id: 'cli' };
+        const { profiles: _p, profile: _q, ...rest } = event;
+        const { result, error, output } = await invoke(priceHandler, { ...rest, ...options, profiles: [one] }, context('context-prod.json'));
+        if (error) assert.fail(`${error.name}: ${error.message}\n${output}`);
+        assert.match(result.market.key, /^m-[0-9a-f]{32}$/);
+        delete result.market.key;
+        assert.deepStrictEqual(result, nativePrice(event, one, options), `${JSON.stringify(options)} ${JSON.stringify(profile).slice(0, 120)}`);
+      }
+    }
+  });
+}

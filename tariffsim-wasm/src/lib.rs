@@ -524,6 +524,7 @@ impl Engine {
     ///
     /// # Errors
     /// `MarketNotLoaded`.
+    #[cfg(feature = "full")]
     #[wasm_bindgen(js_name = marketSnapshot)]
     pub fn market_snapshot(&mut self, key: &str) -> Result<Vec<u8>, JsValue> {
         let market = self.market(key)?;
