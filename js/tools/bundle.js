@@ -1,5 +1,5 @@
 'use strict';
-// Builds the Lambda zip: the handler files and their runtime folder, the wasm package, the bundled
+// Builds the Lambda zip: the handler files and their runtime folder, the wasm packages, the bundled
 // sample market as a snapshot (js/tools/snapshot.js), config/ (configuration per alias, functions,
 // prices), a package.json, and production dependencies only (from package-lock.json). Node.js 24
 // (runtime nodejs24.x) loads it as is: no transpile step.
@@ -45,11 +45,13 @@ function bundleFiles(root = ROOT) {
     if (top === 'test' || top === 'tools' || top === 'server') continue;
     add(file);
   }
-  const pkg = path.join(root, 'tariffsim-wasm', 'pkg');
-  for (const name of ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']) {
-    const file = path.join(pkg, name);
-    if (!fs.existsSync(file)) throw new Error(`${rel(file)} is missing: run scripts/build-wasm first`);
-    add(file);
+  // The wasm builds: the full one (pkg/) and the price lambda's lean one (pkg-price/, engine.js).
+  for (const [dir, names] of [['pkg', ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']], ['pkg-price', ['tariffsim_price.js', 'tariffsim_price_bg.wasm']]]) {
+    for (const name of names) {
+      const file = path.join(root, 'tariffsim-wasm', dir, name);
+      if (!fs.existsSync(file)) throw new Error(`${rel(file)} is missing: run scripts/build-wasm first`);
+      add(file);
+    }
   }
   // The configuration per alias (config/environments.json), the functions and the prices: read at
   // run time, so each alias finds its own settings in the very zip it runs. References to secrets
