@@ -64,7 +64,7 @@ function smoke(zipFile) {
   fs.mkdirSync(data);
   unzip(zipFile, root);
   for (const f of ['mini_market.json', 'mini_visits.csv', 'mini_scenario.json', 'mini_run.json']) fs.copyFileSync(path.join(FIXTURES, f), path.join(data, f));
-  check(readZip(fs.readFileSync(zipFile)).every((e) => e.data === null || e.name.startsWith('js/') || e.name.startsWith('tariffsim-wasm/pkg/') || e.name.startsWith('data/') || e.name.startsWith('node_modules/') || e.name.startsWith('config/') || e.name === 'package.json'), 'unexpected files in the zip');
+  check(readZip(fs.readFileSync(zipFile)).every((e) => e.data === null || e.name.startsWith('js/') || e.name.startsWith('tariffsim-wasm/pkg/') || e.name.startsWith('tariffsim-wasm/pkg-price/') || e.name.startsWith('data/') || e.name.startsWith('node_modules/') || e.name.startsWith('config/') || e.name === 'package.json'), 'unexpected files in the zip');
   const env = { TARIFFSIM_DATA_DIR: data, TARIFFSIM_OUT_DIR: path.join(work, 'out') };
   const prod = lambdaFixture('context-prod.json');
   const results = [];
