@@ -108,6 +108,9 @@ const NASTY = [
   'mini_market.json', 'mini_visits.csv', 'mini_run.json', 'bad', 'lambda', 'sample', 'C', 'Z', 'dual_fuel', 'PROD', RUN_ID,
   '\u0000', '\ud800', '\u202e', 'é', 'x'.repeat(300), 'y'.repeat(70000), [], {}, [[[]]], [null], { __proto__: null, constructor: 1 },
 ];
+/** Values a field may well hold, for tweaks that keep a payload plausible and reach the core. */
+const DOMAIN = ['A', 'C', 'P', 'electricity', 'gas', 'dual_fuel', 'single_rate', 'economy7', 'direct_debit', 'prepayment', 'on_receipt_of_bill', 'fixed', 'variable', 'British Gas', 'Octopus Energy', 'octopus-energy-svt', '2026-07-01', '2026-02-30', '1999-01-01T00:00:00Z', 'mini_scenario.json', 'sample'];
+const FACTORS = [0, -1, 0.001, 0.5, 2, 10, 1000, 1e6];
 const KEYS = ['depth', 'request-id', 'requestId', 'spec', 'index', 'run_id', 'market', 'profile', 'profiles', 'page_size', 'scenario', 'hypothetical_tariffs', 'inline_impressions', 'debug_panic', '__proto__', 'constructor', 'sample_size', 'chunk_size', 'seed', 'filter', 'changes', 'region', 'tariffs'];
 
 const nasty = fc.oneof(
@@ -121,6 +124,7 @@ const nasty = fc.oneof(
 );
 
 const mutation = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('tweak'), at: fc.nat(), pick: fc.nat() }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('replace'), at: fc.nat(), value: nasty }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete'), at: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('add'), at: fc.nat(), key: fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 6 })), value: nasty }) },
@@ -177,6 +181,13 @@ function apply(base, m) {
     if (objects.length === 0) value = {};
     const target = objects.length === 0 ? value : getAt(value, objects[m.at % objects.length]);
     Object.defineProperty(target, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+  } else if (m.kind === 'tweak') {
+    // A value of the same kind: a number scaled, a string from the domain, a boolean flipped.
+    const v = getAt(value, at);
+    if (typeof v === 'number') value = setAt(value, at, v * FACTORS[m.pick % FACTORS.length] + (m.pick % 3 === 0 ? 1 : 0));
+    else if (typeof v === 'string') value = setAt(value, at, DOMAIN[m.pick % DOMAIN.length]);
+    else if (typeof v === 'boolean') value = setAt(value, at, !v);
+    else if (Array.isArray(v) && v.length > 0) value = setAt(value, at, m.pick % 2 === 0 ? [] : [...v, ...v]);
   } else if (m.kind === 'wrap') {
     const v = getAt(value, at);
     value = setAt(value, at, m.inArray ? [v] : { value: v });
@@ -286,7 +297,11 @@ for (const [name, lambda] of Object.entries(LAMBDAS)) {
             text = apply(value, m);
             try {
               value = JSON.parse(text);
-            } catch {
+              // A value piled up too deep for this harness's own recursion is mutated no further.
+              // (Required here, not at the top: the runtime reads its configuration once, in before().)
+              require('../runtime/wrap-handler').checkJsonValue(value, 'the case', 200);
+            } catch (e) {
+              if (e.name === 'NestingTooDeep') break;
               value = {};
             }
           }
