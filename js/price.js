@@ -34,8 +34,12 @@ const { config: processConfig } = require('./runtime/config');
 // one request waiting for an answer. A larger budget keeps the cold request on the baseline
 // compiler, roughly halving it; hot code is still optimised. (TARIFFSIM_WASM_TIERING_BUDGET, see
 // config.js; simulate-chunk, which wants throughput, leaves V8's default.)
+// And V8 validates each wasm function when it first runs rather than the whole module up front: a
+// cold start runs a small part of the module (measured: compiling pkg-price takes half the CPU).
+const v8 = require('node:v8');
+v8.setFlagsFromString('--wasm-lazy-validation');
 if (processConfig.wasmTieringBudget > 0) {
-  require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
+  v8.setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
 }
 
 const { wrapHandler } = require('./runtime/wrap-handler');

@@ -177,3 +177,39 @@ test('after a panic the next request is served by a fresh module', async () => {
   assert.deepEqual(after, before);
   assert.equal(stats().markets_parsed, 1, 'the fresh module rebuilt its cache');
 });
+
+test('the lean build answers in numbers exactly what the full build answers in JSON (features never change results)', () => {
+  const marketJson = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'market.json'));
+  const [header, ...lines] = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'visits.csv'), 'utf8').trimEnd().split('\n');
+  const cols = header.split(',');
+  const profiles = lines.slice(0, 400).map((line) => {
+    const r = Object.fromEntries(line.split(',').map((v, i) => [cols[i], v]));
+    const p = { visit_id: r.visit_id, timestamp: r.timestamp, region: r.region, fuel: r.fuel, payment_method: r.payment_method };
+    if (r.meter) p.meter = r.meter;
+    if (r.elec_kwh) p.elec_kwh = Number(r.elec_kwh);
+    if (r.gas_kwh) p.gas_kwh = Number(r.gas_kwh);
+    if (r.current_supplier) p.current_supplier = r.current_supplier;
+    if (r.current_tariff) p.current_tariff = r.current_tariff;
+    p.filters = { fixed_only: r.fixed_only === 'true', green_only: r.green_only === 'true', no_exit_fees: r.no_exit_fees === 'true', switchable_only: r.switchable_only === 'true' };
+    return p;
+  });
+  // Not the sample scenario's own added tariff (newco-fix-12m): another id.
+  const hypothetical = Buffer.from(JSON.stringify(fixture('price-hypothetical.json').hypothetical_tariffs.map((t) => ({ ...t, id: 'newco-fix-24m' }))));
+  const scenario = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'scenario.json'));
+  const cases = [
+    [undefined, undefined, 10, 0, false, true],
+    [undefined, hypothetical, 3, 99, true, true],
+    [scenario, hypothetical, 1000, 2 ** 53 - 1, false, false],
+    [scenario, undefined, 1, 5, true, false],
+  ];
+  for (const [scenarioJson, hypotheticalJson, pageSize, seed, showCurrentTariff, wholeOfMarket] of cases) {
+    for (let i = 0; i < profiles.length; i += 50) {
+      const profilesJson = Buffer.from(JSON.stringify(profiles.slice(i, i + 50)));
+      const want = engine.withEngine(({ engine: e }) => JSON.parse(e.priceJson(e.loadMarket(marketJson), scenarioJson, hypotheticalJson, profilesJson, pageSize, seed, showCurrentTariff, wholeOfMarket)));
+      const { answer, bytesAtMost } = engine.withEngine((instance) => engine.priceAnswer(instance, { key: instance.engine.loadMarket(marketJson), scenario: scenarioJson, hypothetical: hypotheticalJson, profilesJson, pageSize, seed, showCurrentTariff, wholeOfMarket }), 'price');
+      assert.deepStrictEqual(answer, want);
+      assert.equal(JSON.stringify(answer), JSON.stringify(want), 'fields in the same order');
+      assert.ok(Buffer.byteLength(JSON.stringify(answer)) <= bytesAtMost, 'the size bound holds');
+    }
+  }
+});

@@ -40,9 +40,10 @@ test('chunk 0 of an inline spec: the header, the impressions, the partial summar
   assert.equal(csv, result.impressions_csv);
   assert.equal(Buffer.byteLength(csv), result.impressions_bytes);
   const lines = csv.trimEnd().split('\n');
-  assert.equal(lines[0], 'profile,visit_id,rank,tariff_id,supplier,hypothetical,annual_cost_gbp,current_cost_gbp,saving_gbp,region,fuel,meter,payment_method');
+  // Impressions format 2 (docs/formats.md).
+  assert.equal(lines[0], 'profile,visit_id,visit_date,rank,tariff_id,supplier,hypothetical,kind,green,switchable,exit_fee_gbp,annual_cost_gbp,current_cost_gbp,saving_gbp,switch_cost_gbp,region,fuel,meter,payment_method,fixed_only,green_only,no_exit_fees,switchable_only,filters_set,format_version');
   assert.equal(lines.length - 1, result.impressions);
-  assert.ok(lines.slice(1).every((l) => Number(l.split(',')[2]) <= 3), 'page size 3');
+  assert.ok(lines.slice(1).every((l) => Number(l.split(',')[3]) <= 3), 'page size 3 (rank: the fourth column)');
   const summaryText = fs.readFileSync(result.summary_file, 'utf8');
   assert.deepEqual(JSON.parse(summaryText), result.summary);
   assert.equal(result.summary.profiles, 20);

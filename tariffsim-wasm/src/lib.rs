@@ -103,6 +103,7 @@ fn invalid_request(message: impl Display) -> JsValue {
     js_error(codes::INVALID_REQUEST, message)
 }
 
+#[cfg(feature = "full")]
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
@@ -311,7 +312,7 @@ pub struct Engine {
 }
 
 /// How much work the cache saved: what was parsed or built, as opposed to found.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Stats {
     markets_parsed: u64,
     markets_from_snapshot: u64,
@@ -534,7 +535,25 @@ impl Engine {
     /// What this engine has parsed or built so far: `{markets_parsed, markets_from_snapshot,
     /// indices_built, visits_parsed, runs_prepared}` (a warm call adds nothing).
     pub fn stats(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.stats)
+        // Field by field (no serializer: the price build carries none).
+        let Stats {
+            markets_parsed,
+            markets_from_snapshot,
+            indices_built,
+            visits_parsed,
+            runs_prepared,
+        } = self.stats;
+        let obj = js_sys::Object::new();
+        for (key, n) in [
+            ("markets_parsed", markets_parsed),
+            ("markets_from_snapshot", markets_from_snapshot),
+            ("indices_built", indices_built),
+            ("visits_parsed", visits_parsed),
+            ("runs_prepared", runs_prepared),
+        ] {
+            js_sys::Reflect::set(&obj, &JsValue::from_str(key), &JsValue::from_f64(n as f64))?;
+        }
+        Ok(obj.into())
     }
 
     /// Prices profiles as [`Engine::price_json`] does, answering in numbers: the `price` lambda's
@@ -654,12 +673,18 @@ impl Engine {
                 )
             })
             .collect();
-        let hypothetical = compact::hypothetical_tariffs(index);
-        serde_json::to_string(&serde_json::json!({
-            "market": market,
-            "tariffs": tariffs,
-            "hypothetical": hypothetical,
-        }))
+        /// The text of a compiled market, fields in the order of the core's types.
+        #[derive(Serialize)]
+        struct Tables<'a, T> {
+            market: &'a tariffsim::table::MarketInfo,
+            tariffs: Vec<T>,
+            hypothetical: Vec<u16>,
+        }
+        serde_json::to_string(&Tables {
+            market: &market,
+            tariffs,
+            hypothetical: compact::hypothetical_tariffs(index),
+        })
         .map_err(|e| js_error("InternalError", e))
     }
 
