@@ -405,6 +405,23 @@ test('whole numbers beyond 2^53: 400 InvalidRequest naming the field, never a 50
   assert.equal(seed.status, 200, seed.text);
 });
 
+test('sizes and money a caller can give are typed 4xx through the lambdas: stacked price moves, a 5 MB visit id, 10 MB payloads', async () => {
+  // Twelve +1000% price moves would overflow: the core refuses the change that leaves its limits.
+  const changes = Array.from({ length: 12 }, () => ({ op: 'move_prices', percent: 1000 }));
+  const moved = await rest('price', { ...PRICE, scenario: { changes } });
+  assert.ok(moved.status >= 400 && moved.status < 500, moved.text);
+  assert.match(moved.json.errorType, /^Invalid/);
+  assert.match(moved.json.errorMessage, /^changes\[\d+\]/);
+  // A visit id of 5 MB: refused by its length, not by memory.
+  const longId = await rest('price', { ...PRICE, profile: { region: 'C', visit_id: 'v'.repeat(5 * 1024 * 1024) } });
+  refused(longId, 400, 'InvalidVisit');
+  functionError(await invoke('tariffsim-price', { ...PRICE, profile: { region: 'C', visit_id: 'v'.repeat(5 * 1024 * 1024) } }), 'InvalidVisit');
+  // 10 MB: over Lambda's payload limit, on both routes.
+  refused(await rest('price', { ...PRICE, profile: { region: 'C', visit_id: 'v'.repeat(10 * 1024 * 1024) } }), 413, 'RequestTooLargeException');
+  refused(await invoke('tariffsim-price', { ...PRICE, profile: { region: 'C', visit_id: 'v'.repeat(10 * 1024 * 1024) } }), 413, 'RequestTooLargeException');
+  assert.equal((await rest('price', PRICE)).status, 200);
+});
+
 test('folder storage: a short write and a write past the file-size limit are StorageWriteFailed naming the key', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-short-'));
   // RLIMIT_FSIZE of 1 KB: the kernel cuts a 3,000-byte write short at 1,024 bytes, then refuses
