@@ -92,21 +92,23 @@ async function claimNext(storage, runId, leaseMs) {
     back.delete(j);
     if (await storage.putIfAbsent(k.claim(j), claimRecord())) return j;
   }
-  let i = cursors.get(where);
-  if (i === undefined) {
+  if (!cursors.has(where)) {
     // A process new to the run starts at the first gap in the claims.
     const claimed = new Set((await storage.list(k.claimsDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
-    i = 0;
-    while (claimed.has(i)) i += 1;
+    let gap = 0;
+    while (claimed.has(gap)) gap += 1;
+    if (!cursors.has(where)) cursors.set(where, gap);
   }
-  for (; i < plan.chunks; i += 1) {
-    if (await storage.putIfAbsent(k.claim(i), claimRecord())) {
-      cursors.set(where, i + 1);
-      return i;
-    }
+  // Each index is taken from the cursor before its claim is written: pumps of this process running
+  // side by side never try the same chunk (only another process's claim can be there first).
+  for (;;) {
+    const i = cursors.get(where);
+    // A sweep reset the cursor meanwhile: look for the first gap again.
+    if (i === undefined) return claimNext(storage, runId, leaseMs);
+    if (i >= plan.chunks) return null;
+    cursors.set(where, i + 1);
+    if (await storage.putIfAbsent(k.claim(i), claimRecord())) return i;
   }
-  cursors.set(where, plan.chunks);
-  return null;
 }
 
 /**

@@ -20,10 +20,15 @@
 // bytes go, never how a run is put together.
 //
 // On a folder every write is checked: written whole (a short write is continued, a write that
-// makes no progress fails), flushed to the disk (fsync) and closed, and any failure of these, of
-// creating the folder or of the rename that puts the object in place, is a StorageWriteFailed
-// error naming the key (relative to the storage, never an absolute path); a half-written
-// temporary file is removed. Reads that fail for another reason than absence are StorageReadFailed.
+// makes no progress fails) and closed, and any failure of these, of creating the folder or of the
+// rename that puts the object in place, is a StorageWriteFailed error naming the key (relative to
+// the storage, never an absolute path); a half-written temporary file is removed. What a run
+// delivers and what ends it (impressions.csv, summary.json, result.json, failed.json,
+// cancelled.json) are also flushed to the disk (fsync) before they are put in place; a run's
+// working objects (claims, locks, chunk objects, done markers, usage, progress, budget slots) are
+// not: they need only outlive the process that wrote them, which the page cache does, and a
+// flush of each cost more than the chunks' own work (npm run bench:pipeline, docs/pipeline.md).
+// Reads that fail for another reason than absence are StorageReadFailed.
 
 const fsp = require('node:fs/promises');
 const path = require('node:path');
@@ -63,16 +68,20 @@ async function writeAll(handle, bytes, position) {
   }
 }
 
+/** Keys flushed to the disk when written: what a run delivers and what ends it. */
+const DURABLE = /(^|\/)(impressions\.csv|summary\.json|result\.json|failed\.json|cancelled\.json)$/;
+const durable = (key) => DURABLE.test(key);
+
 /**
- * Runs `write(handle)` on an open file, then flushes it to the disk and closes it; the first
- * failure of the three is thrown (a failing close is never lost).
+ * Runs `write(handle)` on an open file, then (when `sync`) flushes it to the disk, and closes it;
+ * the first failure is thrown (a failing close is never lost).
  */
-async function withFile(file, flags, write) {
+async function withFile(file, flags, write, sync = true) {
   const handle = await fsp.open(file, flags);
   let failure = null;
   try {
     await write(handle);
-    await handle.sync();
+    if (sync) await handle.sync();
   } catch (e) {
     failure = e;
   }
@@ -84,9 +93,9 @@ async function withFile(file, flags, write) {
   if (failure !== null) throw failure;
 }
 
-/** A new file holding exactly `bytes`, flushed and closed. */
-function writeNew(file, bytes) {
-  return withFile(file, 'w', (handle) => writeAll(handle, bytes, null));
+/** A new file holding exactly `bytes`, closed (and flushed when `sync`). */
+function writeNew(file, bytes, sync) {
+  return withFile(file, 'w', (handle) => writeAll(handle, bytes, null), sync);
 }
 
 class FolderStorage {
@@ -133,11 +142,11 @@ class FolderStorage {
     }
   }
 
-  /** A temporary file next to `key`'s, written whole, flushed and closed (removed if that fails). */
+  /** A temporary file next to `key`'s, written whole and closed, flushed when durable (removed if that fails). */
   async writeTemporary(key, file, bytes) {
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await this.inFolder(file, () => writeNew(tmp, bytes));
+      await this.inFolder(file, () => writeNew(tmp, bytes, durable(key)));
     } catch (e) {
       await fsp.unlink(tmp).catch(() => {});
       throw writeFailed(e, key);
@@ -208,9 +217,14 @@ class FolderStorage {
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       await this.inFolder(file, () =>
-        withFile(tmp, 'w', async (handle) => {
-          for await (const chunk of chunks) await writeAll(handle, chunk, null);
-        }),
+        withFile(
+          tmp,
+          'w',
+          async (handle) => {
+            for await (const chunk of chunks) await writeAll(handle, chunk, null);
+          },
+          durable(key),
+        ),
       );
       await fsp.rename(tmp, file);
     } catch (e) {
