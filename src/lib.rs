@@ -17,7 +17,10 @@
 //! - Replay puts each profile on a virtual results table of the hypothetical market: eligible
 //!   tariffs priced ([`price`]), sorted by annual cost (ties in a seeded random order, see
 //!   [`replay`]), first page kept. Each
-//!   row shown is an impression; a [`Summary`] counts them per tariff and merges across chunks.
+//!   row shown is an impression; a [`Summary`] counts them per tariff and merges across chunks,
+//!   with standard errors and 95% intervals ([`stats`]).
+//! - With a scenario, every profile is also replayed on the market before it, with the same tie
+//!   keys, and a [`compare::Comparison`] pairs the two per profile: what the change took from whom.
 //!
 //! Money is integer milli-pence throughout ([`money`]); floats appear only in derived outputs.
 //!
@@ -32,7 +35,7 @@
 //! let sim = Simulation::new(&market, None, &visits, &spec)?;
 //! assert_eq!(sim.chunk_count(), 3);
 //! let first = sim.chunk(0)?;
-//! assert!(first.impressions_csv.starts_with(b"profile,visit_id,rank"));
+//! assert!(first.impressions_csv.starts_with(b"profile,visit_id,visit_date,rank"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -377,9 +377,12 @@ impl MarketIndex {
         }
     }
 
-    /// Replays one profile: fills `scratch` with every eligible tariff as `(annual cost, tie
-    /// order, tariff)`, calls `eligible` for each, and leaves the first `page_size` sorted at the
-    /// front. `profile_key` is the profile's [`tie_key`]. Returns how many are shown.
+    /// Replays one profile: calls `eligible` for every eligible tariff and leaves the first
+    /// `page_size` of them in `scratch`, ranked, as `(annual cost, tariff key, tariff)`.
+    /// `profile_key` is the profile's [`tie_key`]. Returns how many are shown.
+    ///
+    /// The page is kept by insertion into a sorted run of at most `page_size` (a results page
+    /// is short and segments hold a few dozen tariffs, so this beats a select-then-sort).
     #[inline]
     pub fn replay(
         &self,
@@ -390,21 +393,38 @@ impl MarketIndex {
         mut eligible: impl FnMut(u16),
     ) -> usize {
         scratch.clear();
-        for c in &self.segments[p.segment as usize] {
-            if c.flags & p.mask == p.mask && c.tariff != p.hidden {
-                scratch.push((c.quote.cost(&p.usage), tie_of(profile_key, c.key), c.tariff));
-                eligible(c.tariff);
-            }
-        }
-        let shown = page_size.min(scratch.len());
-        if shown == 0 {
+        if page_size == 0 {
             return 0;
         }
-        if scratch.len() > shown {
-            scratch.select_nth_unstable(shown - 1);
+        // Equal costs are ordered by the profile's draw for each tariff, computed only for the
+        // pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
+        let before = |a: &(i64, u64, u16), b: &(i64, u64, u16)| {
+            a.0 < b.0
+                || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
+        };
+        for c in &self.segments[p.segment as usize] {
+            if c.flags & p.mask != p.mask || c.tariff == p.hidden {
+                continue;
+            }
+            eligible(c.tariff);
+            let item = (c.quote.cost(&p.usage), c.key, c.tariff);
+            // Shift the dearer rows down one place (the last falls off a full page), then insert.
+            let mut at = scratch.len();
+            if at == page_size {
+                if !before(&item, &scratch[at - 1]) {
+                    continue;
+                }
+                at -= 1;
+            } else {
+                scratch.push(item);
+            }
+            while at > 0 && before(&item, &scratch[at - 1]) {
+                scratch[at] = scratch[at - 1];
+                at -= 1;
+            }
+            scratch[at] = item;
         }
-        scratch[..shown].sort_unstable();
-        shown
+        scratch.len()
     }
 
     /// The whole results table for one visit (every eligible tariff, ranked), for the `price`

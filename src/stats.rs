@@ -40,7 +40,19 @@ impl Estimate {
         Estimate {
             value: p,
             se,
-            ci95: [(centre - half).max(0.0), (centre + half).min(1.0)],
+            // At k = 0 (or n) the bound is 0 (or 1) exactly, not a rounding error away from it.
+            ci95: [
+                if k == 0.0 {
+                    0.0
+                } else {
+                    (centre - half).max(0.0)
+                },
+                if k == n {
+                    1.0
+                } else {
+                    (centre + half).min(1.0)
+                },
+            ],
         }
     }
 
