@@ -123,7 +123,8 @@ async function mergeRun(request, runId) {
     const started = performance.now();
     const counts = await Promise.all(done.map((key) => readJson(storage, key)));
     const { withEngine } = require('./engine');
-    const summary = withEngine(({ wasm }) => wasm.mergeSummaries(counts.map((c) => c.summary)));
+    // summary.json, and comparison.json/.csv when the run compares (empty strings otherwise).
+    const [summary, comparison, comparisonCsv] = withEngine(({ wasm }) => wasm.mergeReports(counts.map((c) => c.summary)));
     // One chunk read ahead while the one before is written.
     async function* impressions() {
       let next = storage.get(k.chunkCsv(0));
@@ -136,6 +137,10 @@ async function mergeRun(request, runId) {
     }
     await storage.putStream(k.impressions, impressions());
     await storage.put(k.summary, Buffer.from(summary));
+    if (comparison) {
+      await storage.put(k.comparison, Buffer.from(comparison));
+      await storage.put(k.comparisonCsv, Buffer.from(comparisonCsv));
+    }
     const result = {
       run_id: runId,
       chunks: plan.chunks,
@@ -147,6 +152,7 @@ async function mergeRun(request, runId) {
       // Where the outputs are, without the machine's absolute path (a folder: $TARIFFSIM_STORAGE/...).
       impressions_url: publicPath(storage.url(k.impressions)),
       summary_url: publicPath(storage.url(k.summary)),
+      ...(comparison ? { comparison_url: publicPath(storage.url(k.comparison)), comparison_csv_url: publicPath(storage.url(k.comparisonCsv)) } : {}),
       finished_at: new Date().toISOString(),
     };
     // A sweep is not a lambda of the run: its own time is not the run's.

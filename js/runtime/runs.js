@@ -18,6 +18,8 @@
 //   merge.lock           claimed by exactly one merger (a lease)
 //   impressions.csv      the run's impressions: the chunks concatenated in order, once
 //   summary.json         the run's summary, chunk summaries merged
+//   comparison.json/.csv the paired comparison with the market before the scenario (runs that
+//                        compare: a scenario and `compare` not false)
 //   result.json          written last: the run is done
 //
 // and, per environment, active/<ENV>/<run-id>.json: the runs not ended yet (js/runtime/scheduler.js).
@@ -53,6 +55,8 @@ function keys(runId) {
     mergeLock: `${base}/merge.lock`,
     impressions: `${base}/impressions.csv`,
     summary: `${base}/summary.json`,
+    comparison: `${base}/comparison.json`,
+    comparisonCsv: `${base}/comparison.csv`,
     result: `${base}/result.json`,
   };
 }

@@ -311,6 +311,15 @@ function registerPage(app) {
     if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary (yet)' });
     return reply.type('application/json').send(summary);
   });
+  // The paired comparison with the market before the scenario (runs that compare).
+  for (const [route, key, type] of [['comparison', 'comparison', 'application/json'], ['comparison.csv', 'comparisonCsv', 'text/csv']]) {
+    app.get(`/api/runs/:id/${route}`, async (req, reply) => {
+      const bytes = await pipelineOf(request()).storage.get(keys(req.params.id)[key]);
+      if (bytes === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no comparison: the run is not done, or it does not compare (no scenario, or compare: false)' });
+      if (type === 'text/csv') reply.header('content-disposition', `attachment; filename="${req.params.id}-comparison.csv"`);
+      return reply.type(type).send(bytes);
+    });
+  }
   app.get('/api/runs/:id/impressions.csv', async (req, reply) => {
     const { storage } = pipelineOf(request());
     const k = keys(req.params.id);
