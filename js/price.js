@@ -29,17 +29,12 @@
 const path = require('node:path');
 const { config: processConfig } = require('./runtime/config');
 
-// Before the wasm module compiles (requiring the engine compiles it): V8 optimises a wasm function
-// once it has run enough (its "tiering budget"); on a cold start that optimising competes with the
-// one request waiting for an answer. A larger budget keeps the cold request on the baseline
-// compiler, roughly halving it; hot code is still optimised. (TARIFFSIM_WASM_TIERING_BUDGET, see
-// config.js; simulate-chunk, which wants throughput, leaves V8's default.)
-// And V8 validates each wasm function when it first runs rather than the whole module up front: a
-// cold start runs a small part of the module (measured: compiling pkg-price takes half the CPU).
-const v8 = require('node:v8');
-v8.setFlagsFromString('--wasm-lazy-validation');
+// Before the wasm module compiles (requiring the engine compiles it), V8's wasm tiering budget when
+// TARIFFSIM_WASM_TIERING_BUDGET is set (config.js): a larger budget keeps a cold request on the
+// baseline compiler. Off by default: with the lean price build, loading node:v8 to set it costs a
+// cold start more CPU than the flag saves (measured: +51 against +64 ms of CPU over bare node).
 if (processConfig.wasmTieringBudget > 0) {
-  v8.setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
+  require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
 }
 
 const { wrapHandler } = require('./runtime/wrap-handler');

@@ -41,9 +41,9 @@
 //   TARIFFSIM_FAIL_CHUNKS    DEV-only fault injection for tests: <run>:<chunk>:<times>,...
 //   TARIFFSIM_WASM_TIERING_BUDGET
 //                           V8's --wasm-tiering-budget, which the price handler sets before the
-//                           module compiles (default 50000000; 0 leaves V8's own): a cold start
-//                           then runs on the baseline compiler instead of optimising code it runs
-//                           once, which roughly halves the first request
+//                           module compiles (default 0: V8's own; e.g. 50000000 keeps a cold
+//                           start on the baseline compiler, which helped the full build but costs
+//                           the lean price build more, node:v8 included, than it saves)
 //   TARIFFSIM_CONFIG_FILE   the configuration per alias (default config/environments.json)
 //   TARIFFSIM_SSM_ENDPOINT  an SSM-compatible endpoint for secret references (e.g. a moto server)
 //
@@ -245,7 +245,7 @@ function loadConfig(env = process.env, options = {}) {
     byName[name] = frozen;
   }
   const logFormat = (env.AWS_LAMBDA_LOG_FORMAT || env.TARIFFSIM_LOG_FORMAT || 'text').toUpperCase() === 'JSON' ? 'json' : 'text';
-  const budget = env.TARIFFSIM_WASM_TIERING_BUDGET === undefined || env.TARIFFSIM_WASM_TIERING_BUDGET === '' ? 50000000 : Number(env.TARIFFSIM_WASM_TIERING_BUDGET);
+  const budget = env.TARIFFSIM_WASM_TIERING_BUDGET === undefined || env.TARIFFSIM_WASM_TIERING_BUDGET === '' ? 0 : Number(env.TARIFFSIM_WASM_TIERING_BUDGET);
   if (!Number.isSafeInteger(budget) || budget < 0) throw new Error(`TARIFFSIM_WASM_TIERING_BUDGET=${env.TARIFFSIM_WASM_TIERING_BUDGET}: give a whole number, 0 for V8's default`);
   return Object.freeze({
     /** V8's wasm tiering budget to set before compiling the module (0: leave V8's). */
