@@ -327,7 +327,7 @@ fn headline(summary: &Summary) -> String {
         if let (Some(s), Some(changed)) = (&c.mean_best_saving_gbp, &c.best_tariff_changed_share) {
             let _ = writeln!(
                 out,
-                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2}, 95% CI {:+.2} to {:+.2}); best tariff changed for {}",
+                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2} GBP, 95% CI {:+.2} to {:+.2}); best tariff changed for {}",
                 s.before.value,
                 s.after.value,
                 s.difference.value,
