@@ -1,11 +1,14 @@
 'use strict';
 // The run page: builds a run spec from the form, starts it through the run-simulation lambda,
-// follows it over server-sent events and draws the hypothetical tariff's rank distribution.
+// follows it over server-sent events and draws the hypothetical tariff's rank distribution with
+// its intervals and, when the run compares with the market before its scenario, the tariffs that
+// lose or gain most (paired differences with 95% intervals). /?run=<id> follows a run already started.
 
 const $ = (id) => document.getElementById(id);
 const REGIONS = 'ABCDEFGHJKLMNP'.split('');
 let market = null;
 let chart = null;
+let cmpChart = null;
 
 function showError(field, message) {
   const el = document.querySelector(`.error[data-for="${field}"]`);
@@ -39,6 +42,11 @@ async function loadMarket() {
   for (const r of REGIONS) $('region').add(new Option(r, r));
 }
 
+/** An input error that belongs next to a field of the form. */
+function fieldError(field, message) {
+  return Object.assign(new Error(message), { field });
+}
+
 function slug(text) {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'hypothetical';
 }
@@ -50,16 +58,21 @@ async function scenario() {
     try {
       tariff = JSON.parse($('tariff-json-text').value);
     } catch (e) {
-      throw { field: 'tariff', message: `the tariff is not JSON: ${e.message}` };
+      throw fieldError('tariff', `the tariff is not JSON: ${e.message}`);
     }
-    if (tariff === null || typeof tariff !== 'object' || Array.isArray(tariff)) throw { field: 'tariff', message: 'paste one tariff object' };
+    if (tariff === null || typeof tariff !== 'object' || Array.isArray(tariff)) throw fieldError('tariff', 'paste one tariff or scenario object');
+    if (Array.isArray(tariff.changes)) {
+      // A whole scenario (like data/sample/scenario.json): its first added tariff is the one shown.
+      const added = tariff.changes.find((c) => c && c.op === 'add_tariff' && c.tariff);
+      return { name: tariff.name, tariffId: added ? added.tariff.id : null, changes: tariff.changes };
+    }
     return { tariffId: tariff.id, changes: [{ op: 'add_tariff', tariff }] };
   }
   const percent = Number($('percent').value);
-  if (!Number.isFinite(percent) || percent <= -100) throw { field: 'tariff', message: 'give a price change above -100%' };
+  if (!Number.isFinite(percent) || percent <= -100) throw fieldError('tariff', 'give a price change above -100%');
   const supplier = $('supplier').value.trim();
   const name = $('tariff-name').value.trim();
-  if (!supplier || !name) throw { field: 'tariff', message: 'give the supplier and the tariff name' };
+  if (!supplier || !name) throw fieldError('tariff', 'give the supplier and the tariff name');
   const base = await (await fetch(`/api/markets/sample/tariffs/${encodeURIComponent($('base-tariff').value)}`)).json();
   const id = `${slug(supplier)}-${slug(name)}`;
   const tariff = { ...base, id, supplier, name, kind: 'fixed', term_months: 12, green: $('green').checked, switchable: true, on_sale: true };
@@ -86,31 +99,152 @@ function setProgress(state) {
   $('status').textContent = `${state.status}: ${state.done} of ${state.chunks ?? '?'} chunks`;
 }
 
-async function showSummary(runId, tariffId) {
-  const summary = await (await fetch(`/api/runs/${encodeURIComponent(runId)}/summary`)).json();
-  const t = summary.tariffs.find((x) => x.id === tariffId) || summary.tariffs.find((x) => x.hypothetical);
-  $('summary-tariff').textContent = t ? `${t.supplier} (${t.id})` : tariffId;
-  const hist = t ? t.rank_histogram : [];
+/** A number in en-GB style with a fixed number of digits; `sign` shows + on positive values. */
+function fmt(v, digits, sign = false) {
+  return new Intl.NumberFormat('en-GB', { minimumFractionDigits: digits, maximumFractionDigits: digits, signDisplay: sign ? 'exceptZero' : 'auto' }).format(v);
+}
+const pct = (v, sign = false) => `${fmt(100 * v, 2, sign)}%`;
+const gbp = (v, sign = false) => (sign && v > 0 ? '+' : v < 0 ? '-' : '') + `£${fmt(Math.abs(v), 2)}`;
+/** "(95% CI lo to hi)" of an estimate {value, se, ci95}, each bound formatted by `f`. */
+const ci = (e, f) => (e ? `(95% CI ${f(e.ci95[0])} to ${f(e.ci95[1])})` : '');
+
+/** Puts an estimate's figures on an element too (data-value, data-lo, data-hi) for scripts and tests. */
+function setEstimate(el, text, value, lo, hi) {
+  el.textContent = text;
+  Object.assign(el.dataset, { value: String(value), lo: String(lo), hi: String(hi) });
+}
+
+async function getJson(url) {
+  const res = await fetch(url);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${body.errorType || res.status}: ${body.errorMessage || url}`);
+  return body;
+}
+
+/** One hypothetical tariff: its rank histogram and its figures with their 95% intervals. */
+function showTariff(t) {
+  $('summary-tariff').textContent = `${t.supplier} (${t.id})`;
+  const hist = t.rank_histogram;
   if (chart) chart.destroy();
   chart = new Chart($('rank-chart'), {
     type: 'bar',
     data: { labels: hist.map((_, i) => `#${i + 1}`), datasets: [{ label: 'impressions by rank', data: hist, backgroundColor: '#2f6feb' }] },
     options: { animation: false, responsive: false, scales: { y: { beginAtZero: true } } },
   });
-  $('s-impressions').textContent = t ? t.impressions.toLocaleString('en-GB') : '0';
-  $('s-page1').textContent = t ? `${(100 * t.page1_share).toFixed(2)}%` : '-';
-  $('s-rank1').textContent = t ? `${(100 * t.rank1_share).toFixed(2)}%` : '-';
-  $('s-clicks').textContent = t ? t.expected_clicks.toFixed(1) : '-';
-  $('s-saving').textContent = t && t.mean_saving_gbp !== null ? `£${t.mean_saving_gbp.toFixed(2)}` : '-';
-  $('download').href = `/api/runs/${encodeURIComponent(runId)}/impressions.csv`;
+  const iv = t.intervals || {};
+  $('s-impressions').textContent = t.impressions.toLocaleString('en-GB');
+  $('s-page1').textContent = `${(100 * t.page1_share).toFixed(2)}%`;
+  $('s-page1-ci').textContent = ci(iv.page1_share, (v) => pct(v));
+  $('s-rank1').textContent = `${(100 * t.rank1_share).toFixed(2)}%`;
+  $('s-rank1-ci').textContent = ci(iv.rank1_share, (v) => pct(v));
+  $('s-clicks').textContent = t.expected_clicks.toFixed(1);
+  $('s-clicks-ci').textContent = ci(iv.expected_clicks, (v) => fmt(v, 1));
+  $('s-saving').textContent = t.mean_saving_gbp !== null ? `£${t.mean_saving_gbp.toFixed(2)}` : '-';
+  $('s-saving-ci').textContent = t.mean_saving_gbp !== null ? ci(iv.mean_saving_gbp, (v) => gbp(v)) : '';
+}
+
+async function showSummary(runId, tariffId, final) {
+  const id = encodeURIComponent(runId);
+  const summary = await getJson(`/api/runs/${id}/summary`);
+  const shown = summary.tariffs.filter((x) => x.hypothetical || x.id === tariffId);
+  const first = shown.find((x) => x.id === tariffId) || shown[0];
+  const pick = $('summary-pick');
+  pick.length = 0;
+  for (const t of shown) pick.add(new Option(`${t.supplier}: ${t.name || t.id}`, t.id));
+  $('summary-pick-label').classList.toggle('hidden', shown.length < 2);
+  pick.onchange = () => showTariff(shown.find((x) => x.id === pick.value));
+  $('hypothetical').classList.toggle('hidden', !first);
+  $('no-hypothetical').classList.toggle('hidden', !!first);
+  if (first) {
+    pick.value = first.id;
+    showTariff(first);
+  } else {
+    if (chart) chart.destroy();
+    chart = null;
+    $('summary-tariff').textContent = `run ${runId}`;
+    $('summary-profiles').textContent = `${summary.profiles.toLocaleString('en-GB')} profiles, ${summary.impressions.toLocaleString('en-GB')} impressions over ${summary.tariffs.length} tariffs.`;
+  }
+  $('download').href = `/api/runs/${id}/impressions.csv`;
   $('summary').classList.remove('hidden');
+  // Only runs that compare have a comparison (their result names it): no request, no 404 otherwise.
+  if (final && final.result && final.result.comparison_url) await showComparison(runId);
+  else $('comparison').classList.add('hidden');
   document.body.dataset.state = 'done';
+}
+
+/**
+ * Per tariff of a comparison, the measure's before, after and paired difference with its 95%
+ * interval. Impressions are exact counts; their interval is the page-1 share difference's (one
+ * impression per profile at most) times the profiles.
+ */
+function measureOf(t, measure, profiles) {
+  if (measure === 'impressions') {
+    const d = t.page1_share.difference;
+    return { before: t.impressions_before, after: t.impressions_after, value: t.impressions_difference, lo: d.ci95[0] * profiles, hi: d.ci95[1] * profiles };
+  }
+  const e = t.expected_clicks;
+  return { before: e.before.value, after: e.after.value, value: e.difference.value, lo: e.difference.ci95[0], hi: e.difference.ci95[1] };
+}
+
+/** The existing tariffs (not the hypothetical ones) that lose or gain most, most lost first. */
+function movers(comparison, measure, count = 12) {
+  return comparison.tariffs
+    .filter((t) => !t.hypothetical)
+    .map((t) => ({ t, ...measureOf(t, measure, comparison.profiles) }))
+    .filter((r) => r.value !== 0)
+    .sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || (a.t.id < b.t.id ? -1 : 1))
+    .slice(0, count)
+    .sort((a, b) => a.value - b.value || (a.t.id < b.t.id ? -1 : 1));
+}
+
+function drawMovers(comparison) {
+  const measure = $('cmp-measure').value;
+  const digits = measure === 'impressions' ? 0 : 1;
+  const rows = movers(comparison, measure);
+  if (cmpChart) cmpChart.destroy();
+  cmpChart = new Chart($('cmp-chart'), {
+    type: 'bar',
+    data: {
+      labels: rows.map((r) => r.t.id),
+      datasets: [
+        { label: '95% interval', data: rows.map((r) => [r.lo, r.hi]), backgroundColor: '#1b1f24', barPercentage: 0.12, grouped: false, order: 0 },
+        { label: `difference in ${$('cmp-measure').selectedOptions[0].textContent}`, data: rows.map((r) => r.value), backgroundColor: rows.map((r) => (r.value < 0 ? '#cf222e' : '#1a7f37')), grouped: false, order: 1 },
+      ],
+    },
+    options: { indexAxis: 'y', animation: false, responsive: false, scales: { x: { title: { display: true, text: 'after - before' } } } },
+  });
+  const body = $('cmp-table').tBodies[0];
+  body.textContent = '';
+  for (const r of rows) {
+    const tr = body.insertRow();
+    Object.assign(tr.dataset, { id: r.t.id, value: String(r.value), lo: String(r.lo), hi: String(r.hi) });
+    for (const text of [`${r.t.supplier}: ${r.t.id}`, fmt(r.before, digits), fmt(r.after, digits), fmt(r.value, digits, true), `${fmt(r.lo, digits, true)} to ${fmt(r.hi, digits, true)}`]) tr.insertCell().textContent = text;
+  }
+}
+
+async function showComparison(runId) {
+  const id = encodeURIComponent(runId);
+  const c = await getJson(`/api/runs/${id}/comparison`);
+  $('c-profiles').textContent = c.profiles.toLocaleString('en-GB');
+  const s = c.mean_best_saving_gbp;
+  setEstimate($('c-saving'), `${gbp(s.before.value)} before, ${gbp(s.after.value)} after: ${gbp(s.difference.value, true)} ${ci(s.difference, (v) => gbp(v, true))}`, s.difference.value, s.difference.ci95[0], s.difference.ci95[1]);
+  const b = c.best_tariff_changed_share;
+  setEstimate($('c-best-changed'), `${pct(b.value)} ${ci(b, (v) => pct(v))}`, b.value, b.ci95[0], b.ci95[1]);
+  const added = c.tariffs.filter((t) => t.hypothetical);
+  $('c-hypothetical').textContent = added.length
+    ? added.map((t) => `${t.supplier} (${t.id}): ${fmt(t.impressions_difference, 0, true)} impressions, ${fmt(t.expected_clicks.difference.value, 1, true)} expected clicks ${ci(t.expected_clicks.difference, (v) => fmt(v, 1, true))}`).join('; ')
+    : 'none';
+  $('cmp-measure').onchange = () => drawMovers(c);
+  drawMovers(c);
+  $('cmp-download').href = `/api/runs/${id}/comparison.csv`;
+  $('comparison').classList.remove('hidden');
 }
 
 async function start(event) {
   event.preventDefault();
   clearErrors();
   $('summary').classList.add('hidden');
+  $('comparison').classList.add('hidden');
   const sampleSize = Number($('sample-size').value);
   let sc;
   try {
@@ -122,12 +256,13 @@ async function start(event) {
   const spec = {
     market: market.market,
     visits: market.visits,
-    scenario: { name: 'page', changes: sc.changes },
+    scenario: { name: sc.name || 'page', changes: sc.changes },
     filter: filter(),
     sample_size: Number.isInteger(sampleSize) ? sampleSize : -1,
     chunk_size: Math.max(1000, Math.ceil(Math.max(sampleSize, 1) / 50)),
     seed: 1,
     page_size: 10,
+    ...($('compare').checked ? {} : { compare: false }),
   };
   $('start').disabled = true;
   try {
@@ -156,6 +291,8 @@ async function cancelRun(runId) {
 
 function follow(runId, tariffId) {
   $('run-id').textContent = runId;
+  // The address follows the run: reloading or sharing it shows the same run.
+  history.replaceState(null, '', `?run=${encodeURIComponent(runId)}`);
   $('cancel').disabled = false;
   $('cancel').classList.remove('hidden');
   $('cancel').onclick = () => cancelRun(runId);
@@ -169,7 +306,12 @@ function follow(runId, tariffId) {
     const final = JSON.parse(e.data);
     setProgress(final);
     $('cancel').classList.add('hidden');
-    if (final.status === 'done') showSummary(runId, tariffId);
+    if (final.status === 'done') {
+      showSummary(runId, tariffId, final).catch((err) => {
+        showError('form', err.message);
+        document.body.dataset.state = 'failed';
+      });
+    }
     else if (final.status === 'cancelled') {
       const reason = (final.cancellation || {}).reason;
       if (reason) $('status').textContent += ` (${reason})`;
@@ -198,4 +340,6 @@ document.querySelectorAll('input[name="tariff-mode"]').forEach((r) =>
 $('run-form').addEventListener('submit', start);
 loadMarket().then(() => {
   document.body.dataset.ready = 'true';
+  const runId = new URLSearchParams(location.search).get('run');
+  if (runId) follow(runId, null);
 });
