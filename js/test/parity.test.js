@@ -160,8 +160,9 @@ for (const [name, event] of Object.entries(PRICE_EVENTS)) {
     for (const options of rules) {
       for (const profile of profiles) {
         const one = { ...profile, visit_id: 'cli' };
-        const { profiles: _p, profile: _q, ...rest } = event;
-        const { result, error, output } = await invoke(priceHandler, { ...rest, ...options, profiles: [one] }, context('context-prod.json'));
+        const request = { ...event, ...options, profiles: [one] };
+        delete request.profile;
+        const { result, error, output } = await invoke(priceHandler, request, context('context-prod.json'));
         if (error) assert.fail(`${error.name}: ${error.message}\n${output}`);
         assert.match(result.market.key, /^m-[0-9a-f]{32}$/);
         delete result.market.key;

@@ -46,7 +46,9 @@ function bundleFiles(root = ROOT) {
     add(file);
   }
   // The wasm builds: the full one (pkg/) and the price lambda's lean one (pkg-price/, engine.js).
-  for (const [dir, names] of [['pkg', ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']], ['pkg-price', ['tariffsim_price.js', 'tariffsim_price_bg.wasm']]]) {
+  /** @type {[string, string[]][]} */
+  const builds = [['pkg', ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']], ['pkg-price', ['tariffsim_price.js', 'tariffsim_price_bg.wasm']]];
+  for (const [dir, names] of builds) {
     for (const name of names) {
       const file = path.join(root, 'tariffsim-wasm', dir, name);
       if (!fs.existsSync(file)) throw new Error(`${rel(file)} is missing: run scripts/build-wasm first`);
