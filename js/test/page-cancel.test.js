@@ -1,4 +1,5 @@
 'use strict';
+/* global document */
 // The run page's Cancel button in real headless Chromium (Debian's chromium, driven by
 // playwright-core), against the development server and folder storage: a run is started from the
 // form, its chunks cannot compute (this test holds every slot of DEV's budget, as runs of other

@@ -76,7 +76,7 @@ test('start a run, watch the progress reach 100%, see the chart and the summary'
   assert.match(await page.textContent('#s-saving'), /^£-?\d+\.\d\d$/);
   const href = await page.getAttribute('#download', 'href');
   const csv = await page.evaluate(async (url) => (await fetch(url)).text(), href);
-  assert.ok(csv.startsWith('profile,visit_id,rank,tariff_id'));
+  assert.ok(csv.startsWith('profile,visit_id,visit_date,rank,tariff_id'));
   assert.ok(csv.includes('NewCo Energy'));
   await page.screenshot({ path: path.join(os.tmpdir(), 'tariffsim-page.png') });
   await page.close();

@@ -696,7 +696,7 @@ impl Engine {
 
     /// Prices profiles on a loaded market, optionally made hypothetical by a scenario (JSON text)
     /// and by hypothetical tariffs (JSON text of a list of tariffs in the market format, added as
-    /// hypothetical). `profiles` is a list of profile objects ([`ProfileDto`]). Returns
+    /// hypothetical). `profiles` is a list of profile objects (the core's `ProfileInput`). Returns
     /// `{market, results}`: per profile every eligible tariff is ranked, the first `page_size` rows
     /// are returned, and each hypothetical tariff's rank in the whole list is reported.
     ///

@@ -277,7 +277,8 @@ pub fn merge_summaries(summaries: Vec<String>) -> Result<String, JsValue> {
 }
 
 /// Merges the partial summaries of a run's chunks into the run's report files: `[summary.json,
-/// comparison.json]`, the second empty when the run does not compare with the base market.
+/// comparison.json, comparison.csv]`, the last two empty when the run does not compare with the
+/// base market.
 ///
 /// # Errors
 /// As [`merge_summaries`].
@@ -287,5 +288,6 @@ pub fn merge_reports(summaries: Vec<String>) -> Result<Vec<String>, JsValue> {
     Ok(vec![
         total.report_json(),
         total.comparison_json().unwrap_or_default(),
+        total.comparison_csv().unwrap_or_default(),
     ])
 }
