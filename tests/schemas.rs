@@ -484,3 +484,23 @@ fn what_only_the_parser_or_the_scenario_checks() {
         Err(tariffsim::ScenarioError::InvalidChange { .. })
     ));
 }
+
+#[test]
+fn the_impressions_table_schema_names_the_header_columns_in_order() {
+    let schema = load("schemas/impressions.tableschema.json");
+    let names: Vec<&str> = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let header: Vec<&str> = tariffsim::IMPRESSIONS_CSV_HEADER
+        .trim_end()
+        .split(',')
+        .collect();
+    assert_eq!(names, header);
+    let version = schema["fields"].as_array().unwrap().last().unwrap()["constraints"]["enum"][0]
+        .as_u64()
+        .unwrap();
+    assert_eq!(version, u64::from(tariffsim::IMPRESSIONS_FORMAT_VERSION));
+}
