@@ -3,12 +3,18 @@
 //! The Lambda handlers in `js/` call the pure core through this crate. It is glue only:
 //!
 //! - **The core's request and answer.** Profiles are the core's `ProfileInput`s (optional
-//!   timestamp, night share as a fraction, kWh as numbers, defaults from the market's date) and
-//!   the answer the core's `PriceResponse` with the market's cache key: as plain JS objects through
-//!   serde-wasm-bindgen's JSON-compatible serializer ([`Engine::price`]), or as JSON bytes in and
-//!   JSON text out ([`Engine::price_json`], the handlers' hot path: one copy each way instead of a
-//!   JS call per field, about half the time). Markets, scenarios, run specs and visits cross as the
-//!   formats the core already defines (JSON, CSV), as bytes; core types never cross.
+//!   timestamp, night share as a fraction, kWh as numbers, defaults from the market's date), read
+//!   from their JSON bytes (one copy). The answer is the core's `PriceResponse` with the market's
+//!   cache key: in numbers ([`Engine::price_compact`], the `price` lambda's path: tariff indices and
+//!   amounts, the market's text fetched once per compiled market from [`Engine::index_tables`], no
+//!   JSON written here or parsed in JS), or, with the `full` feature, as JSON text (`priceJson`)
+//!   or as plain JS objects through serde-wasm-bindgen (`price`). Markets, scenarios, run specs and
+//!   visits cross as the formats the core already defines (JSON, CSV), as bytes; core types never
+//!   cross.
+//! - **Two builds.** With the default feature `full`: visits, runs, chunks, population filters and
+//!   summaries too (`pkg/`, for simulate-chunk and the fan-out lambdas). Without it: only what
+//!   pricing needs (`pkg-price/`, the price lambda's, a smaller module for cold starts). The price
+//!   path is the same code in both: features never change results.
 //! - **Typed errors.** Every error is a real JS `Error` whose `name` is the core's stable code
 //!   (`UnknownRegion`, `InvalidMarketJson`, `NoSuchChunk`, ...) or one of this crate's own
 //!   ([`codes`]); the Node.js Lambda runtime reports that `name` as `errorType`.
@@ -463,7 +469,7 @@ impl Engine {
     /// `InvalidMarketJson`, `DuplicateTariff`, `InvalidTariff`, `TooManyTariffs`;
     /// `InvalidRequest` for something neither bytes nor a string.
     ///
-    /// `snapshot`, when given, is a [`snapshot`] of the same market ([`Engine::market_snapshot`]):
+    /// `snapshot`, when given, is a [`snapshot`] of the same market (`marketSnapshot`):
     /// if it was made from JSON with this key it is decoded instead of parsing the JSON (a cold
     /// start then costs a hash and a copy instead of a parse); otherwise it is ignored.
     #[wasm_bindgen(js_name = loadMarket)]
@@ -556,7 +562,7 @@ impl Engine {
         Ok(obj.into())
     }
 
-    /// Prices profiles as [`Engine::price_json`] does, answering in numbers: the `price` lambda's
+    /// Prices profiles as `priceJson` does, answering in numbers: the `price` lambda's
     /// path, which builds the answer in JS from them and from [`Engine::index_tables`] (fetched once
     /// per compiled market), with no JSON to write here or to parse there. Returns a
     /// `Float64Array`: the compiled market's serial number, the number of profiles, then per
@@ -567,7 +573,8 @@ impl Engine {
     /// not eligible), on the page (1 or 0). Visit ids: [`Engine::last_visit_ids`].
     ///
     /// # Errors
-    /// As [`Engine::price_json`].
+    /// As `priceJson`: `MarketNotLoaded`; `InvalidRequest` naming the profile and field at fault;
+    /// `UnknownRegion`, `InvalidVisit`; the scenario's and hypothetical tariffs' errors.
     #[allow(
         clippy::too_many_arguments,
         reason = "JS callers pass the price call's options as plain arguments"
