@@ -97,9 +97,12 @@ function stat(file, what) {
  * @param {string} what for messages (`market`, `visits`, ...)
  * @param {(bytes: Buffer) => string} load
  * @param {(key: string) => boolean} [stillLoaded] whether the engine still holds the key
+ * @param {boolean} [binary] hand the bytes over as they are (no byte-order mark to drop)
+ * @param {fs.Stats} [known] the file's stats, when the caller has just taken them
  */
-function loadFile(instance, file, what, load, stillLoaded = () => true, binary = false) {
-  const st = stat(file, what);
+function loadFile(instance, file, what, load, stillLoaded = () => true, binary = false, known = undefined) {
+  // `known`: the file's stats when the caller has just taken them (one stat per warm call).
+  const st = known !== undefined && known.isFile() ? known : stat(file, what);
   const seen = instance.files.get(file);
   if (seen && seen.size === st.size && seen.mtimeMs === st.mtimeMs && stillLoaded(seen.key)) return seen.key;
   let bytes;
@@ -114,10 +117,10 @@ function loadFile(instance, file, what, load, stillLoaded = () => true, binary =
   return key;
 }
 
-/** Whether a file exists; a name the system refuses (too long, say) is a typed error. */
+/** A file's stats, or undefined when it does not exist; a name the system refuses (too long, say) is a typed error. */
 function present(file, what) {
   try {
-    return fs.statSync(file, { throwIfNoEntry: false }) !== undefined;
+    return fs.statSync(file, { throwIfNoEntry: false });
   } catch (e) {
     throw readError(e, file, what);
   }
@@ -140,10 +143,14 @@ function snapshotOf(file) {
  */
 function marketFromFile(instance, file) {
   const stillLoaded = (key) => instance.engine.hasMarket(key);
-  if (!present(file, 'market') && present(`${file}.snapshot`, 'market snapshot')) {
-    return loadFile(instance, `${file}.snapshot`, 'market snapshot', (bytes) => instance.engine.loadMarketSnapshot(bytes), stillLoaded, true);
+  const json = present(file, 'market');
+  if (json === undefined) {
+    const snapshot = present(`${file}.snapshot`, 'market snapshot');
+    if (snapshot !== undefined) {
+      return loadFile(instance, `${file}.snapshot`, 'market snapshot', (bytes) => instance.engine.loadMarketSnapshot(bytes), stillLoaded, true, snapshot);
+    }
   }
-  return loadFile(instance, file, 'market', (bytes) => instance.engine.loadMarket(bytes, snapshotOf(file)), stillLoaded);
+  return loadFile(instance, file, 'market', (bytes) => instance.engine.loadMarket(bytes, snapshotOf(file)), stillLoaded, false, json);
 }
 
 /** A visits file's key in the instance's engine (parsed only when new or changed). */
