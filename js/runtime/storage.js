@@ -23,8 +23,8 @@
 // makes no progress fails) and closed, and any failure of these, of creating the folder or of the
 // rename that puts the object in place, is a StorageWriteFailed error naming the key (relative to
 // the storage, never an absolute path); a half-written temporary file is removed. What a run
-// delivers and what ends it (impressions.csv, summary.json, result.json, failed.json,
-// cancelled.json) are also flushed to the disk (fsync) before they are put in place; a run's
+// delivers and what ends it (impressions.csv, summary.json, comparison.json/.csv, result.json,
+// failed.json, cancelled.json) are also flushed to the disk (fsync) before they are put in place; a run's
 // working objects (claims, locks, chunk objects, done markers, usage, progress, budget slots) are
 // not: they need only outlive the process that wrote them, which the page cache does, and a
 // flush of each cost more than the chunks' own work (npm run bench:pipeline, docs/pipeline.md).
@@ -69,7 +69,7 @@ async function writeAll(handle, bytes, position) {
 }
 
 /** Keys flushed to the disk when written: what a run delivers and what ends it. */
-const DURABLE = /(^|\/)(impressions\.csv|summary\.json|result\.json|failed\.json|cancelled\.json)$/;
+const DURABLE = /(^|\/)(impressions\.csv|summary\.json|comparison\.json|comparison\.csv|result\.json|failed\.json|cancelled\.json)$/;
 const durable = (key) => DURABLE.test(key);
 
 /**
