@@ -19,6 +19,11 @@ const path = require('node:path');
 const { codes, typed } = require('./errors');
 const { withoutBom, readError } = require('./inputs');
 
+/** The task root (the zip's files in Lambda, read-only there). */
+const TASK_ROOT = path.join(__dirname, '..', '..') + path.sep;
+/** How long a task-root market file is taken as unchanged without looking at the disk again. */
+const TASK_FILE_RECHECK_MS = 1000;
+
 const PKGS = {
   full: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js'),
   price: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg-price', 'tariffsim_price.js'),
@@ -37,7 +42,8 @@ function instantiate(kind) {
   delete require.cache[pkg];
   const wasm = require(pkg);
   // `tables`: the text of compiled markets by serial number (priceAnswer).
-  return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), generation };
+  // `recent`: task-root market files by path, with their key and when they were last looked at.
+  return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), recent: new Map(), generation };
 }
 
 /**
@@ -52,7 +58,7 @@ function preload(kind = 'full') {
  * Runs `work` with the live instance `{wasm, engine, generation}` of a build (`full` by default,
  * or `price`). A trap discards the instance and becomes a WasmTrap error.
  * @template T
- * @param {(instance: {kind: string, wasm: any, engine: any, files: Map<string, object>, tables: Map<number, object>, generation: number}) => T} work
+ * @param {(instance: {kind: string, wasm: any, engine: any, files: Map<string, object>, tables: Map<number, object>, recent: Map<string, {key: string, at: number}>, generation: number}) => T} work
  * @param {'full'|'price'} [kind]
  * @returns {T}
  */
@@ -140,9 +146,22 @@ function snapshotOf(file) {
  * A market file's key in the instance's engine (read only when new or changed). A snapshot next to
  * it, made from these very bytes, spares parsing the JSON; a stale one is ignored. Where only the
  * snapshot is shipped (`<file>.snapshot` without `<file>`, as in the Lambda zip), it is the market.
+ *
+ * The task root's own markets (the bundled `sample`: read-only files in Lambda) are looked at on
+ * disk at most once every TASK_FILE_RECHECK_MS per instance; markets elsewhere
+ * (TARIFFSIM_MARKETS_DIR) on every call, so an edit shows at once. A warm call on a bundled market
+ * then makes no system call (two `stat`s, about 5 us, otherwise).
  */
 function marketFromFile(instance, file) {
   const stillLoaded = (key) => instance.engine.hasMarket(key);
+  const recent = instance.recent.get(file);
+  if (recent !== undefined && performance.now() - recent.at < TASK_FILE_RECHECK_MS && stillLoaded(recent.key)) return recent.key;
+  const key = marketFromDisk(instance, file, stillLoaded);
+  if (file.startsWith(TASK_ROOT)) instance.recent.set(file, { key, at: performance.now() });
+  return key;
+}
+
+function marketFromDisk(instance, file, stillLoaded) {
   const json = present(file, 'market');
   if (json === undefined) {
     const snapshot = present(`${file}.snapshot`, 'market snapshot');
