@@ -322,6 +322,20 @@ impl Comparison {
         out
     }
 
+    /// Drops the derived fields (a partial comparison carries counts only).
+    pub fn clear_derived(&mut self) {
+        self.best_tariff_changed_share = None;
+        self.mean_best_saving_gbp = None;
+        for t in &mut self.tariffs {
+            t.impressions_before = 0;
+            t.impressions_after = 0;
+            t.impressions_difference = 0;
+            t.page1_share = None;
+            t.rank1_share = None;
+            t.expected_clicks = None;
+        }
+    }
+
     /// Computes the derived fields from the counts.
     pub fn finish(&mut self, ctr: &[f64]) {
         let n = self.profiles;

@@ -248,20 +248,34 @@ impl Summary {
             .map(|c| c.to_csv(&self.ctr_by_rank))
     }
 
-    /// summary.json: the summary as pretty JSON with derived fields, without the comparison
-    /// (see [`Summary::comparison_json`]).
+    /// summary.json: the summary as pretty JSON with the derived fields (shares, means,
+    /// intervals), without the comparison (see [`Summary::comparison_json`]).
     pub fn report_json(&self) -> String {
         let mut s = self.clone();
         s.comparison = None;
-        s.to_json()
-    }
-
-    /// The whole summary (with the comparison's counts, for merging) as pretty JSON with derived
-    /// fields up to date: what a chunk hands on.
-    pub fn to_json(&self) -> String {
-        let mut s = self.clone();
         s.finish();
         let mut out = serde_json::to_string_pretty(&s).expect("summary serializes");
+        out.push('\n');
+        out
+    }
+
+    /// A partial summary as a chunk hands it on: compact JSON of the counts only (with the
+    /// comparison's, for merging), no derived fields. [`Summary::from_json`] reads it back, and
+    /// [`Summary::report_json`] of the merged whole is summary.json.
+    pub fn to_json(&self) -> String {
+        let mut s = self.clone();
+        for t in &mut s.tariffs {
+            t.page1_share = 0.0;
+            t.rank1_share = 0.0;
+            t.page1_share_of_eligible = 0.0;
+            t.mean_saving_gbp = None;
+            t.expected_clicks = 0.0;
+            t.intervals = None;
+        }
+        if let Some(c) = &mut s.comparison {
+            c.clear_derived();
+        }
+        let mut out = serde_json::to_string(&s).expect("summary serializes");
         out.push('\n');
         out
     }

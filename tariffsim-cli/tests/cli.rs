@@ -125,7 +125,7 @@ fn chunks_in_any_order_concatenate_to_the_simulate_output() {
     for i in [1, 4, 0, 2] {
         merged.merge(summaries[i].as_ref().unwrap()).unwrap();
     }
-    assert_eq!(merged.to_json(), summary);
+    assert_eq!(merged.report_json(), summary);
     // Only chunk 0 has the header; chunk 1 on stdout equals its file.
     let stdout = ok(tariffsim(&["chunk", s.to_str().unwrap(), "--index", "1"])).stdout;
     assert_eq!(stdout, parts[1]);
