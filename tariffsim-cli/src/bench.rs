@@ -193,13 +193,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         replay_n / simulate_n,
         bytes as f64 / simulate_n / 1e6
     );
+    // The per-core target is for the replay itself: with a comparison, the scenario-only row.
+    let plain_1 = if sim.compares() { alone_1 } else { replay_1 };
     println!(
         "target: replay >= 1,000,000 profiles/s per core: {}",
-        if n / replay_1 >= 1e6 {
-            "met"
-        } else {
-            "NOT met"
-        }
+        if n / plain_1 >= 1e6 { "met" } else { "NOT met" }
     );
 
     if !a.no_memory {
