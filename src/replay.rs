@@ -87,6 +87,45 @@ fn tie_of(profile_key: u64, tariff_key: u64) -> u64 {
     mix64(profile_key ^ tariff_key)
 }
 
+/// What differs between a base market and its scenario market ([`MarketIndex::delta`]).
+#[derive(Debug, Clone, Default)]
+pub struct MarketDelta {
+    /// Per segment, the base market's candidates the scenario market does not price alike.
+    base_only: Vec<Vec<Candidate>>,
+    /// Per segment, the tariffs the scenario market prices differently or alone.
+    scenario_only: Vec<Vec<u16>>,
+}
+
+/// Inserts `item` into the sorted run `scratch` of at most `page_size` rows (the dearest falls
+/// off a full page). Equal costs are ordered by the profile's draw for each tariff, computed only
+/// for the pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
+#[inline]
+fn insert_ranked(
+    scratch: &mut Vec<(i64, u64, u16)>,
+    item: (i64, u64, u16),
+    page_size: usize,
+    profile_key: u64,
+) {
+    let before = |a: &(i64, u64, u16), b: &(i64, u64, u16)| {
+        a.0 < b.0
+            || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
+    };
+    let mut at = scratch.len();
+    if at == page_size {
+        if !before(&item, &scratch[at - 1]) {
+            return;
+        }
+        at -= 1;
+    } else {
+        scratch.push(item);
+    }
+    while at > 0 && before(&item, &scratch[at - 1]) {
+        scratch[at] = scratch[at - 1];
+        at -= 1;
+    }
+    scratch[at] = item;
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     quote: Quote,
@@ -396,35 +435,98 @@ impl MarketIndex {
         if page_size == 0 {
             return 0;
         }
-        // Equal costs are ordered by the profile's draw for each tariff, computed only for the
-        // pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
-        let before = |a: &(i64, u64, u16), b: &(i64, u64, u16)| {
-            a.0 < b.0
-                || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
-        };
         for c in &self.segments[p.segment as usize] {
             if c.flags & p.mask != p.mask || c.tariff == p.hidden {
                 continue;
             }
             eligible(c.tariff);
-            let item = (c.quote.cost(&p.usage), c.key, c.tariff);
-            // Shift the dearer rows down one place (the last falls off a full page), then insert.
-            let mut at = scratch.len();
-            if at == page_size {
-                if !before(&item, &scratch[at - 1]) {
-                    continue;
-                }
-                at -= 1;
-            } else {
-                scratch.push(item);
-            }
-            while at > 0 && before(&item, &scratch[at - 1]) {
-                scratch[at] = scratch[at - 1];
-                at -= 1;
-            }
-            scratch[at] = item;
+            insert_ranked(
+                scratch,
+                (c.quote.cost(&p.usage), c.key, c.tariff),
+                page_size,
+                profile_key,
+            );
         }
         scratch.len()
+    }
+
+    /// What differs between this market and `scenario`'s, segment by segment: the candidates only
+    /// this market has (a tariff the scenario removed, or a price it moved), and the tariffs whose
+    /// quotes only the scenario has (added or moved). A scenario only appends tariffs, so a
+    /// tariff has the same index on both.
+    pub fn delta(&self, scenario: &MarketIndex) -> MarketDelta {
+        let same = |a: &Candidate, list: &[Candidate]| {
+            list.binary_search_by_key(&a.tariff, |o| o.tariff)
+                .is_ok_and(|k| list[k].quote == a.quote)
+        };
+        let (mut base_only, mut scenario_only) = (Vec::new(), Vec::new());
+        for (mine, theirs) in self.segments.iter().zip(&scenario.segments) {
+            base_only.push(mine.iter().filter(|c| !same(c, theirs)).copied().collect());
+            scenario_only.push(
+                theirs
+                    .iter()
+                    .filter(|c| !same(c, mine))
+                    .map(|c| c.tariff)
+                    .collect(),
+            );
+        }
+        MarketDelta {
+            base_only,
+            scenario_only,
+        }
+    }
+
+    /// The number of extra rows a replay on the scenario market must keep for
+    /// [`MarketIndex::replay_from_scenario`] to rebuild this market's page from it: the
+    /// scenario-only candidates of the profile's segment.
+    pub fn extra_rows(delta: &MarketDelta, p: &CompiledProfile) -> usize {
+        delta.scenario_only[p.segment as usize].len()
+    }
+
+    /// Replays `p` on this (base) market from the same profile's replay on the scenario market,
+    /// `ranked` (the scenario's first `page_size + extra_rows` rows): the rows both markets price
+    /// alike keep their order, and only the candidates this market alone has are priced and
+    /// ranked in. Equal to [`MarketIndex::replay`] on this market, at a fraction of its cost.
+    /// `None` when the two profiles hide different tariffs (then replay in full).
+    pub fn replay_from_scenario(
+        &self,
+        p: &CompiledProfile,
+        scenario_profile: &CompiledProfile,
+        profile_key: u64,
+        page_size: usize,
+        ranked: &[(i64, u64, u16)],
+        delta: &MarketDelta,
+        scratch: &mut Vec<(i64, u64, u16)>,
+    ) -> Option<usize> {
+        if p.hidden != scenario_profile.hidden || p.mask != scenario_profile.mask {
+            return None;
+        }
+        scratch.clear();
+        if page_size == 0 {
+            return Some(0);
+        }
+        let seg = p.segment as usize;
+        let scenario_only = &delta.scenario_only[seg];
+        // The first `page_size` shared rows: at most `extra_rows` scenario-only rows precede them.
+        scratch.extend(
+            ranked
+                .iter()
+                .filter(|r| !scenario_only.contains(&r.2))
+                .take(page_size)
+                .copied(),
+        );
+        for c in &delta.base_only[seg] {
+            if c.flags & p.mask != p.mask || c.tariff == p.hidden {
+                continue;
+            }
+            insert_ranked(
+                scratch,
+                (c.quote.cost(&p.usage), c.key, c.tariff),
+                page_size,
+                profile_key,
+            );
+        }
+        Some(scratch.len())
     }
 
     /// The whole results table for one visit (every eligible tariff, ranked), for the `price`

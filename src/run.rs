@@ -9,7 +9,7 @@ use crate::domain::Fuel;
 use crate::error::{Error, RunError};
 use crate::market::Market;
 use crate::money::Millipence;
-use crate::replay::{CompiledProfile, MarketIndex, PageRules, tie_key};
+use crate::replay::{CompiledProfile, MarketDelta, MarketIndex, PageRules, tie_key};
 use crate::scenario::Scenario;
 use crate::summary::{DEFAULT_CTR_BY_RANK, Summary};
 use crate::visit::{PopulationFilter, Visit};
@@ -209,8 +209,9 @@ pub struct ChunkOutput {
 pub struct Simulation {
     spec: RunSpec,
     index: MarketIndex,
-    /// The market before the scenario and the profiles compiled on it, when the run compares.
-    base: Option<(MarketIndex, Vec<CompiledProfile>)>,
+    /// The market before the scenario, the profiles compiled on it and what differs between the
+    /// two markets, when the run compares.
+    base: Option<(MarketIndex, Vec<CompiledProfile>, MarketDelta)>,
     /// Tariffs of the comparison (on sale before or after), sorted by id.
     compare_order: Vec<u16>,
     population: Vec<Visit>,
@@ -257,10 +258,11 @@ impl Simulation {
         let base = compares.then(|| {
             let base = MarketIndex::new(base_market.clone());
             let compiled = population.iter().map(|v| base.compile(v, rules)).collect();
-            (base, compiled)
+            let delta = base.delta(&index);
+            (base, compiled, delta)
         });
         let mut compare_order: Vec<u16> = match &base {
-            Some((b, _)) => (0..index.market().tariffs.len() as u16)
+            Some((b, _, _)) => (0..index.market().tariffs.len() as u16)
                 .filter(|&t| {
                     index.tariff(t).on_sale
                         || (usize::from(t) < b.market().tariffs.len() && b.tariff(t).on_sale)
@@ -325,7 +327,7 @@ impl Simulation {
                 )
             }),
         );
-        if let Some((base, _)) = &self.base {
+        if let Some((base, _, _)) = &self.base {
             let tariffs = self
                 .compare_order
                 .iter()
@@ -424,9 +426,16 @@ impl Simulation {
         for (j, member) in self.sample(range.clone()) {
             let p = &self.profiles[member];
             let key = tie_key(self.spec.seed, j);
-            let shown = self
-                .index
-                .replay(p, key, page, &mut scratch, |t| eligible[t as usize] += 1);
+            // A run that compares keeps a few rows more on the scenario market: the base market's
+            // page is rebuilt from them (MarketIndex::replay_from_scenario).
+            let extra = match &self.base {
+                Some((_, _, delta)) => MarketIndex::extra_rows(delta, p),
+                None => 0,
+            };
+            let kept = self.index.replay(p, key, page + extra, &mut scratch, |t| {
+                eligible[t as usize] += 1
+            });
+            let shown = kept.min(page);
             with_results += u64::from(shown > 0);
             with_current += u64::from(p.current_cost.is_some());
             impressions += shown as u64;
@@ -442,9 +451,11 @@ impl Simulation {
                 }
                 sink(j, member, t, r as u16 + 1, cost, current);
             }
-            if let (Some(c), Some((base, base_profiles))) = (cmp.as_mut(), &self.base) {
+            if let (Some(c), Some((base, base_profiles, delta))) = (cmp.as_mut(), &self.base) {
                 let pb = &base_profiles[member];
-                let shown_b = base.replay(pb, key, page, &mut c.scratch, |_| {});
+                let shown_b = base
+                    .replay_from_scenario(pb, p, key, page, &scratch[..kept], delta, &mut c.scratch)
+                    .unwrap_or_else(|| base.replay(pb, key, page, &mut c.scratch, |_| {}));
                 for (r, &(_, _, t)) in c.scratch[..shown_b].iter().enumerate() {
                     c.rank_before[t as usize] = r as u16 + 1;
                 }

@@ -191,3 +191,46 @@ fn the_comparison_merges_in_any_order_and_is_optional() {
     let e = Estimate::share(0, 10);
     assert_eq!(e.value, 0.0);
 }
+
+#[test]
+fn the_base_page_rebuilt_from_the_scenario_replay_equals_a_full_replay() {
+    use tariffsim::PageRules;
+    let market = Market::from_json(include_str!("../data/sample/market.json")).unwrap();
+    let scenario = Scenario::from_json(include_str!("../data/sample/scenario.json")).unwrap();
+    let visits = parse_visits_csv(include_bytes!("../data/sample/visits.csv")).unwrap();
+    let base = MarketIndex::new(market.clone());
+    let after = MarketIndex::new(market.apply(&scenario).unwrap());
+    let delta = base.delta(&after);
+    let (mut ranked, mut rebuilt, mut full) = (Vec::new(), Vec::new(), Vec::new());
+    let mut checked = 0;
+    for rules in [
+        PageRules::default(),
+        PageRules {
+            show_current_tariff: true,
+            whole_of_market: false,
+        },
+    ] {
+        for page in [1usize, 3, 10] {
+            for (j, v) in visits.iter().enumerate().step_by(7) {
+                let key = tie_key(3, j as u64);
+                let (pb, pa) = (base.compile(v, rules), after.compile(v, rules));
+                let extra = MarketIndex::extra_rows(&delta, &pa);
+                let kept = after.replay(&pa, key, page + extra, &mut ranked, |_| {});
+                let n = base.replay(&pb, key, page, &mut full, |_| {});
+                if let Some(m) = base.replay_from_scenario(
+                    &pb,
+                    &pa,
+                    key,
+                    page,
+                    &ranked[..kept],
+                    &delta,
+                    &mut rebuilt,
+                ) {
+                    assert_eq!(rebuilt[..m], full[..n], "visit {} page {page}", v.visit_id);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+}
