@@ -484,17 +484,17 @@ impl MarketIndex {
     }
 
     /// Replays `p` on this (base) market from the same profile's replay on the scenario market,
-    /// `ranked` (the scenario's first `page_size + extra_rows` rows): the rows both markets price
+    /// `(its compiled profile, ranked)`, `ranked` being the scenario's first
+    /// `page_size + extra_rows` rows: the rows both markets price
     /// alike keep their order, and only the candidates this market alone has are priced and
     /// ranked in. Equal to [`MarketIndex::replay`] on this market, at a fraction of its cost.
     /// `None` when the two profiles hide different tariffs (then replay in full).
     pub fn replay_from_scenario(
         &self,
         p: &CompiledProfile,
-        scenario_profile: &CompiledProfile,
+        (scenario_profile, ranked): (&CompiledProfile, &[(i64, u64, u16)]),
         profile_key: u64,
         page_size: usize,
-        ranked: &[(i64, u64, u16)],
         delta: &MarketDelta,
         scratch: &mut Vec<(i64, u64, u16)>,
     ) -> Option<usize> {

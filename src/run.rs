@@ -454,7 +454,14 @@ impl Simulation {
             if let (Some(c), Some((base, base_profiles, delta))) = (cmp.as_mut(), &self.base) {
                 let pb = &base_profiles[member];
                 let shown_b = base
-                    .replay_from_scenario(pb, p, key, page, &scratch[..kept], delta, &mut c.scratch)
+                    .replay_from_scenario(
+                        pb,
+                        (p, &scratch[..kept]),
+                        key,
+                        page,
+                        delta,
+                        &mut c.scratch,
+                    )
                     .unwrap_or_else(|| base.replay(pb, key, page, &mut c.scratch, |_| {}));
                 for (r, &(_, _, t)) in c.scratch[..shown_b].iter().enumerate() {
                     c.rank_before[t as usize] = r as u16 + 1;

@@ -219,10 +219,9 @@ fn the_base_page_rebuilt_from_the_scenario_replay_equals_a_full_replay() {
                 let n = base.replay(&pb, key, page, &mut full, |_| {});
                 if let Some(m) = base.replay_from_scenario(
                     &pb,
-                    &pa,
+                    (&pa, &ranked[..kept]),
                     key,
                     page,
-                    &ranked[..kept],
                     &delta,
                     &mut rebuilt,
                 ) {
