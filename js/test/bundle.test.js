@@ -20,7 +20,7 @@ test('the zip holds the handlers, the runtime, the wasm package and the sample m
   assert.ok(!names.some((n) => n.startsWith('js/test/') || n.startsWith('js/tools/') || n.startsWith('js/server/')));
   assert.ok(!names.some((n) => n.startsWith('node_modules/binaryen')), 'no dev dependencies');
   const pkg = JSON.parse(readZip(createZip(bundleFiles())).find((e) => e.name === 'package.json').data);
-  assert.equal(pkg.type, undefined, 'CommonJS, as Node.js 20 loads it');
+  assert.equal(pkg.type, undefined, 'CommonJS, as the Node.js 24 runtime loads it');
   assert.equal(pkg.devDependencies, undefined);
 });
 
