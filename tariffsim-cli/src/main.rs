@@ -27,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a whole simulation: sample profiles, replay them, write impressions CSV and summary JSON.
+    /// Run a whole simulation: sample profiles, replay them, write impressions CSV and summary JSON
+    /// (and, with a scenario, the comparison with the market before it), print the headline.
     Simulate(SimulateArgs),
     /// Compute one chunk of a run (the unit a Lambda worker runs); chunks concatenated in order
     /// equal the `simulate` output.
@@ -46,7 +47,8 @@ enum Command {
 struct SimulateArgs {
     /// Run spec JSON; its market, scenario and visits paths are relative to the spec's folder.
     spec: PathBuf,
-    /// Folder for impressions.csv and summary.json.
+    /// Folder for impressions.csv, summary.json and, when the run compares, comparison.json and
+    /// comparison.csv.
     #[arg(long, default_value = "out")]
     out: PathBuf,
     /// Write impressions here instead of OUT/impressions.csv (`/dev/null` to skip them).
@@ -55,7 +57,7 @@ struct SimulateArgs {
     /// Worker threads, 1 to 256 (default: every core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
-    /// No progress bar.
+    /// No progress bar, headline or status line.
     #[arg(long, short)]
     quiet: bool,
     /// Print the process's peak resident memory (kB) to stderr at the end (Linux).
