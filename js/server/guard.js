@@ -93,7 +93,7 @@ function requestGuard(options = {}) {
 
     const origin = headers.origin;
     if (origin !== undefined) {
-      let own = false;
+      let own;
       try {
         const u = new URL(origin);
         const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port);

@@ -70,7 +70,7 @@ function parseFunctionName(raw, qualifier) {
   // make `%25` a lone `%` and fail.
   const parts = String(raw).split(':');
   let name;
-  let alias = null;
+  let alias;
   if (parts[0] === 'arn') {
     name = parts[6];
     alias = parts[7] || null;
