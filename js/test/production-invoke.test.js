@@ -76,8 +76,11 @@ test('a whole fan-out run through the Invoke API: PROD calls PROD, output equals
   client.destroy();
   assert.equal(final.status, 'done', `${JSON.stringify(final)}\n${serverLog.slice(-3000)}`);
 
-  // Every hop went through the Invoke API, to the PROD alias of the target.
-  const hops = serverLog.split('\n').filter((l) => / \[PROD\]\[prod-run\]\[INFO\] -- (filter-population|simulate-chunk) done/.test(l));
+  // Every hop went through the Invoke API, to the PROD alias of the target. The server's log
+  // reaches this process through a pipe: the last chunk's line may arrive just after run-done.
+  const hopLines = () => serverLog.split('\n').filter((l) => / \[PROD\]\[prod-run\]\[INFO\] -- (filter-population|simulate-chunk) done/.test(l));
+  for (let waited = 0; hopLines().length < 13 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const hops = hopLines();
   assert.equal(hops.filter((l) => l.includes('filter-population done')).length, 1);
   assert.equal(hops.filter((l) => l.includes('simulate-chunk done')).length, 12);
   assert.ok(!/\[(DEV|STAGING)\]\[prod-run\]/.test(serverLog), 'PROD never calls another environment');
