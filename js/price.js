@@ -127,17 +127,27 @@ function work(input, request) {
     scenario = Buffer.from(JSON.stringify(input.scenario));
   }
   const profilesJson = Buffer.from(JSON.stringify(profiles));
-  return withEngine((instance) => {
+  const priced = (instance) => {
     const key = marketKey(instance, input.market, config);
     // Profiles in as JSON bytes (one copy), the answer out in numbers (see engine.priceAnswer).
-    const { answer: out, bytesAtMost } = priceAnswer(instance, { key, scenario, hypothetical, profilesJson, pageSize, seed, showCurrentTariff: showCurrent, wholeOfMarket });
+    const { answer: out, bytesAtMost } = priceAnswer(instance, { key, scenario, hypothetical, profiles, profilesJson, pageSize, seed, showCurrentTariff: showCurrent, wholeOfMarket });
     // A bound of the answer's size spares the wrapper serializing it, when the bound is in Lambda's limit.
     if (bytesAtMost <= request.config.maxPayloadBytes) request.responseBytes = bytesAtMost;
     if (request.log.enabled('DEBUG')) {
       request.log.debug(`priced ${profiles.length} profile(s) on market ${typeof input.market === 'string' ? input.market : 'inline'} (${key})`);
     }
     return out;
-  }, KIND);
+  };
+  try {
+    return withEngine(priced, KIND);
+  } catch (e) {
+    // The lean module's errors carry their code alone (no message text is compiled into it): the
+    // full build (the same pricing, with messages and the JSON path of a field at fault) answers
+    // the call instead, so every message is the one the other lambdas and `tariffsim price` give.
+    // Only failed calls pay for loading it. JS errors and traps always have a message.
+    if (!(e instanceof Error) || e.message !== '') throw e;
+    return withEngine(priced, 'full');
+  }
 }
 
 exports.handler = wrapHandler('price', work);

@@ -54,13 +54,21 @@ pub fn vintages() -> &'static [TypicalConsumption] {
     TABLE.get_or_init(|| parse(TDCV_CSV))
 }
 
+/// Reads our own embedded table: a header, then one vintage a line. The free-text `note` column
+/// is the last, so a line splits into the header's number of fields with any comma of the note
+/// kept in it (no CSV reader needed: the price lambda's module carries none).
 fn parse(csv_text: &str) -> Vec<TypicalConsumption> {
-    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let headers = reader.headers().expect("embedded TDCV header").clone();
+    let mut lines = csv_text.lines().filter(|l| !l.trim().is_empty());
+    let headers: Vec<&str> = lines
+        .next()
+        .expect("embedded TDCV header")
+        .split(',')
+        .map(str::trim)
+        .collect();
     let col = |name: &str| {
         headers
             .iter()
-            .position(|h| h == name)
+            .position(|h| *h == name)
             .unwrap_or_else(|| panic!("embedded TDCV table lacks column {name}"))
     };
     let (date, elec, e7, gas) = (
@@ -69,13 +77,12 @@ fn parse(csv_text: &str) -> Vec<TypicalConsumption> {
         col("e7_medium"),
         col("gas_medium"),
     );
-    let mut rows: Vec<TypicalConsumption> = reader
-        .records()
-        .map(|r| {
-            let r = r.expect("embedded TDCV row");
-            let kwh = |i: usize| r[i].trim().parse::<u32>().expect("embedded TDCV value");
+    let mut rows: Vec<TypicalConsumption> = lines
+        .map(|line| {
+            let r: Vec<&str> = line.splitn(headers.len(), ',').map(str::trim).collect();
+            let kwh = |i: usize| r[i].parse::<u32>().expect("embedded TDCV value");
             TypicalConsumption {
-                in_force_from: r[date].parse().expect("embedded TDCV date"),
+                in_force_from: crate::dates::parse_date(r[date]).expect("embedded TDCV date"),
                 electricity_kwh: kwh(elec),
                 economy7_kwh: kwh(e7),
                 gas_kwh: kwh(gas),
@@ -104,6 +111,28 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_table_reads_as_a_csv_reader_reads_it() {
+        let mut reader = csv::Reader::from_reader(TDCV_CSV.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let mut expected: Vec<TypicalConsumption> = reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                TypicalConsumption {
+                    in_force_from: d(&r[col("in_force_from")]),
+                    electricity_kwh: r[col("elec_medium")].parse().unwrap(),
+                    economy7_kwh: r[col("e7_medium")].parse().unwrap(),
+                    gas_kwh: r[col("gas_medium")].parse().unwrap(),
+                }
+            })
+            .collect();
+        expected.sort_by_key(|r| r.in_force_from);
+        assert_eq!(vintages(), expected.as_slice());
+        assert!(vintages().len() >= 5);
     }
 
     #[test]

@@ -13,30 +13,42 @@ pub(crate) struct JsonError {
 
 /// Parses JSON, keeping the path of the field at fault (serde_json alone gives line and column).
 pub(crate) fn from_json<'de, T: serde::Deserialize<'de>>(json: &'de str) -> Result<T, JsonError> {
-    let plain = |path: String, e: serde_json::Error| {
-        let message = e.to_string();
-        // serde_json appends " at line L column C"; the error says where already.
-        let message = message
-            .rfind(" at line ")
-            .map_or(message.clone(), |i| message[..i].to_string());
-        JsonError {
-            path,
-            line: e.line(),
-            column: e.column(),
-            message,
-        }
-    };
     // A UTF-8 byte-order mark (some Windows editors write one) is not part of the document.
     let json = json.strip_prefix('\u{feff}').unwrap_or(json);
     // The fast path; only a document that fails is parsed again to find the field at fault.
-    if let Ok(value) = serde_json::from_str(json) {
-        return Ok(value);
+    #[cfg(feature = "json-paths")]
+    {
+        let plain = |path: String, e: serde_json::Error| {
+            let message = e.to_string();
+            // serde_json appends " at line L column C"; the error says where already.
+            let message = message
+                .rfind(" at line ")
+                .map_or(message.clone(), |i| message[..i].to_string());
+            JsonError {
+                path,
+                line: e.line(),
+                column: e.column(),
+                message,
+            }
+        };
+        if let Ok(value) = serde_json::from_str(json) {
+            return Ok(value);
+        }
+        let mut de = serde_json::Deserializer::from_str(json);
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| plain(e.path().to_string(), e.into_inner()))?;
+        de.end().map_err(|e| plain(".".into(), e))?;
+        Ok(value)
     }
-    let mut de = serde_json::Deserializer::from_str(json);
-    let value = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| plain(e.path().to_string(), e.into_inner()))?;
-    de.end().map_err(|e| plain(".".into(), e))?;
-    Ok(value)
+    // Without paths, no message either: only where (the lean price module's errors carry their
+    // code alone; the full build words them).
+    #[cfg(not(feature = "json-paths"))]
+    serde_json::from_str(json).map_err(|e| JsonError {
+        path: String::new(),
+        line: e.line(),
+        column: e.column(),
+        message: String::new(),
+    })
 }
 
 /// A market that cannot be used.

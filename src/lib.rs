@@ -44,6 +44,7 @@
 pub mod compact;
 pub mod compare;
 pub mod consumption;
+pub mod dates;
 pub mod domain;
 pub mod error;
 pub mod market;

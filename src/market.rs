@@ -16,6 +16,7 @@ pub const MAX_TEXT_LEN: usize = 256;
 #[serde(deny_unknown_fields)]
 pub struct Market {
     /// The date the market describes; savings project a year from it.
+    #[serde(with = "crate::dates::date")]
     pub as_of: NaiveDate,
     /// Free text describing where the market came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +74,11 @@ pub struct Tariff {
     pub term_months: Option<u32>,
     /// The date prices stop being fixed for customers on it now; a fix that ends within a year of
     /// the market date rolls onto the supplier's variable tariff for the rest of the year.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "crate::dates::opt_date",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub end_date: Option<NaiveDate>,
     /// Exit fees per fuel (fixed tariffs).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -258,9 +263,14 @@ impl Tariff {
         }
         let needs_elec = self.fuels.iter().any(|f| f.has_electricity());
         let needs_gas = self.fuels.iter().any(|f| f.has_gas());
-        let mut seen = HashSet::new();
+        const _: () = assert!(Region::COUNT * PaymentMethod::ALL.len() <= 128);
+        // One bit per (region, payment method): a tariff has at most a few dozen cards, and a
+        // cold start validates every tariff of a market.
+        let mut seen = 0u128;
         for (i, card) in self.rates.iter().enumerate() {
-            if !seen.insert((card.region, card.payment_method)) {
+            let bit = 1u128
+                << (card.region.index() * PaymentMethod::ALL.len() + card.payment_method.index());
+            if seen & bit != 0 {
                 return Err(invalid(
                     &format!("rates[{i}]"),
                     format!(
@@ -269,6 +279,7 @@ impl Tariff {
                     ),
                 ));
             }
+            seen |= bit;
             if needs_elec && card.electricity.is_none() {
                 return Err(invalid(
                     &format!("rates[{i}].electricity"),

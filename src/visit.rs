@@ -183,20 +183,7 @@ struct RawVisit<'a> {
     switchable_only: &'a str,
 }
 
-/// Parses a timestamp: RFC 3339 (`2026-07-01T08:15:00Z`), `2026-07-01 08:15:00`, or a date.
-pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|d| d.naive_utc())
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
-        .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-}
+pub use crate::dates::parse_timestamp;
 
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim() {
@@ -452,10 +439,18 @@ pub struct PopulationFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_methods: Option<Vec<PaymentMethod>>,
     /// Visits on or after this date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "crate::dates::opt_date",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from: Option<NaiveDate>,
     /// Visits on or before this date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "crate::dates::opt_date",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub to: Option<NaiveDate>,
     /// Annual electricity range.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
 const { withoutBom, readError } = require('./inputs');
+const { nowMs } = require('./logging');
 
 /** The task root (the zip's files in Lambda, read-only there). */
 const TASK_ROOT = path.join(__dirname, '..', '..') + path.sep;
@@ -155,9 +156,10 @@ function snapshotOf(file) {
 function marketFromFile(instance, file) {
   const stillLoaded = (key) => instance.engine.hasMarket(key);
   const recent = instance.recent.get(file);
-  if (recent !== undefined && performance.now() - recent.at < TASK_FILE_RECHECK_MS && stillLoaded(recent.key)) return recent.key;
+  // No market has left the engine's cache since: this one is still loaded (no key passed to ask).
+  if (recent !== undefined && nowMs() - recent.at < TASK_FILE_RECHECK_MS && recent.evicted === instance.engine.marketsEvicted()) return recent.key;
   const key = marketFromDisk(instance, file, stillLoaded);
-  if (file.startsWith(TASK_ROOT)) instance.recent.set(file, { key, at: performance.now() });
+  if (file.startsWith(TASK_ROOT)) instance.recent.set(file, { key, at: nowMs(), evicted: instance.engine.marketsEvicted() });
   return key;
 }
 
@@ -208,16 +210,18 @@ function tablesOf(instance, serial) {
  * with no JSON written in wasm or parsed here. Objects are built with their fields in the order of
  * the core's types. `bytesAtMost` bounds the size of the answer's JSON (for Lambda's limit).
  * @param {{engine: any, tables: Map<number, object>}} instance
- * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
- *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles' JSON, and
- *   the options
+ * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profiles: object[], profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
+ *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles and their
+ *   JSON, and the options
  * @returns {{answer: {market: object, results: object[]}, bytesAtMost: number}}
  */
 function priceAnswer(instance, call) {
   const { engine } = instance;
   const { key } = call;
   const out = engine.priceCompact(key, call.scenario, call.hypothetical, call.profilesJson, call.pageSize, call.seed, call.showCurrentTariff, call.wholeOfMarket);
-  const ids = engine.lastVisitIds();
+  // Each visit id is the profile's own as given (the engine says which), unless it was defaulted
+  // or trimmed: only then are the ids fetched.
+  let ids;
   const text = tablesOf(instance, out[0]);
   const { tariffs, hypothetical: hypotheticalIds, rowBytes } = text;
   const nan = (x) => (Number.isNaN(x) ? null : x);
@@ -226,8 +230,9 @@ function priceAnswer(instance, call) {
   let i = 2;
   for (let p = 0; p < results.length; p++) {
     const current = out[i + 1];
+    if (out[i + 5] !== 1 && ids === undefined) ids = engine.lastVisitIds();
     const table = {
-      visit_id: ids[p],
+      visit_id: out[i + 5] === 1 ? call.profiles[p].visit_id : ids[p],
       current_cost_gbp: nan(out[i]),
       current_tariff_id: current < 0 ? null : tariffs[current][0],
       switch_cost_gbp: nan(out[i + 2]),
@@ -235,7 +240,7 @@ function priceAnswer(instance, call) {
       rows: new Array(out[i + 4]),
       hypothetical: new Array(hypotheticalIds.length),
     };
-    i += 5;
+    i += 6;
     bytes += ROW_BYTES + jsonBytesAtMost(table.visit_id) + (current < 0 ? 0 : rowBytes[current]);
     for (let r = 0; r < table.rows.length; r++, i += 4) {
       bytes += rowBytes[out[i]];

@@ -8,6 +8,7 @@
 // CloudWatch -> Elasticsearch. Lines go straight to standard output, which Lambda sends to
 // CloudWatch.
 
+const fs = require('node:fs');
 const { AsyncLocalStorage } = require('node:async_hooks');
 
 const LEVELS = Object.freeze({ TRACE: 10, DEBUG: 20, INFO: 30, WARN: 40, ERROR: 50, FATAL: 60 });
@@ -19,8 +20,43 @@ const LEVELS = Object.freeze({ TRACE: 10, DEBUG: 20, INFO: 30, WARN: 40, ERROR: 
 const tailStore = new AsyncLocalStorage();
 const TAIL_KEEP = 8192;
 
+/** Where lines go instead of standard output while a test collects them (`redirectStdout`). */
+let redirect = null;
+
+/**
+ * Sends the lines loggers write to standard output to `fn` instead (tests), or back to standard
+ * output (`null`).
+ * @param {((text: string) => void) | null} fn
+ */
+function redirectStdout(fn) {
+  redirect = fn;
+}
+
+/**
+ * Writes a finished line to standard output with one system call. `process.stdout` is a stream
+ * whose first use loads Node's stream modules (milliseconds of a cold start) and whose every write
+ * passes through several layers; standard output is synchronous for files and pipes on Linux
+ * anyway. Output that cannot take the line at once (a non-blocking pipe that is full) gets the
+ * rest through the stream, in order.
+ */
 function writeStdout(text) {
-  process.stdout.write(text);
+  if (redirect !== null) {
+    redirect(text);
+    return;
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  let done = 0;
+  try {
+    while (done < bytes.length) done += fs.writeSync(1, bytes, done);
+  } catch (e) {
+    if (e.code !== 'EAGAIN') throw e;
+    process.stdout.write(bytes.subarray(done));
+  }
+}
+
+/** Milliseconds on a monotonic clock (process.hrtime: `performance` loads modules on first use). */
+function nowMs() {
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 function keepTail(text) {
@@ -85,4 +121,4 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
   };
 }
 
-module.exports = { LEVELS, createLogger, tailStore };
+module.exports = { LEVELS, createLogger, tailStore, nowMs, redirectStdout };

@@ -6,7 +6,6 @@
 // folders that lies outside the repository by the folder's variable (`$TARIFFSIM_DATA_DIR/x.json`,
 // `$TARIFFSIM_STORAGE/runs/r/plan.json`); the temporary folder as `$TMPDIR`, the home folder as `~`.
 
-const os = require('node:os');
 const path = require('node:path');
 
 /** The repository root, which is also the root of the Lambda zip. */
@@ -52,6 +51,8 @@ function rootsOf() {
       found.set(dir, `$${variable}`);
     }
   }
+  // node:os only now: a cold start that never reports an error does not load it.
+  const os = require('node:os');
   const tmp = path.resolve(os.tmpdir());
   if (!found.has(tmp) && tmp !== path.sep) found.set(tmp, '$TMPDIR');
   const home = os.homedir();

@@ -12,7 +12,7 @@
 
 const { config: processConfig, resolveSecrets } = require('./config');
 const { environmentOf, requestIdOf } = require('./environment');
-const { createLogger } = require('./logging');
+const { createLogger, nowMs } = require('./logging');
 const { codes, typed, asError } = require('./errors');
 const { scrubError } = require('./paths');
 
@@ -46,37 +46,62 @@ function pathOf(parent, key) {
  * @param {number} [maxNesting]
  */
 function checkJsonValue(value, what = 'the input', maxNesting = MAX_NESTING) {
-  const stack = [[value, 1, '', null]];
+  walkJson(value, what, maxNesting);
+  return value;
+}
+
+/**
+ * checkJsonValue's walk; returns a bound of the value's JSON size in bytes (every character of a
+ * string or key escaped as `\uXXXX`, every number 24 bytes), so that a small input is not
+ * serialized only to be measured.
+ * @param {unknown} value
+ * @param {string} what
+ * @param {number} maxNesting
+ * @returns {number}
+ */
+function walkJson(value, what, maxNesting) {
+  // A place is [its container's place, its key]; its path is spelled only for a message.
+  const where = (place) => {
+    const keys = [];
+    for (let p = place; p !== null; p = p[0]) keys.push(p[1]);
+    return keys.reverse().reduce((parent, key) => pathOf(parent, key), '');
+  };
+  let bytes = 0;
+  const stack = [[value, 1, null]];
   while (stack.length > 0) {
-    const [v, depth, parent, key] = stack.pop();
+    const [v, depth, place] = stack.pop();
     if (typeof v === 'number') {
+      bytes += 24;
       if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
-        const where = key === null ? what : pathOf(parent, key);
         throw typed(
           codes.InvalidRequest,
-          `${where} is ${v}: whole numbers must lie within ±${Number.MAX_SAFE_INTEGER} (2^53 − 1); JSON numbers beyond it are not exact in JavaScript (2^53 + 1 reads as 2^53)`,
+          `${place === null ? what : where(place)} is ${v}: whole numbers must lie within ±${Number.MAX_SAFE_INTEGER} (2^53 − 1); JSON numbers beyond it are not exact in JavaScript (2^53 + 1 reads as 2^53)`,
         );
       }
       continue;
     }
-    if (v === null || typeof v !== 'object') continue;
-    if (depth > maxNesting) {
-      throw typed(codes.NestingTooDeep, `${what} is nested more than ${maxNesting} levels deep (at ${key === null ? 'the top' : pathOf(parent, key)}): flatten it`);
+    if (typeof v === 'string') {
+      bytes += 6 * v.length + 3;
+      continue;
     }
-    const here = key === null ? '' : pathOf(parent, key);
+    if (v === null || typeof v !== 'object') {
+      bytes += 6;
+      continue;
+    }
+    if (depth > maxNesting) {
+      throw typed(codes.NestingTooDeep, `${what} is nested more than ${maxNesting} levels deep (at ${place === null ? 'the top' : where(place)}): flatten it`);
+    }
+    bytes += 3;
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i -= 1) {
-        const x = v[i];
-        if (typeof x === 'number' || (x !== null && typeof x === 'object')) stack.push([x, depth + 1, here, i]);
-      }
+      for (let i = v.length - 1; i >= 0; i -= 1) stack.push([v[i], depth + 1, [place, i]]);
     } else {
       for (const k of Object.keys(v)) {
-        const x = v[k];
-        if (typeof x === 'number' || (x !== null && typeof x === 'object')) stack.push([x, depth + 1, here, k]);
+        bytes += 6 * k.length + 4;
+        stack.push([v[k], depth + 1, [place, k]]);
       }
     }
   }
-  return value;
+  return bytes;
 }
 
 function tooLarge(bytes, limit) {
@@ -102,9 +127,11 @@ function decodeInput(event, limit) {
     checkJsonValue(input);
   } else if (event !== null && typeof event === 'object') {
     // Before serializing it (which recurses): a deep object is refused, not a stack overflow.
-    checkJsonValue(event);
-    const bytes = byteLength(JSON.stringify(event));
-    if (bytes > limit) throw tooLarge(bytes, limit);
+    // Only an input whose size bound passes the limit is serialized to be measured exactly.
+    if (walkJson(event, 'the input', MAX_NESTING) > limit) {
+      const bytes = byteLength(JSON.stringify(event));
+      if (bytes > limit) throw tooLarge(bytes, limit);
+    }
   }
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
@@ -134,7 +161,7 @@ function wrapHandler(lambda, work, options = {}) {
   const cfg = options.config || processConfig;
   const logger = options.logger || createLogger({ format: cfg.logFormat, lineBreak: cfg.lineBreak });
   return async function handler(event, context) {
-    const started = performance.now();
+    const started = nowMs();
     const env = environmentOf(context);
     const settings = cfg.forEnvironment(env.name);
     let log = logger.bind(env.name, (context && context.awsRequestId) || 'no-request-id', settings.logLevel);
@@ -153,11 +180,11 @@ function wrapHandler(lambda, work, options = {}) {
       const request = { lambda, env, requestId, depth, config: resolved, log, context: context || {}, responseBytes: undefined, started };
       const result = await work(input, request);
       checkResponse(result, settings.maxPayloadBytes, request.responseBytes);
-      log.info(`${lambda} done in ${(performance.now() - started).toFixed(2)} ms`);
+      log.info(`${lambda} done in ${(nowMs() - started).toFixed(2)} ms`);
       return result;
     } catch (thrown) {
       const err = scrubError(asError(thrown));
-      log.error(`${lambda} failed after ${(performance.now() - started).toFixed(2)} ms`, err);
+      log.error(`${lambda} failed after ${(nowMs() - started).toFixed(2)} ms`, err);
       throw err;
     }
   };

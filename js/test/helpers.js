@@ -3,6 +3,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
+const { redirectStdout } = require('../runtime/logging');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'tests', 'fixtures');
@@ -33,6 +34,8 @@ async function captureStdout(fn) {
     if (cb) cb();
     return true;
   };
+  // The loggers write with one system call, not through process.stdout (runtime/logging.js).
+  redirectStdout((text) => lines.push(text));
   let result;
   let error;
   try {
@@ -41,6 +44,7 @@ async function captureStdout(fn) {
     error = e;
   } finally {
     process.stdout.write = original;
+    redirectStdout(null);
   }
   return { result, error, output: lines.join('') };
 }

@@ -206,7 +206,7 @@ test('the lean build answers in numbers exactly what the full build answers in J
     for (let i = 0; i < profiles.length; i += 50) {
       const profilesJson = Buffer.from(JSON.stringify(profiles.slice(i, i + 50)));
       const want = engine.withEngine(({ engine: e }) => JSON.parse(e.priceJson(e.loadMarket(marketJson), scenarioJson, hypotheticalJson, profilesJson, pageSize, seed, showCurrentTariff, wholeOfMarket)));
-      const { answer, bytesAtMost } = engine.withEngine((instance) => engine.priceAnswer(instance, { key: instance.engine.loadMarket(marketJson), scenario: scenarioJson, hypothetical: hypotheticalJson, profilesJson, pageSize, seed, showCurrentTariff, wholeOfMarket }), 'price');
+      const { answer, bytesAtMost } = engine.withEngine((instance) => engine.priceAnswer(instance, { key: instance.engine.loadMarket(marketJson), scenario: scenarioJson, hypothetical: hypotheticalJson, profiles: profiles.slice(i, i + 50), profilesJson, pageSize, seed, showCurrentTariff, wholeOfMarket }), 'price');
       assert.deepStrictEqual(answer, want);
       assert.equal(JSON.stringify(answer), JSON.stringify(want), 'fields in the same order');
       assert.ok(Buffer.byteLength(JSON.stringify(answer)) <= bytesAtMost, 'the size bound holds');

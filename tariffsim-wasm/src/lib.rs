@@ -93,8 +93,18 @@ fn start() {
 }
 
 /// A JS `Error` with `name` set to `code`.
+///
+/// The lean build (without `full`: the price lambda's module) leaves the message empty and never
+/// formats it, so no error text or number formatting is compiled in: the price lambda hands a
+/// call that failed there to the full build, whose error says the same in words.
 fn js_error(code: &str, message: impl Display) -> JsValue {
+    #[cfg(feature = "full")]
     let e = js_sys::Error::new(&message.to_string());
+    #[cfg(not(feature = "full"))]
+    let e = {
+        let _ = message;
+        js_sys::Error::new("")
+    };
     e.set_name(code);
     e.into()
 }
@@ -113,7 +123,12 @@ fn invalid_request(message: impl Display) -> JsValue {
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error("InternalError", format!("cannot convert the result: {e}")))
+        .map_err(|e| {
+            js_error(
+                "InternalError",
+                format_args!("cannot convert the result: {e}"),
+            )
+        })
 }
 
 /// A content key: the kind's prefix and the XXH3-128 hash of the bytes, in hex.
@@ -125,6 +140,9 @@ fn content_key(prefix: &str, bytes: &[u8]) -> String {
 struct Cache<V> {
     capacity: usize,
     clock: u64,
+    /// How many entries have been evicted so far: while it stands still, every key seen in the
+    /// cache is still there.
+    evicted: u32,
     entries: HashMap<String, (u64, V)>,
 }
 
@@ -133,6 +151,7 @@ impl<V: Clone> Cache<V> {
         Cache {
             capacity,
             clock: 0,
+            evicted: 0,
             entries: HashMap::new(),
         }
     }
@@ -160,6 +179,7 @@ impl<V: Clone> Cache<V> {
                 .map(|(k, _)| k.clone())
         {
             self.entries.remove(&oldest);
+            self.evicted = self.evicted.wrapping_add(1);
         }
         self.clock += 1;
         self.entries.insert(key, (self.clock, value));
@@ -193,7 +213,7 @@ fn check_fields(value: &JsValue, fields: &[&str], what: &str) -> Result<(), JsVa
     for key in js_sys::Object::keys(obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !fields.contains(&key.as_str()) {
-            return Err(invalid_request(format!(
+            return Err(invalid_request(format_args!(
                 "{what}: unknown field `{key}`, expected one of {}",
                 fields.join(", ")
             )));
@@ -208,21 +228,38 @@ fn profile_error(e: VisitError) -> JsValue {
 }
 
 /// The profiles of a price call from their JSON (UTF-8 bytes of a list of profile objects).
+///
+/// The lean build (without `full`) says only serde's message: the price lambda hands a failed call
+/// to the full build, whose message names the field at fault.
 fn profiles_from_json(json: &[u8]) -> Result<Vec<ProfileInput>, JsValue> {
-    serde_json::from_slice(json).map_err(|_| {
-        // Parse again, slowly, only to say where.
-        let mut de = serde_json::Deserializer::from_slice(json);
-        match serde_path_to_error::deserialize::<_, Vec<ProfileInput>>(&mut de) {
-            Err(e) => {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                let message = message
-                    .rfind(" at line ")
-                    .map_or(message.as_str(), |i| &message[..i]);
-                let path = if path == "." { String::new() } else { path };
-                invalid_request(format!("profiles{path}: {message}"))
+    // Read as text, as every other JSON of the price call is: one instance of the parser, not two.
+    let json = utf8(json, codes::INVALID_REQUEST, "profiles")?;
+    serde_json::from_str(json).map_err(|e| {
+        #[cfg(feature = "full")]
+        {
+            // Parse again, slowly, only to say where.
+            let _ = e;
+            let message = |e: serde_json::Error| {
+                let message = e.to_string();
+                match message.rfind(" at line ") {
+                    Some(i) => message[..i].to_string(),
+                    None => message,
+                }
+            };
+            let mut de = serde_json::Deserializer::from_str(json);
+            match serde_path_to_error::deserialize::<_, Vec<ProfileInput>>(&mut de) {
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let path = if path == "." { String::new() } else { path };
+                    invalid_request(format_args!("profiles{path}: {}", message(e.into_inner())))
+                }
+                Ok(_) => invalid_request("profiles must be a list of profile objects"),
             }
-            Ok(_) => invalid_request("profiles must be a list of profile objects"),
+        }
+        #[cfg(not(feature = "full"))]
+        {
+            let _ = e;
+            invalid_request("")
         }
     })
 }
@@ -247,7 +284,7 @@ fn price_options(
     check_page_size(page_size)?;
     if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0)
     {
-        return Err(invalid_request(format!(
+        return Err(invalid_request(format_args!(
             "seed {seed} is not a whole number from 0 to 2^53-1 (9007199254740991)"
         )));
     }
@@ -263,7 +300,8 @@ fn price_options(
 
 /// Bytes as UTF-8 text, or an error with `code` naming `what`.
 fn utf8<'a>(bytes: &'a [u8], code: &str, what: &str) -> Result<&'a str, JsValue> {
-    std::str::from_utf8(bytes).map_err(|e| js_error(code, format!("{what} is not UTF-8 text: {e}")))
+    std::str::from_utf8(bytes)
+        .map_err(|e| js_error(code, format_args!("{what} is not UTF-8 text: {e}")))
 }
 
 /// Optional UTF-8 text passed as bytes.
@@ -276,7 +314,7 @@ fn optional_text<'a>(bytes: &'a Option<Box<[u8]>>, what: &str) -> Result<Option<
 
 fn check_page_size(page_size: u32) -> Result<(), JsValue> {
     if page_size == 0 || page_size > u32::from(tariffsim::run::MAX_PAGE_SIZE) {
-        return Err(invalid_request(format!(
+        return Err(invalid_request(format_args!(
             "page_size {page_size} is out of range: give 1 to {}",
             tariffsim::run::MAX_PAGE_SIZE
         )));
@@ -347,7 +385,7 @@ impl Engine {
         self.markets.get(key).ok_or_else(|| {
             js_error(
                 codes::MARKET_NOT_LOADED,
-                format!("market {key} is not loaded: load it with loadMarket first"),
+                format_args!("market {key} is not loaded: load it with loadMarket first"),
             )
         })
     }
@@ -382,7 +420,7 @@ impl Engine {
             Some(json) => serde_json::from_str(json).map_err(|e| {
                 js_error(
                     codes::INVALID_TARIFF,
-                    format!(
+                    format_args!(
                         "hypothetical_tariffs is not a list of tariffs in the market format: {e}"
                     ),
                 )
@@ -567,7 +605,8 @@ impl Engine {
     /// per compiled market), with no JSON to write here or to parse there. Returns a
     /// `Float64Array`: the compiled market's serial number, the number of profiles, then per
     /// profile: current cost (GBP, NaN when unknown), current tariff (index, -1 when unknown),
-    /// switch cost (GBP, NaN), eligible tariffs, rows on the page, then per row: tariff index,
+    /// switch cost (GBP, NaN), eligible tariffs, rows on the page, whether the visit id is the
+    /// profile's `visit_id` as given (1, else 0: ask [`Engine::last_visit_ids`]), then per row: tariff index,
     /// annual cost, saving (NaN when unknown), exit fee; then per hypothetical tariff of
     /// [`Engine::index_tables`]: rank (0 when not eligible), annual cost, saving (NaN when unknown or
     /// not eligible), on the page (1 or 0). Visit ids: [`Engine::last_visit_ids`].
@@ -601,15 +640,20 @@ impl Engine {
         let visits = visits_of(&inputs, index.market().as_of)?;
         let tables = compact::price_compact(&index, &visits, &options);
         let opt = |x: Option<f64>| x.unwrap_or(f64::NAN);
-        let mut out = Vec::with_capacity(2 + tables.len() * (5 + 4 * options.page_size.min(64)));
+        let mut out = Vec::with_capacity(2 + tables.len() * (6 + 4 * options.page_size.min(64)));
         out.push(f64::from(index.serial));
         out.push(tables.len() as f64);
-        for t in &tables {
+        for (t, input) in tables.iter().zip(&inputs) {
             out.push(opt(t.current_cost_gbp()));
             out.push(t.current.map_or(-1.0, |c| f64::from(c.tariff)));
             out.push(opt(t.switch_cost_gbp()));
             out.push(t.eligible as f64);
             out.push(t.rows.len() as f64);
+            // 1 when the visit id is the profile's own, as given: the caller has it already and
+            // asks for the ids (lastVisitIds) only when one was defaulted or trimmed.
+            out.push(f64::from(u8::from(
+                input.visit_id.as_deref() == Some(t.visit_id.as_str()),
+            )));
             for r in &t.rows {
                 let (cost, saving) = t.row_gbp(r);
                 out.extend([
@@ -660,7 +704,7 @@ impl Engine {
         let Some((index, _)) = self.last.as_ref().filter(|(c, _)| c.serial == serial) else {
             return Err(js_error(
                 codes::MARKET_NOT_LOADED,
-                format!("compiled market {serial} is not the last one priced: price again"),
+                format_args!("compiled market {serial} is not the last one priced: price again"),
             ));
         };
         let market = price_tables(index, &[], &PriceOptions::default()).market;
@@ -701,6 +745,13 @@ impl Engine {
         self.markets.contains(key)
     }
 
+    /// How many loaded markets have left the cache so far: while it stands still, a market once
+    /// loaded is still loaded (a warm call checks that without passing the key).
+    #[wasm_bindgen(js_name = marketsEvicted)]
+    pub fn markets_evicted(&self) -> u32 {
+        self.markets.evicted
+    }
+
     /// Prices profiles on a loaded market, optionally made hypothetical by a scenario (JSON text)
     /// and by hypothetical tariffs (JSON text of a list of tariffs in the market format, added as
     /// hypothetical). `profiles` is a list of profile objects (the core's `ProfileInput`). Returns
@@ -739,7 +790,7 @@ impl Engine {
             }
             let input: ProfileInput = serde_wasm_bindgen::from_value(p).map_err(|e| {
                 let e = e.to_string();
-                invalid_request(format!(
+                invalid_request(format_args!(
                     "profiles[{n}]: {}",
                     e.trim_start_matches("Error: ")
                 ))
