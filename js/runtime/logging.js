@@ -44,14 +44,15 @@ function writeStdout(text) {
     redirect(text);
     return;
   }
-  const bytes = Buffer.from(text, 'utf8');
-  let done = 0;
+  let written = 0;
   try {
-    while (done < bytes.length) done += fs.writeSync(1, bytes, done);
+    written = fs.writeSync(1, text);
   } catch (e) {
     if (e.code !== 'EAGAIN') throw e;
-    process.stdout.write(bytes.subarray(done));
   }
+  // Cut short (a pipe that was nearly full): the rest, in order, through the stream.
+  const bytes = Buffer.byteLength(text);
+  if (written < bytes) process.stdout.write(Buffer.from(text).subarray(written));
 }
 
 /** Milliseconds on a monotonic clock (process.hrtime: `performance` loads modules on first use). */
@@ -62,6 +63,53 @@ function nowMs() {
 function keepTail(text) {
   const tail = tailStore.getStore();
   if (tail) tail.text = (tail.text + text).slice(-TAIL_KEEP);
+}
+
+/**
+ * A logger bound to an environment and a request id (`createLogger(...).bind(env, requestId)`):
+ * one small object per request, its methods on the prototype.
+ */
+class BoundLogger {
+  constructor(emit, env, requestId, min) {
+    this.emit = emit;
+    this.env = env;
+    this.requestId = requestId;
+    this.min = min;
+  }
+
+  /** Whether lines of this level are written. */
+  enabled(name) {
+    return LEVELS[name] >= this.min;
+  }
+
+  at(name, message, err) {
+    if (LEVELS[name] >= this.min) this.emit(name, this.env, this.requestId, message, err);
+  }
+
+  trace(message) {
+    this.at('TRACE', message);
+  }
+
+  debug(message) {
+    this.at('DEBUG', message);
+  }
+
+  info(message) {
+    this.at('INFO', message);
+  }
+
+  warn(message, err) {
+    this.at('WARN', message, err);
+  }
+
+  /** Logs a message and, when given, an error with its stack. */
+  error(message, err) {
+    this.at('ERROR', message, err);
+  }
+
+  fatal(message, err) {
+    this.at('FATAL', message, err);
+  }
 }
 
 /**
@@ -103,20 +151,7 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
      * @param {string} [level] the least level written (default INFO)
      */
     bind(env, requestId, level = 'INFO') {
-      const min = LEVELS[level] || LEVELS.INFO;
-      const at = (name) => (LEVELS[name] >= min ? (message, err) => emit(name, env, requestId, message, err) : () => {});
-      return Object.freeze({
-        env,
-        requestId,
-        enabled: (name) => LEVELS[name] >= min,
-        trace: at('TRACE'),
-        debug: at('DEBUG'),
-        info: at('INFO'),
-        warn: at('WARN'),
-        /** Logs a message and, when given, an error with its stack. */
-        error: at('ERROR'),
-        fatal: at('FATAL'),
-      });
+      return new BoundLogger(emit, env, requestId, LEVELS[level] || LEVELS.INFO);
     },
   };
 }

@@ -640,7 +640,9 @@ impl Engine {
         let visits = visits_of(&inputs, index.market().as_of)?;
         let tables = compact::price_compact(&index, &visits, &options);
         let opt = |x: Option<f64>| x.unwrap_or(f64::NAN);
-        let mut out = Vec::with_capacity(2 + tables.len() * (6 + 4 * options.page_size.min(64)));
+        let hypothetical = tables.first().map_or(0, |t| t.hypothetical.len());
+        let per_table = 6 + 4 * (options.page_size.min(64) + hypothetical);
+        let mut out = Vec::with_capacity(2 + tables.len() * per_table);
         out.push(f64::from(index.serial));
         out.push(tables.len() as f64);
         for (t, input) in tables.iter().zip(&inputs) {
