@@ -397,17 +397,27 @@ impl Engine {
         scenario: Option<&str>,
         hypothetical_tariffs: Option<&str>,
     ) -> Result<Rc<Compiled>, JsValue> {
-        let key = match (scenario, hypothetical_tariffs) {
-            (None, None) => market_key.to_string(),
-            (s, h) => format!(
-                "{market_key}/{}/{}",
-                content_key("s", s.unwrap_or_default().as_bytes()),
-                content_key("h", h.unwrap_or_default().as_bytes())
-            ),
-        };
         if scenario.is_none() && hypothetical_tariffs.is_none() {
             return self.market(market_key);
         }
+        self.hypothetical_index(market_key, scenario, hypothetical_tariffs)
+    }
+
+    /// [`Engine::index`] with a scenario or hypothetical tariffs. Out of line: a cold start's first
+    /// call on the market as it is compiles (V8 compiles a wasm function on its first call) none of
+    /// the scenario and tariff readers.
+    #[inline(never)]
+    fn hypothetical_index(
+        &mut self,
+        market_key: &str,
+        scenario: Option<&str>,
+        hypothetical_tariffs: Option<&str>,
+    ) -> Result<Rc<Compiled>, JsValue> {
+        let key = format!(
+            "{market_key}/{}/{}",
+            content_key("s", scenario.unwrap_or_default().as_bytes()),
+            content_key("h", hypothetical_tariffs.unwrap_or_default().as_bytes())
+        );
         if let Some(index) = self.indices.get(&key) {
             return Ok(index);
         }
