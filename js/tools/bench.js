@@ -8,7 +8,8 @@
 //                                          target: <= +10 ms, and below the plain JS kernel's
 //   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
 //                on the sample market, against the same handler path around a plain JavaScript
-//                kernel (js-kernel.js: the same rules and answers)
+//                kernel (js-kernel.js: the same rules and answers), the handlers taking turns
+//                in blocks of 500 calls so that both see the machine alike
 //                                          target: p50 <= 0.6x the JS kernel's, p99 <= 100 us
 //   replay       profiles/s on one core, wasm (the full build simulate-chunk loads) against
 //                native (`tariffsim bench`), and against the plain JavaScript kernel
@@ -80,22 +81,27 @@ async function warmChild(calls) {
     e.profiles[0].gas_kwh = 6000 + ((i * 91) % 9000);
     return JSON.stringify(e);
   });
-  async function measure(h, n) {
-    const times = new Float64Array(n);
+  async function measure(h, n, times) {
     let bytes = 0;
     for (let i = 0; i < n; i++) {
       const t = process.hrtime.bigint();
       const out = JSON.stringify(await h(JSON.parse(payloads[i % payloads.length]), context));
-      times[i] = Number(process.hrtime.bigint() - t) / 1000;
+      times.push(Number(process.hrtime.bigint() - t) / 1000);
       bytes += out.length;
     }
     if (bytes === 0) throw new Error('no output');
-    return Array.from(times).sort((a, b) => a - b);
+  }
+  const handlers = [['wasm', handler], ['js', jsHandler], ['empty', emptyHandler]];
+  for (const [, h] of handlers) await measure(h, Math.min(2000, calls), []);
+  // Interleaved in blocks of 500 calls, so that a change in the machine's speed during the run
+  // (other processes, CPU frequency) weighs on the handlers alike and the ratios stay meaningful.
+  const times = Object.fromEntries(handlers.map(([name]) => [name, []]));
+  for (let done = 0; done < calls; done += 500) {
+    for (const [name, h] of handlers) await measure(h, Math.min(500, calls - done), times[name]);
   }
   const result = {};
-  for (const [name, h] of [['wasm', handler], ['js', jsHandler], ['empty', emptyHandler]]) {
-    await measure(h, Math.min(2000, calls));
-    const t = await measure(h, calls);
+  for (const [name] of handlers) {
+    const t = times[name].sort((a, b) => a - b);
     result[name] = { p50: pct(t, 0.5), p99: pct(t, 0.99), max: t[t.length - 1] };
   }
   process.stderr.write(`WARM ${JSON.stringify(result)}\n`);
