@@ -59,7 +59,7 @@ function preload(kind = 'full') {
  * Runs `work` with the live instance `{wasm, engine, generation}` of a build (`full` by default,
  * or `price`). A trap discards the instance and becomes a WasmTrap error.
  * @template T
- * @param {(instance: {kind: string, wasm: any, engine: any, files: Map<string, object>, tables: Map<number, object>, recent: Map<string, {key: string, at: number}>, generation: number}) => T} work
+ * @param {(instance: {kind: string, wasm: any, engine: any, files: Map<string, LoadedFile>, tables: Map<number, object>, recent: Map<string, {key: string, at: number}>, generation: number}) => T} work
  * @param {'full'|'price'} [kind]
  * @returns {T}
  */
@@ -96,10 +96,12 @@ function stat(file, what) {
   return st;
 }
 
+/** @typedef {{size: number, mtimeMs: number, key: string}} LoadedFile a file loaded into an instance: its size and time when read, and its content key */
+
 /**
  * A file's content, handed to `load` only when the file is new or changed since it was last
  * loaded into this instance; returns what `load` returned for it (a content key).
- * @param {{files: Map<string, object>}} instance
+ * @param {{files: Map<string, LoadedFile>}} instance
  * @param {string} file absolute path
  * @param {string} what for messages (`market`, `visits`, ...)
  * @param {(bytes: Buffer) => string} load
@@ -210,7 +212,7 @@ function tablesOf(instance, serial) {
  * with no JSON written in wasm or parsed here. Objects are built with their fields in the order of
  * the core's types. `bytesAtMost` bounds the size of the answer's JSON (for Lambda's limit).
  * @param {{engine: any, tables: Map<number, object>}} instance
- * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profiles: object[], profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
+ * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profiles: Array<Record<string, any>>, profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
  *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles and their
  *   JSON, and the options
  * @returns {{answer: {market: object, results: object[]}, bytesAtMost: number}}

@@ -50,6 +50,8 @@ function checkJsonValue(value, what = 'the input', maxNesting = MAX_NESTING) {
   return value;
 }
 
+/** @typedef {[Place | null, string | number]} Place a value's place in a JSON value: [its container's place, its key] */
+
 /**
  * checkJsonValue's walk; returns a bound of the value's JSON size in bytes (every character of a
  * string or key escaped as `\uXXXX`, every number 24 bytes), so that a small input is not
@@ -61,12 +63,14 @@ function checkJsonValue(value, what = 'the input', maxNesting = MAX_NESTING) {
  */
 function walkJson(value, what, maxNesting) {
   // A place is [its container's place, its key]; its path is spelled only for a message.
+  /** @param {Place} place */
   const where = (place) => {
     const keys = [];
     for (let p = place; p !== null; p = p[0]) keys.push(p[1]);
     return keys.reverse().reduce((parent, key) => pathOf(parent, key), '');
   };
   let bytes = 0;
+  /** @type {Array<[unknown, number, Place | null]>} */
   const stack = [[value, 1, null]];
   while (stack.length > 0) {
     const [v, depth, place] = stack.pop();
@@ -112,6 +116,7 @@ function tooLarge(bytes, limit) {
  * The input as an object.
  * @param {unknown} event what the runtime passed
  * @param {number} limit largest payload in bytes
+ * @returns {Record<string, any>}
  */
 function decodeInput(event, limit) {
   let input = event;
@@ -137,7 +142,7 @@ function decodeInput(event, limit) {
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw typed(codes.InvalidRequest, 'the input must be a JSON object');
   }
-  return input;
+  return /** @type {Record<string, any>} */ (input);
 }
 
 function checkResponse(result, limit, knownBytes) {
@@ -148,18 +153,42 @@ function checkResponse(result, limit, knownBytes) {
   }
 }
 
+/** @typedef {ReturnType<typeof import('./config').loadConfig>} Config */
+
+/** @typedef {{awsRequestId?: string, invokedFunctionArn?: string, functionName?: string}} LambdaContext the parts of the Lambda context read here */
+
+/**
+ * What a lambda's work gets besides its input.
+ * @typedef {object} Request
+ * @property {string} lambda the lambda's name
+ * @property {ReturnType<typeof environmentOf>} env the environment, from the invoked alias
+ * @property {string} requestId
+ * @property {number} depth how deep in a chain of lambdas calling lambdas this call is (0: first)
+ * @property {Record<string, any>} config the environment's settings, secrets resolved
+ * @property {ReturnType<ReturnType<typeof createLogger>['bind']>} log
+ * @property {LambdaContext} context the Lambda context ({} when none)
+ * @property {number | undefined} responseBytes
+ * @property {number} started when the call began (nowMs)
+ */
+
 /**
  * Wraps a lambda's work into a Lambda handler.
+ * @template R
  * @param {string} lambda the lambda's name, for logs
- * @param {(input: object, request: {lambda: string, env: object, requestId: string, config: object, log: object, context: object, responseBytes: number|undefined}) => unknown} work
+ * @param {(input: Record<string, any>, request: Request) => R} work
  *   the lambda's work; it may set `request.responseBytes` to the size of its result's JSON when it
  *   knows it, which spares the wrapper serializing the result to check Lambda's limit
- * @param {{config?: object, logger?: ReturnType<typeof createLogger>}} [options] for tests
- * @returns {(event: unknown, context: object) => Promise<unknown>}
+ * @param {{config?: Config, logger?: ReturnType<typeof createLogger>}} [options] for tests
+ * @returns {(event: unknown, context?: LambdaContext) => Promise<Awaited<R>>}
  */
 function wrapHandler(lambda, work, options = {}) {
   const cfg = options.config || processConfig;
   const logger = options.logger || createLogger({ format: cfg.logFormat, lineBreak: cfg.lineBreak });
+  /**
+   * @param {unknown} event
+   * @param {LambdaContext} [context]
+   * @returns {Promise<Awaited<R>>}
+   */
   return async function handler(event, context) {
     const started = nowMs();
     const env = environmentOf(context);
@@ -177,6 +206,7 @@ function wrapHandler(lambda, work, options = {}) {
       // The fan-out lambdas reach Redis and storage, whose settings may be secrets (SSM
       // references, fetched once and cached); `price` never does, and loads no AWS SDK.
       const resolved = lambda === 'price' ? settings : await resolveSecrets(settings);
+      /** @type {Request} */
       const request = { lambda, env, requestId, depth, config: resolved, log, context: context || {}, responseBytes: undefined, started };
       const result = await work(input, request);
       checkResponse(result, settings.maxPayloadBytes, request.responseBytes);

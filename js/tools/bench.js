@@ -91,6 +91,7 @@ async function warmChild(calls) {
     }
     if (bytes === 0) throw new Error('no output');
   }
+  /** @type {Array<[string, (event: unknown, context?: object) => Promise<unknown>]>} */
   const handlers = [['wasm', handler], ['js', jsHandler], ['empty', emptyHandler]];
   for (const [, h] of handlers) await measure(h, Math.min(2000, calls), []);
   // Interleaved in blocks of 500 calls, so that a change in the machine's speed during the run
