@@ -285,9 +285,10 @@ function defaultFetch(env) {
 /**
  * The settings with their secret references resolved (the same object when there are none).
  * Each parameter is fetched once and kept for `ttlMs`; concurrent callers share one fetch.
- * @param {object} settings from `config.forEnvironment(name)`
+ * @template {object} S
+ * @param {S} settings from `config.forEnvironment(name)`
  * @param {{fetch?: (name: string) => Promise<string>, ttlMs?: number, now?: () => number}} [options]
- * @returns {Promise<object>}
+ * @returns {Promise<S>} settings of the same shape
  */
 async function resolveSecrets(settings, options = {}) {
   const pending = unresolved.get(settings);
@@ -318,7 +319,7 @@ async function resolveSecrets(settings, options = {}) {
   );
   const resolved = { ...pending.plain, ...values };
   Object.defineProperty(resolved, 'secretRefs', { value: Object.freeze({}), enumerable: false });
-  return Object.freeze(resolved);
+  return /** @type {S} */ (Object.freeze(resolved));
 }
 
 /** The configuration of this process. */

@@ -196,10 +196,10 @@ test('a version that is not on the previous stage is refused, and nothing change
   await deploy(zips.third, 'commit-3');
   for (const name of FUNCTIONS) assert.deepEqual(await aliases(name), { DEV: '3', STAGING: '2', PROD: '2' });
   logs.length = 0;
-  await assert.rejects(promote({ to: 'PROD', functions: 'all', version: '3' }), (e) => e.name === 'Refused');
+  await assert.rejects(promote({ to: 'PROD', functions: 'all', version: '3' }), (/** @type {Error} */ e) => e.name === 'Refused');
   assert.match(logs.join('\n'), /REFUSED: version 3 is not on STAGING \(STAGING is at version 2\): promote it to STAGING first/);
   for (const name of FUNCTIONS) assert.equal((await aliases(name)).PROD, '2');
-  await assert.rejects(promote({ to: 'DEV', functions: 'all' }), (e) => e.name === 'Refused' && /deploy moves it/.test(e.message));
+  await assert.rejects(promote({ to: 'DEV', functions: 'all' }), (/** @type {Error} */ e) => e.name === 'Refused' && /deploy moves it/.test(e.message));
   // The command line exits non-zero and prints the refusal.
   const cli = spawnSync(process.execPath, [path.join(ROOT, 'js', 'tools', 'promote.js'), '--to', 'PROD', '--all', '--version', '3', '--endpoint', endpoint, '--region', REGION], { encoding: 'utf8', env: process.env });
   assert.equal(cli.status, 1);
@@ -225,7 +225,7 @@ test('two people promoting at once: the second one\'s stale RevisionId is refuse
   // The server enforces it.
   await assert.rejects(
     clients.lambda.send(new lambda.UpdateAliasCommand({ FunctionName: 'tariffsim-price', Name: 'STAGING', FunctionVersion: '3', RevisionId: 'not-the-latest' })),
-    (e) => e.name === 'PreconditionFailedException',
+    (/** @type {Error} */ e) => e.name === 'PreconditionFailedException',
   );
   // Alice and Bob both plan STAGING -> 3 (DEV's version); Bob moves it first, to 3, and then back
   // to 2 by rollback; Alice's plan, made before, must not silently apply.
@@ -235,7 +235,7 @@ test('two people promoting at once: the second one\'s stale RevisionId is refuse
   await promote({ to: 'STAGING', functions: ['price'] });
   await promote({ to: 'STAGING', functions: ['price'], rollback: true });
   assert.equal((await aliases('tariffsim-price')).STAGING, '2');
-  await assert.rejects(promoteTool.applyPromotion(clients.lambda, alice), (e) => e.name === 'StaleAlias' && /changed since the plan was made/.test(e.message));
+  await assert.rejects(promoteTool.applyPromotion(clients.lambda, alice), (/** @type {Error} */ e) => e.name === 'StaleAlias' && /changed since the plan was made/.test(e.message));
   assert.equal((await aliases('tariffsim-price')).STAGING, '2', 'Bob\'s change stands');
 });
 
@@ -274,7 +274,7 @@ test('in Lambda each alias gets its own values from the file; environment variab
   assert.equal(cfg.forEnvironment('PROD').storage, 's3://tariffsim-runs-prod/runs');
   assert.equal(cfg.forEnvironment('PROD').chunkBudget, 200);
   assert.equal(cfg.forEnvironment('DEV').chunkBudget, 10);
-  assert.throws(() => cfg.forEnvironment('PROD').redisUrl, (e) => e.name === 'SecretNotResolved' && e.message.includes('/tariffsim/prod/redis-url'));
+  assert.throws(() => cfg.forEnvironment('PROD').redisUrl, (/** @type {Error} */ e) => e.name === 'SecretNotResolved' && e.message.includes('/tariffsim/prod/redis-url'));
   // NAME_<ENV>, then NAME, win over the file.
   const over = loadConfig({ ...lambdaEnv, REDIS_URL_PROD: 'redis://prod-override:6379', TARIFFSIM_CHUNK_BUDGET: '7', TARIFFSIM_STORAGE_STAGING: 's3://elsewhere/x' });
   assert.equal(over.forEnvironment('PROD').redisUrl, 'redis://prod-override:6379');
@@ -290,7 +290,7 @@ test('in Lambda each alias gets its own values from the file; environment variab
   // A file with a typo is refused at load, not ignored.
   const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-config-')), 'environments.json');
   fs.writeFileSync(bad, JSON.stringify({ environments: { PROD: { chunkBudgt: 5 } } }));
-  assert.throws(() => loadConfig({ TARIFFSIM_CONFIG_FILE: bad }), (e) => e.name === 'InvalidConfig' && /chunkBudgt is not a setting/.test(e.message));
+  assert.throws(() => loadConfig({ TARIFFSIM_CONFIG_FILE: bad }), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && /chunkBudgt is not a setting/.test(e.message));
 });
 
 test('a secret reference is resolved through SSM (moto), cached, and refused clearly when missing', async () => {
@@ -312,7 +312,7 @@ test('a secret reference is resolved through SSM (moto), cached, and refused cle
   const noRefs = loadConfig({ AWS_LAMBDA_FUNCTION_NAME: 'f', REDIS_URL: 'redis://local:6379', TMPDIR: '/tmp' }).forEnvironment('PROD');
   assert.equal(await resolveSecrets(noRefs), noRefs);
   // STAGING's parameter does not exist in this account.
-  await assert.rejects(resolveSecrets(cfg.forEnvironment('STAGING')), (e) => e.name === 'SecretNotFound' && e.message.includes('/tariffsim/staging/redis-url'));
+  await assert.rejects(resolveSecrets(cfg.forEnvironment('STAGING')), (/** @type {Error} */ e) => e.name === 'SecretNotFound' && e.message.includes('/tariffsim/staging/redis-url'));
   ssmClient.destroy();
 });
 

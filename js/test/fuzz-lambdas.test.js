@@ -59,7 +59,7 @@ before(async () => {
   const { watchRun } = require('../runtime/runs');
   const { openStorage } = require('../runtime/storage');
   const { openBus } = require('../runtime/pubsub');
-  const final = await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: RUN_ID, pollMs: 50, timeoutMs: 60000 });
+  const final = /** @type {{status: string}} */ (await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: RUN_ID, pollMs: 50, timeoutMs: 60000 }));
   assert.equal(final.status, 'done', JSON.stringify(final));
 });
 
@@ -102,6 +102,7 @@ function send(via, name, body) {
 const raw = (text) => `@@raw:${text}@@`;
 const RAW_NUMBERS = ['9223372036854775808', '9007199254740993', '18446744073709551616', '-9223372036854775809', '1e400', '-1e400', '1e-400', '123456789012345678901234567890', '0.1e1', '-0'];
 const deepValue = (n) => raw('['.repeat(n) + ']'.repeat(n));
+/** @type {unknown[]} */
 const NASTY = [
   null, true, false, 0, -1, 1, 0.5, -0.5, 2 ** 31, 2 ** 32 + 1, 2 ** 53 - 1, 1e308, -1e308, 5e-324,
   '', ' ', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'prototype', '%25', '%', '..', '../../Cargo.toml', '/etc/passwd',

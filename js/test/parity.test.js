@@ -97,7 +97,7 @@ test('native and wasm refuse the same missing chunk', async () => {
   const specFile = path.join(dataDir, 'mini-quoting.json');
   const { error } = await invoke(handler, { spec: 'mini-quoting.json', index: 4 }, context('context-simulate-chunk.json'));
   assert.equal(error.name, 'NoSuchChunk');
-  assert.throws(() => native(specFile, 4), (e) => /NoSuchChunk/.test(String(e.stderr)));
+  assert.throws(() => native(specFile, 4), (/** @type {Error & {stderr?: Buffer}} */ e) => /NoSuchChunk/.test(String(e.stderr)));
 });
 
 // ---- price: `tariffsim price --json` against the price lambda --------------------------------

@@ -196,6 +196,7 @@ test('the lean build answers in numbers exactly what the full build answers in J
   // Not the sample scenario's own added tariff (newco-fix-12m): another id.
   const hypothetical = Buffer.from(JSON.stringify(fixture('price-hypothetical.json').hypothetical_tariffs.map((t) => ({ ...t, id: 'newco-fix-24m' }))));
   const scenario = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'scenario.json'));
+  /** @type {Array<[Buffer | undefined, Buffer | undefined, number, number, boolean, boolean]>} */
   const cases = [
     [undefined, undefined, 10, 0, false, true],
     [undefined, hypothetical, 3, 99, true, true],

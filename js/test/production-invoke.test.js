@@ -71,7 +71,7 @@ test('a whole fan-out run through the Invoke API: PROD calls PROD, output equals
   );
   assert.equal(out.FunctionError, undefined, Buffer.from(out.Payload).toString());
   assert.equal(JSON.parse(Buffer.from(out.Payload).toString()).status, 'started');
-  const final = await watcher;
+  const final = /** @type {{status: string}} */ (await watcher);
   await unsubscribe();
   client.destroy();
   assert.equal(final.status, 'done', `${JSON.stringify(final)}\n${serverLog.slice(-3000)}`);

@@ -12,6 +12,8 @@ const { promisify } = require('node:util');
 // Clients run as child processes, asynchronously: the server answers from this process.
 const execFile = promisify(require('node:child_process').execFile);
 
+/** @typedef {Error & {$metadata: {httpStatusCode?: number}}} SdkError an error of the AWS SDK */
+
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-server-'));
 let app;
 let endpoint;
@@ -99,7 +101,7 @@ test('Invoke API: a function error is a 200 with X-Amz-Function-Error and the er
 });
 
 test('Invoke API: unknown function, DryRun, Event', async () => {
-  await assert.rejects(invoke({ FunctionName: 'tariffsim-nope', Payload: {} }), (e) => e.name === 'ResourceNotFoundException' && e.$metadata.httpStatusCode === 404);
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-nope', Payload: {} }), (/** @type {SdkError} */ e) => e.name === 'ResourceNotFoundException' && e.$metadata.httpStatusCode === 404);
   const dry = await invoke({ FunctionName: 'tariffsim-price', InvocationType: 'DryRun', Payload: PRICE });
   assert.equal(dry.StatusCode, 204);
   const spec = { market: 'sample/market.json', visits: 'sample/visits.csv', sample_size: 3000, chunk_size: 1000, seed: 1 };
@@ -110,15 +112,15 @@ test('Invoke API: unknown function, DryRun, Event', async () => {
   const { readState, watchRun } = require('../runtime/runs');
   const { openStorage } = require('../runtime/storage');
   const { openBus } = require('../runtime/pubsub');
-  const final = await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'event-run', pollMs: 100, timeoutMs: 30000 });
+  const final = /** @type {{status: string}} */ (await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'event-run', pollMs: 100, timeoutMs: 30000 }));
   assert.equal(final.status, 'done', JSON.stringify(await readState(openStorage(storageDir), 'event-run')));
 });
 
 test('Invoke API: payloads over 6 MB (RequestResponse) or 1 MB (Event) are refused with 413', async () => {
   const big = { ...PRICE, pad: 'x'.repeat(6 * 1024 * 1024) };
-  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', Payload: big }), (e) => e.name === 'RequestTooLargeException' && e.$metadata.httpStatusCode === 413);
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', Payload: big }), (/** @type {SdkError} */ e) => e.name === 'RequestTooLargeException' && e.$metadata.httpStatusCode === 413);
   const medium = { ...PRICE, pad: 'x'.repeat(1024 * 1024 + 10) };
-  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', InvocationType: 'Event', Payload: medium }), (e) => e.name === 'RequestTooLargeException');
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-price', InvocationType: 'Event', Payload: medium }), (/** @type {SdkError} */ e) => e.name === 'RequestTooLargeException');
   // Refused as soon as the limit is passed: a client streaming 100 MB without a Content-Length gets
   // its answer without the server reading it all.
   const started = performance.now();
@@ -130,7 +132,9 @@ test('Invoke API: payloads over 6 MB (RequestResponse) or 1 MB (Event) are refus
       controller.enqueue(new Uint8Array(1024 * 1024));
     },
   });
-  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: stream, duplex: 'half' }).catch((e) => e);
+  // Node's fetch sends a stream body only with `duplex: 'half'`, which the DOM's RequestInit lacks.
+  const init = /** @type {RequestInit} */ ({ method: 'POST', body: stream, duplex: 'half' });
+  const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, init).catch((e) => e);
   if (res instanceof Response) assert.equal(res.status, 413);
   assert.ok(sent < 100 * 1024 * 1024, `the server stopped reading after ${sent} bytes`);
   assert.ok(performance.now() - started < 10000);

@@ -76,7 +76,7 @@ for (const backend of ['folder', 's3']) {
     await st.delete('t/lock');
     assert.equal(await st.get('t/lock'), null);
     assert.equal(await st.putIfAbsent('t/lock', Buffer.from('again')), true);
-    assert.throws(() => st.url('../escape'), (e) => e.name === 'InvalidReference');
+    assert.throws(() => st.url('../escape'), (/** @type {Error} */ e) => e.name === 'InvalidReference');
   });
 }
 
