@@ -63,6 +63,11 @@ after(async () => {
 /**
  * One HTTP request with exactly the given headers (Host included, which fetch does not let a
  * caller set). Resolves {status, headers, text, json}.
+ * @param {string} method
+ * @param {string} urlPath
+ * @param {{headers?: Record<string, string>, body?: unknown}} [options] `body`: sent as it is when
+ *   text or bytes, else as JSON
+ * @returns {Promise<{status: number, headers: http.IncomingHttpHeaders, text: string, json: any}>}
  */
 function request(method, urlPath, { headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
@@ -131,9 +136,9 @@ test('the AWS SDK for JavaScript v3 sends a type the Invoke API takes', async ()
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
   });
-  await new Promise((resolve) => spy.listen(0, '127.0.0.1', resolve));
+  await /** @type {Promise<void>} */ (new Promise((resolve) => spy.listen(0, '127.0.0.1', resolve)));
   const sdk = require('@aws-sdk/client-lambda');
-  const client = new sdk.LambdaClient({ region: 'eu-west-1', endpoint: `http://127.0.0.1:${spy.address().port}`, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+  const client = new sdk.LambdaClient({ region: 'eu-west-1', endpoint: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (spy.address()).port}`, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
   try {
     await client.send(new sdk.InvokeCommand({ FunctionName: 'tariffsim-price', Payload: Buffer.from(JSON.stringify(PRICE)) }));
   } finally {
@@ -253,8 +258,8 @@ window.attack = async () => {
 };
 </script></body>`);
   });
-  await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
-  const attackerPort = attacker.address().port;
+  await /** @type {Promise<void>} */ (new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve)));
+  const attackerPort = /** @type {import('node:net').AddressInfo} */ (attacker.address()).port;
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -266,7 +271,8 @@ window.attack = async () => {
     const page = await browser.newPage();
     page.on('response', (r) => seen.push(`${r.request().method()} ${r.url()} ${r.status()}`));
     await page.goto(`http://127.0.0.1:${attackerPort}/`);
-    await page.evaluate(() => window.attack());
+    // window.attack is the attacker's page's own (its script above).
+    await page.evaluate(() => /** @type {typeof window & {attack: () => Promise<void>}} */ (window).attack());
     await page.waitForLoadState('networkidle');
     // DNS rebinding: the dev server's own page under the attacker's name is refused.
     const rebound = await page.goto(`http://evil.test:${port}/`);
@@ -454,7 +460,7 @@ const big = Buffer.alloc(3000, 65);
     }
     assert.equal(out.small, 'ok');
     // No half-written object is left where a reader would find it, nor a temporary file.
-    const left = fs.readdirSync(path.join(dir, 'store', 'runs', 'r'), { recursive: true }).filter((f) => !fs.statSync(path.join(dir, 'store', 'runs', 'r', f)).isDirectory());
+    const left = /** @type {string[]} */ (fs.readdirSync(path.join(dir, 'store', 'runs', 'r'), { recursive: true })).filter((f) => !fs.statSync(path.join(dir, 'store', 'runs', 'r', f)).isDirectory());
     assert.deepEqual(left, ['small.json']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -509,7 +515,7 @@ test('no reply or stored state carries an absolute path: messages, stack traces,
   const { watchRun } = require('../runtime/runs');
   const { openStorage } = require('../runtime/storage');
   const { openBus } = require('../runtime/pubsub');
-  const final = await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'fails-on-visits', pollMs: 50, timeoutMs: 30000 });
+  const final = /** @type {{status: string, failure?: object}} */ (await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'fails-on-visits', pollMs: 50, timeoutMs: 30000 }));
   assert.equal(final.status, 'failed');
   assert.match(JSON.stringify(final.failure), /visits tests\/fixtures\/no-such-visits\.csv does not exist/);
   keep(await request('GET', '/api/runs/fails-on-visits'));

@@ -1,5 +1,5 @@
 'use strict';
-/* global document, Chart */
+/* global document, window */
 // The run page's comparison in real headless Chromium (Debian's chromium, driven by
 // playwright-core) against the development server and folder storage: a run of the sample
 // scenario (pasted as scenario JSON) shows the hypothetical tariff's figures with their 95%
@@ -16,6 +16,8 @@ const path = require('node:path');
 const { before, after } = nodeTest;
 // No test waits for ever; the hooks close the browser and the server even after a failure.
 const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
+
+/** The page's window, in code run in the page: Chart.js's global. @typedef {typeof window & {Chart: typeof import('chart.js').Chart}} PageWindow */
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ROOT = path.join(__dirname, '..', '..');
@@ -99,7 +101,7 @@ test('a run of the sample scenario shows the hypothetical tariff with intervals 
   const h = summary.tariffs.find((t) => t.id === 'newco-fix-12m');
   assert.ok(h && h.hypothetical && h.impressions > 0);
   assert.match(await page.textContent('#summary-tariff'), /NewCo Energy \(newco-fix-12m\)/);
-  const hist = await page.evaluate(() => Chart.getChart(document.getElementById('rank-chart')).data.datasets[0].data);
+  const hist = await page.evaluate(() => /** @type {PageWindow} */ (window).Chart.getChart(/** @type {HTMLCanvasElement} */ (document.getElementById('rank-chart'))).data.datasets[0].data);
   assert.deepEqual(hist, h.rank_histogram);
   shown(numbers(await page.textContent('#s-page1'))[0], 100 * h.page1_share, 2, 'page-1 share');
   const [p1lo, p1hi] = numbers(await page.textContent('#s-page1-ci'));
@@ -148,8 +150,8 @@ test('a run of the sample scenario shows the hypothetical tariff with intervals 
       .sort((a, b) => a.value - b.value || (a.id < b.id ? -1 : 1));
   const onPage = () =>
     page.evaluate(() => {
-      const c = Chart.getChart(document.getElementById('cmp-chart'));
-      const canvas = document.getElementById('cmp-chart');
+      const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('cmp-chart'));
+      const c = /** @type {PageWindow} */ (window).Chart.getChart(canvas);
       const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
       let painted = 0;
       for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted += 1;
@@ -157,7 +159,7 @@ test('a run of the sample scenario shows the hypothetical tariff with intervals 
         labels: c.data.labels,
         intervals: c.data.datasets.find((d) => /interval/.test(d.label)).data,
         differences: c.data.datasets.find((d) => /difference/.test(d.label)).data,
-        rows: [...document.querySelectorAll('#cmp-table tbody tr')].map((tr) => ({ ...tr.dataset, cells: [...tr.cells].map((td) => td.textContent) })),
+        rows: [.../** @type {NodeListOf<HTMLTableRowElement>} */ (document.querySelectorAll('#cmp-table tbody tr'))].map((tr) => ({ ...tr.dataset, cells: [...tr.cells].map((td) => td.textContent) })),
         painted,
       };
     });

@@ -9,6 +9,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+/**
+ * The page's window, in code run in the page: Chart.js's global, and what a test exposes to it.
+ * @typedef {typeof window & {Chart: typeof import('chart.js').Chart, recordProgress: (value: number) => void}} PageWindow
+ */
+
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-page-'));
 let app;
@@ -45,10 +50,11 @@ test('start a run, watch the progress reach 100%, see the chart and the summary'
   await page.waitForSelector('body[data-ready="true"]');
   // Record every value the progress bar takes.
   await page.evaluate(() => {
-    const bar = document.getElementById('progress');
-    new MutationObserver(() => window.recordProgress(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+    const win = /** @type {PageWindow} */ (window);
+    const bar = /** @type {HTMLProgressElement} */ (document.getElementById('progress'));
+    new MutationObserver(() => win.recordProgress(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
     const set = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value').set;
-    Object.defineProperty(bar, 'value', { set(v) { set.call(bar, v); window.recordProgress(v); }, get() { return bar.getAttribute('value') === null ? 0 : Number(bar.getAttribute('value')); } });
+    Object.defineProperty(bar, 'value', { set(v) { set.call(bar, v); win.recordProgress(v); }, get() { return bar.getAttribute('value') === null ? 0 : Number(bar.getAttribute('value')); } });
   });
   await page.fill('#sample-size', '30000');
   await page.fill('#percent', '-6');
@@ -60,12 +66,12 @@ test('start a run, watch the progress reach 100%, see the chart and the summary'
   assert.ok(progress.some((v) => v > 0 && v < 100) || progress.length >= 2, `progress moved: ${progress.join(', ')}`);
   // The chart is drawn: ten bars and pixels on the canvas.
   const chart = await page.evaluate(() => {
-    const c = Chart.getChart(document.getElementById('rank-chart'));
-    const ctx = document.getElementById('rank-chart').getContext('2d');
+    const c = /** @type {PageWindow} */ (window).Chart.getChart(/** @type {HTMLCanvasElement} */ (document.getElementById('rank-chart')));
+    const ctx = /** @type {HTMLCanvasElement} */ (document.getElementById('rank-chart')).getContext('2d');
     const px = ctx.getImageData(0, 0, 800, 300).data;
     let painted = 0;
     for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted += 1;
-    return { bars: c.data.datasets[0].data.length, total: c.data.datasets[0].data.reduce((a, b) => a + b, 0), painted };
+    return { bars: c.data.datasets[0].data.length, total: /** @type {number[]} */ (c.data.datasets[0].data).reduce((a, b) => a + b, 0), painted };
   });
   assert.equal(chart.bars, 10);
   assert.ok(chart.total > 0, 'the hypothetical tariff got impressions');
@@ -111,7 +117,7 @@ test('invalid input is shown next to its field', async () => {
   await page.fill('#sample-size', '100');
   await page.evaluate(() => {
     // A population the sample visits do not have: fails in filter-population, asynchronously.
-    document.getElementById('region').add(new Option('none', 'Q'));
+    /** @type {HTMLSelectElement} */ (document.getElementById('region')).add(new Option('none', 'Q'));
   });
   await page.selectOption('#region', 'Q');
   await page.click('#start');
