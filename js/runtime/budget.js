@@ -46,6 +46,28 @@ function deadLocal(holder) {
   }
 }
 
+/** Holders of this process that gave their slot back (the newest; a retry may carry one). */
+const givenBack = new Set();
+function noteReleased(holder) {
+  if (givenBack.size > 4096) givenBack.delete(givenBack.values().next().value);
+  givenBack.add(holder);
+}
+
+/**
+ * Whether a token is this process's own, taken moments ago (less than a quarter of the lease) and
+ * not given back: it is valid and needs no renewal yet, without asking the budget's store (the
+ * scheduler hands a slot to a chunk of the same process a few milliseconds after taking it).
+ */
+function freshHere(token, leaseMs) {
+  return (
+    typeof token.holder === 'string' &&
+    token.holder.startsWith(`${HOST}:${process.pid}:${BOOT}:`) &&
+    Number.isFinite(token.at) &&
+    Date.now() - token.at < leaseMs / 4 &&
+    !givenBack.has(token.holder)
+  );
+}
+
 /** Who this process is, for claims and locks. */
 function self() {
   return { host: HOST, pid: process.pid, boot: BOOT };
@@ -55,9 +77,10 @@ const ACQUIRE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+local held = redis.call('ZCARD', KEYS[1])
+if held < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  return 1
+  return tonumber(ARGV[1]) - held
 end
 return 0`;
 
@@ -107,8 +130,9 @@ class RedisBudget {
   async acquire() {
     const holder = holderName();
     const got = await this.run((redis) => redis.eval(ACQUIRE, { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] }));
-    if (Number(got) !== 1) return null;
-    return { kind: 'redis', env: this.env, holder };
+    if (!(Number(got) >= 1)) return null;
+    // `last`: this took the last free slot (the scheduler need not ask for another now).
+    return { kind: 'redis', env: this.env, holder, at: Date.now(), last: Number(got) === 1 };
   }
 
   /** The lease a token stands for: renew it while working, release it when done. */
@@ -117,15 +141,16 @@ class RedisBudget {
     return {
       token,
       /** Whether the slot is still this lease's (a retried delivery may carry one given back). */
-      valid: async () => (await this.run((redis) => redis.zScore(this.key, token.holder))) !== null,
+      valid: async () => freshHere(token, this.leaseMs) || (await this.run((redis) => redis.zScore(this.key, token.holder))) !== null,
       renew: async () => {
-        if (released) return true;
+        if (released || freshHere(token, this.leaseMs)) return true;
         await this.run((redis) => redis.eval(RENEW, { keys: [this.key], arguments: [String(this.leaseMs), token.holder] }));
         return true;
       },
       release: async () => {
         if (released) return;
         released = true;
+        noteReleased(token.holder);
         await this.run((redis) => redis.zRem(this.key, token.holder));
       },
     };
@@ -190,7 +215,7 @@ class StorageBudget {
         }
         windows.push(w + 1);
       }
-      return { kind: 'storage', env: this.env, holder, slot, windows };
+      return { kind: 'storage', env: this.env, holder, slot, windows, at: Date.now(), last: free.length === 0 };
     }
     return null;
   }
@@ -205,7 +230,7 @@ class StorageBudget {
     };
     return {
       token,
-      valid: async () => holds(Math.floor(Date.now() / this.window)).catch(() => false),
+      valid: async () => freshHere(token, this.window) || holds(Math.floor(Date.now() / this.window)).catch(() => false),
       // While it holds the current window, claims the next one in the current one's second half.
       renew: async () => {
         if (released) return true;
@@ -221,6 +246,7 @@ class StorageBudget {
       release: async () => {
         if (released) return;
         released = true;
+        noteReleased(token.holder);
         await Promise.all(windows.map((x) => this.storage.delete(this.key(token.slot, x))));
       },
     };

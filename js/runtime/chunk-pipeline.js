@@ -14,12 +14,13 @@
 
 const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
-const { keys, json, readJson, failRun, activeKey } = require('./runs');
+const { keys, json, readJson, failRun, activeKey, endedHere } = require('./runs');
 const { codes, typed } = require('./errors');
 const { publicPath, scrubPaths } = require('./paths');
 const { recordUsage, collectUsage } = require('./usage');
 const { budgetOf } = require('./budget');
-const { computeInPool } = require('./workers');
+const { computeInPool, whenClear, hold } = require('./workers');
+const { track } = require('./invoke');
 const { pumpQuietly, maybeSweep, claimRecord, stale, forget, planOf, unclaim } = require('./scheduler');
 
 /** Attempts of a chunk before the run fails: Lambda's first try and its two retries. */
@@ -97,11 +98,203 @@ const MERGE_LEASE_MS = 15 * 60_000;
 const endedRuns = new Set();
 
 /**
+ * Whether merges follow the chunks: in development the lambdas run in this process, which outlives
+ * them, so a run's merge starts with its first chunk and streams each chunk into impressions.csv
+ * as soon as it (and every chunk before it) is done, and the chunk that completes the run finishes
+ * it. In Lambda a process serves one invocation and is frozen between them: the chunk that
+ * completes the run merges it all. The same merge either way (mergeRun: the chunk objects streamed
+ * in order into putStream, under merge.lock), started earlier.
+ */
+const follows = () => !process.env.AWS_LAMBDA_FUNCTION_NAME;
+
+/** How often a follower looks for a chunk done by another process (its own are signalled). */
+const FOLLOW_POLL_MS = 250;
+
+/** Merges following a run's chunks in this process: where the run is kept -> follower. */
+const followers = new Map();
+
+/**
+ * Per run, chunks done in this process: a count, who waits for the next one, and the chunk the
+ * run's follower waits for (`want`), whose done record is handed to it (`handed`) rather than read
+ * back from storage.
+ */
+const doneSignals = new Map();
+function signalsOf(where) {
+  let s = doneSignals.get(where);
+  if (!s) {
+    s = { seq: 0, waiters: new Set(), want: null, handed: null };
+    doneSignals.set(where, s);
+  }
+  return s;
+}
+function signalDone(where, index, record) {
+  const s = doneSignals.get(where);
+  if (!s) return;
+  s.seq += 1;
+  if (s.want === index) s.handed = { index, record };
+  for (const wake of s.waiters) wake();
+  s.waiters.clear();
+}
+/** Resolves true at the next chunk done here, false after `ms` without one. */
+function nextDone(where, ms) {
+  const s = signalsOf(where);
+  return new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      s.waiters.delete(wake);
+      resolve(false);
+    }, ms);
+    s.waiters.add(wake);
+  });
+}
+
+/** Thrown into a follower's stream when its run ends another way (failed, cancelled). */
+class RunEnded extends Error {}
+
+/**
+ * Claims merge.lock, taking over one its merger abandoned (older than the merge lease, or held by
+ * a process of this host that is gone).
+ */
+async function claimMerge(request, k) {
+  const { storage } = pipelineOf(request);
+  if (await storage.putIfAbsent(k.mergeLock, claimRecord())) return true;
+  const lock = await readJson(storage, k.mergeLock).catch(() => null);
+  if (!stale(lock, request.config.mergeLeaseMs || MERGE_LEASE_MS)) return false;
+  await storage.delete(k.mergeLock);
+  return storage.putIfAbsent(k.mergeLock, claimRecord());
+}
+
+/**
+ * The run's impressions, chunk by chunk in chunk order, each chunk's object read from storage (one
+ * read ahead while the one before is written; on a folder into two buffers used in turn, so that
+ * a merge allocates nothing per chunk): `counts[i]` is chunk i's done record. With `waitFor(i)`
+ * ({record}), a chunk not done yet is waited for (see follow).
+ */
+async function* chunkObjects(storage, runId, k, plan, counts, waitFor = null) {
+  const buffers = [{}, {}];
+  const fetch = (i) => {
+    const p = (async () => {
+      if (waitFor !== null) counts[i] = (await waitFor(i)).record;
+      const bytes = storage.readInto ? await storage.readInto(k.chunkCsv(i), buffers[i % 2]) : await storage.get(k.chunkCsv(i));
+      if (bytes === null) throw typed(codes.InputNotFound, `chunk ${i} of run ${runId} is done but its impressions are missing`);
+      return bytes;
+    })();
+    p.catch(() => {});
+    return p;
+  };
+  let next = fetch(0);
+  for (let i = 0; i < plan.chunks; i += 1) {
+    const bytes = await next;
+    // Chunk i+1 is read into the other buffer while chunk i is written; chunk i's buffer is read
+    // into again only once the consumer asks for chunk i+1 (it has written chunk i).
+    if (i + 1 < plan.chunks) next = fetch(i + 1);
+    yield bytes;
+  }
+}
+
+/**
+ * Starts a merge that follows the run's chunks (development: see `follows`), unless one is
+ * following it here already or another process holds merge.lock: impressions.csv streamed from the
+ * chunk objects as they are done, in order. The chunk that completes the run adopts it in mergeRun
+ * (summary, result, run-done under its own invocation); a follower that nobody adopts (the last
+ * chunk was done elsewhere) finishes by itself. A follower whose run ends another way stops and
+ * releases merge.lock; one that fails releases it for mergeRun to merge from the start.
+ */
+function follow(request, runId, plan) {
+  const { storage, bus } = pipelineOf(request);
+  const k = keys(runId);
+  const where = storage.url(k.base);
+  if (followers.has(where)) return;
+  const follower = { counts: new Array(plan.chunks), streamed: null, adopted: false, reports: null };
+  followers.set(where, follower);
+  // Until the run is merged, its environment's merge comes before those of the environments
+  // served after it (a PROD run's merge does not share the disk with five DEV merges).
+  const unhold = hold(request.env.name);
+  const signals = signalsOf(where);
+  let quiet = true;
+  const waitFor = async (i) => {
+    // A merge of a lower environment waits while a higher one's chunks compute here (PROD first).
+    await whenClear(request.env.name);
+    signals.want = i;
+    try {
+      for (;;) {
+        const seq = signals.seq;
+        const record = signals.handed === null ? await readJson(storage, k.done(i)) : null;
+        const handed = signals.handed;
+        if (handed !== null && handed.index === i) return handed;
+        if (record !== null) return { record };
+        // No chunk done here for a while: has the run ended (failed, cancelled)?
+        if (quiet && (await endedRun(storage, bus, k, runId))) throw new RunEnded(`run ${runId} has ended`);
+        quiet = signals.seq === seq && !(await nextDone(where, FOLLOW_POLL_MS));
+      }
+    } finally {
+      signals.want = null;
+      signals.handed = null;
+    }
+  };
+  // Once the last chunk's done record is in, its summaries are merged at once, while the last
+  // impressions are still being written and flushed.
+  const lastRecord = plan.chunks - 1;
+  const waitForAll = async (i) => {
+    const got = await waitFor(i);
+    if (i === lastRecord) {
+      setImmediate(() => {
+        try {
+          const { withEngine } = require('./engine');
+          follower.reports = withEngine(({ wasm }) => wasm.mergeReports(follower.counts.map((c) => c.summary)));
+        } catch {
+          // mergeRun merges them again, and says what is wrong
+        }
+      });
+    }
+    return got;
+  };
+  const work = (async () => {
+    if (!(await claimMerge(request, k))) return false;
+    // The claim is renewed while the merge follows (a long run must not look abandoned).
+    const renewal = setInterval(() => storage.put(k.mergeLock, claimRecord()).catch(() => {}), 60_000);
+    renewal.unref();
+    try {
+      await storage.putStream(k.impressions, chunkObjects(storage, runId, k, plan, follower.counts, waitForAll));
+      return true;
+    } catch (e) {
+      await storage.delete(k.mergeLock).catch(() => {});
+      if (!(e instanceof RunEnded) && !(await failForStorage(storage, bus, runId, e, { lambda: 'simulate-chunk', step: 'merge' }, request.env.name))) {
+        request.log.warn(`the merge following run ${runId} stopped (the run's last chunk merges it): ${e.name}: ${e.message}`);
+      }
+      return false;
+    } finally {
+      clearInterval(renewal);
+    }
+  })().finally(unhold);
+  follower.streamed = work;
+  const finished = work
+    .then(async (streamed) => {
+      if (!streamed || follower.adopted) return;
+      // Every chunk is in impressions.csv: the chunk that completes the run adopts the merge
+      // (mergeRun); when it was done by another process, nobody here does: finish it.
+      await new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      if (!follower.adopted) await mergeRun(request, runId);
+    })
+    .catch((e) => request.log.warn(`merge of run ${runId}: ${e.name}: ${e.message}`))
+    .finally(() => {
+      if (followers.get(where) === follower) followers.delete(where);
+      doneSignals.delete(where);
+    });
+  track(finished);
+}
+
+/**
  * Merges a run whose chunks are all done, unless it is merged or being merged: the chunk objects
  * concatenated in chunk order into impressions.csv (streamed: one chunk in memory at a time), the
  * partial summaries merged into summary.json, then result.json and the run-done message, exactly
- * once. A merger that fails releases the claim, so that a retry merges; a write the storage
- * refuses for good fails the run.
+ * once; then the chunk objects, merged, are deleted. A merge following the run in this process
+ * (development) is adopted: its impressions.csv is awaited rather than written again. A merger
+ * that fails releases the claim, so that a retry merges; a write the storage refuses for good
+ * fails the run.
  * @returns {Promise<object|null>} the result when this call merged
  */
 async function mergeRun(request, runId) {
@@ -112,35 +305,31 @@ async function mergeRun(request, runId) {
   if (plan === null || (await storage.get(k.result)) !== null) return null;
   const done = await storage.list(k.doneDir);
   if (done.length !== plan.chunks) return null;
-  if (!(await storage.putIfAbsent(k.mergeLock, claimRecord()))) {
-    // A merger that died without releasing its claim (a timeout, a killed process) is taken over.
-    const lock = await readJson(storage, k.mergeLock).catch(() => null);
-    if (!stale(lock, request.config.mergeLeaseMs || MERGE_LEASE_MS)) return null;
-    await storage.delete(k.mergeLock);
-    if (!(await storage.putIfAbsent(k.mergeLock, claimRecord()))) return null;
+  const started = performance.now();
+  const follower = followers.get(storage.url(k.base));
+  let counts = null;
+  let reports = null;
+  if (follower && !follower.adopted) {
+    // One adopter: the first caller here takes the follower's merge.lock over.
+    follower.adopted = true;
+    if (await follower.streamed) ({ counts, reports } = follower);
+  } else if (follower) {
+    return null;
   }
+  if (counts === null && !(await claimMerge(request, k))) return null;
   try {
-    const started = performance.now();
-    const counts = await Promise.all(done.map((key) => readJson(storage, key)));
+    if (counts === null) {
+      counts = await Promise.all(done.map((key) => readJson(storage, key)));
+      await storage.putStream(k.impressions, chunkObjects(storage, runId, k, plan, counts));
+    }
     const { withEngine } = require('./engine');
     // summary.json, and comparison.json/.csv when the run compares (empty strings otherwise).
-    const [summary, comparison, comparisonCsv] = withEngine(({ wasm }) => wasm.mergeReports(counts.map((c) => c.summary)));
-    // One chunk read ahead while the one before is written.
-    async function* impressions() {
-      let next = storage.get(k.chunkCsv(0));
-      for (let i = 0; i < plan.chunks; i += 1) {
-        const bytes = await next;
-        if (i + 1 < plan.chunks) next = storage.get(k.chunkCsv(i + 1));
-        if (bytes === null) throw typed(codes.InputNotFound, `chunk ${i} of run ${runId} is done but its impressions are missing`);
-        yield bytes;
-      }
-    }
-    await storage.putStream(k.impressions, impressions());
-    await storage.put(k.summary, Buffer.from(summary));
-    if (comparison) {
-      await storage.put(k.comparison, Buffer.from(comparison));
-      await storage.put(k.comparisonCsv, Buffer.from(comparisonCsv));
-    }
+    const [summary, comparison, comparisonCsv] = reports || withEngine(({ wasm }) => wasm.mergeReports(counts.map((c) => c.summary)));
+    // Written (and flushed) side by side.
+    await Promise.all([
+      storage.put(k.summary, Buffer.from(summary)),
+      ...(comparison ? [storage.put(k.comparison, Buffer.from(comparison)), storage.put(k.comparisonCsv, Buffer.from(comparisonCsv))] : []),
+    ]);
     const result = {
       run_id: runId,
       chunks: plan.chunks,
@@ -148,6 +337,7 @@ async function mergeRun(request, runId) {
       impressions: counts.reduce((a, d) => a + d.impressions, 0),
       compute_ms: counts.reduce((a, d) => a + d.compute_ms, 0),
       own_ms: counts.reduce((a, d) => a + d.own_ms, 0),
+      // The merge's time once every chunk was done (a merge that followed the chunks: its tail).
       merge_ms: performance.now() - started,
       // Where the outputs are, without the machine's absolute path (a folder: $TARIFFSIM_STORAGE/...).
       impressions_url: publicPath(storage.url(k.impressions)),
@@ -163,23 +353,42 @@ async function mergeRun(request, runId) {
     endedRuns.add(storage.url(k.base));
     forget(storage, runId);
     request.log.info(`run ${runId} done: ${result.profiles} profiles, ${result.impressions} impressions in ${plan.chunks} chunks`);
+    // The chunk objects are in impressions.csv: deleted, they cost neither space nor a write-back.
+    for (let i = 0; i < plan.chunks; i += 1) await storage.delete(k.chunkCsv(i)).catch(() => {});
     return result;
   } catch (e) {
     await storage.delete(k.mergeLock).catch(() => {});
+    // A retry merges from the start.
+    if (follower && followers.get(storage.url(k.base)) === follower) followers.delete(storage.url(k.base));
     if (await failForStorage(storage, bus, runId, e, { lambda: 'simulate-chunk', step: 'merge' }, env)) return null;
     throw e;
   }
 }
 
-/** Whether the run has ended (failed, cancelled or done): read once, then remembered. */
+/** Per run, when this process last read that it had not ended. */
+const checkedOpen = new Map();
+/** A run read as not ended is read again after this long (an end another process recorded). */
+const ENDED_RECHECK_MS = 250;
+
+/**
+ * Whether the run has ended (failed, cancelled or done): an end this process saw is known at once;
+ * an end another process recorded (a cancel from the watch command) is read from storage (and the
+ * bus), at most every ENDED_RECHECK_MS per run.
+ */
 async function endedRun(storage, bus, k, runId) {
   const where = storage.url(k.base);
-  if (endedRuns.has(where)) return true;
+  if (endedRuns.has(where) || endedHere.has(where)) return true;
+  const checked = checkedOpen.get(where);
+  if (checked !== undefined && Date.now() - checked < ENDED_RECHECK_MS) return false;
   const [failed, cancelled] = await Promise.all([storage.get(k.failed), storage.get(k.cancelled)]);
   let end = failed !== null || cancelled !== null;
   // A failure storage could not keep (a full disk) is remembered by the bus.
   if (!end) end = (await bus.recall(runId, 'failed')) !== null || (await bus.recall(runId, 'cancelled')) !== null;
   if (end) endedRuns.add(where);
+  else {
+    if (checkedOpen.size > 1024) checkedOpen.delete(checkedOpen.keys().next().value);
+    checkedOpen.set(where, Date.now());
+  }
   return end;
 }
 
@@ -287,23 +496,27 @@ async function computeAndStore(request, { runId, index, k, plan, lease, release,
   }
   clearInterval(renewal);
   leave(env);
-  // The slot is free as soon as the computation is: the next chunk computes while this one stores.
+  // The slot is free as soon as the chunk is computed and its impressions stored: the next chunk
+  // computes while this one records itself done.
   await release();
   setPumping(pumpQuietly(request));
-  const csv = Buffer.isBuffer(out.csv) ? out.csv : Buffer.from(out.csv.buffer, out.csv.byteOffset, out.csv.byteLength);
   const counts = { index, profiles: out.profiles, impressions: out.impressions, compute_ms: out.compute_ms, own_ms: 0 };
+  let record;
   try {
-    await storage.put(k.chunkCsv(index), csv);
-    // The chunk's own work: its inputs prepared, the chunk computed, its outputs stored.
+    // The chunk's own work: its inputs prepared, the chunk computed, its impressions stored.
     counts.own_ms = performance.now() - started;
     // The done marker carries the chunk's partial summary: one write records both.
-    if (!(await storage.putIfAbsent(k.done(index), json({ ...counts, summary: out.summary_json })))) {
+    record = { ...counts, summary: out.summary_json };
+    if (!(await storage.putIfAbsent(k.done(index), json(record)))) {
       return { run_id: runId, index, duplicate: true };
     }
   } catch (e) {
     await countFailure(storage, bus, runId, k, index, e, env);
     throw e;
   }
+  const where = storage.url(k.base);
+  if (follows() && plan.chunks > 1) follow(request, runId, plan);
+  signalDone(where, index, record);
   await noteProgress(storage, k);
   const done = (await storage.list(k.doneDir)).length;
   await bus.publish(topic('simulate-chunk', runId), { event: 'chunk-done', run_id: runId, ...counts, done, chunks: plan.chunks });

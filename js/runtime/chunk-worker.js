@@ -1,11 +1,12 @@
 'use strict';
 // A worker thread of the chunk pool (js/runtime/workers.js): computes chunks of stored runs with
-// its own wasm instance and prepared-run cache, and hands the impressions back without a copy.
+// its own wasm instance and prepared-run cache, stores each chunk's impressions as its object, and
+// hands back the counts and partial summary.
 
 const { parentPort } = require('node:worker_threads');
 const { openStorage } = require('./storage');
 const { keys } = require('./runs');
-const { computeChunk } = require('./compute');
+const { computeAndStoreChunk } = require('./compute');
 
 const stores = new Map();
 
@@ -19,15 +20,23 @@ function storageAt(location, endpoint) {
   return s;
 }
 
+/** The first system error code (ENOSPC, ...) in an error's causes: it decides whether a failed write fails the run. */
+function systemCode(e) {
+  for (let x = e, depth = 0; x && depth < 4; x = x.cause, depth += 1) {
+    if (typeof x.code === 'string' && /^E[A-Z]+$/.test(x.code)) return x.code;
+  }
+  return undefined;
+}
+
 parentPort.on('message', async ({ id, location, endpoint, runId, index }) => {
   try {
-    const out = await computeChunk(storageAt(location, endpoint), runId, keys(runId), index);
-    let csv = out.csv;
-    // Transferable only when the view covers its whole buffer (wasm-bindgen copies out of wasm memory).
-    if (csv.byteOffset !== 0 || csv.byteLength !== csv.buffer.byteLength) csv = new Uint8Array(csv);
-    parentPort.postMessage({ id, out: { ...out, csv } }, [csv.buffer]);
+    // The chunk's impressions are stored here, fresh from the computation: only counts and the
+    // partial summary go back to the calling thread. Once computed, the pool may send the next
+    // chunk, which computes while this one stores.
+    const out = await computeAndStoreChunk(storageAt(location, endpoint), runId, keys(runId), index, () => parentPort.postMessage({ id, computed: true }));
+    parentPort.postMessage({ id, out });
   } catch (e) {
-    // Errors lose their name crossing threads: send the code, message and errno code.
-    parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, stack: e && e.stack } });
+    // Errors lose their name and cause crossing threads: send the code, message and system code.
+    parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, systemCode: systemCode(e), stack: e && e.stack } });
   }
 });

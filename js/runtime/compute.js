@@ -1,6 +1,6 @@
 'use strict';
 // Computing one chunk of a stored run: the run's stored inputs prepared once per warm instance (or
-// worker thread), then the chunk computed in wasm. Used in the calling thread (Lambda: one
+// worker thread), then the chunk computed in wasm and its impressions stored as its object. Used in the calling thread (Lambda: one
 // invocation per process, nothing else to keep responsive) or in a worker thread of the pool
 // (js/runtime/workers.js: the development server, whose event loop serves other requests).
 
@@ -68,4 +68,22 @@ async function computeChunk(storage, runId, k, index) {
   };
 }
 
-module.exports = { computeChunk, preparedRun };
+/**
+ * Computes chunk `index` of a stored run and stores its impressions as the chunk's object
+ * (`chunks/<i>.csv`) where it computed them, while they are fresh: the bytes never cross to
+ * another thread. A failed write is thrown as storage threw it (a full disk fails the run).
+ * `onComputed` is called between the two (a worker takes its next chunk while this one stores).
+ * @returns {Promise<{summary_json: string, profiles: number, impressions: number, compute_ms: number, chunks: number, bytes: number}>}
+ */
+async function computeAndStoreChunk(storage, runId, k, index, onComputed = () => {}) {
+  const out = await computeChunk(storage, runId, k, index);
+  onComputed();
+  const csv = out.csv;
+  const bytes = Buffer.from(csv.buffer, csv.byteOffset, csv.byteLength);
+  // On a folder, written in this thread at once (see FolderStorage.putSync).
+  if (storage.putSync) storage.putSync(k.chunkCsv(index), bytes);
+  else await storage.put(k.chunkCsv(index), bytes);
+  return { summary_json: out.summary_json, profiles: out.profiles, impressions: out.impressions, compute_ms: out.compute_ms, chunks: out.chunks, bytes: csv.byteLength };
+}
+
+module.exports = { computeChunk, computeAndStoreChunk, preparedRun };

@@ -125,9 +125,24 @@ async function invoke(target, message, request, options = {}) {
   else local(target, payload, request, arn);
 }
 
-/** Resolves when no in-process invocation is running (tests, benchmarks, the dev server). */
+/**
+ * Work an in-process invocation leaves running after it returns (a merge following a run's
+ * chunks): idle() waits for it too.
+ * @param {Promise<unknown>} work
+ */
+function track(work) {
+  const settled = work.then(
+    () => {},
+    () => {},
+  );
+  inFlight.add(settled);
+  settled.finally(() => inFlight.delete(settled));
+  return work;
+}
+
+/** Resolves when no in-process invocation (or work it left running) is running (tests, benchmarks, the dev server). */
 async function idle() {
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
 }
 
-module.exports = { invoke, idle, runAsEvent, targetArn, functionName, localHandler, TARGETS };
+module.exports = { invoke, idle, track, runAsEvent, targetArn, functionName, localHandler, TARGETS };

@@ -135,8 +135,13 @@ function topicsOf(runId) {
  * message still goes out (with `stored: false`) and readState still reports it.
  * @returns {Promise<boolean>} whether this call recorded it
  */
+/** Runs this process saw end (where the run is kept): its chunks need not read storage to know. */
+const endedHere = new Set();
+
 async function endRun(storage, bus, runId, what, event, record) {
   const k = keys(runId);
+  if (endedHere.size > 10_000) endedHere.clear();
+  endedHere.add(storage.url(k.base));
   const at = new Date().toISOString();
   let first;
   let stored = true;
@@ -179,13 +184,17 @@ async function cancelRun(storage, bus, runId, cancellation) {
 /**
  * Waits for a run to end, calling `onProgress(state)` on every change: reads where the run stands
  * first (a late subscriber misses nothing), then follows its topics. Subscribes before reading, so
- * no message falls between the two.
+ * no message falls between the two. Without `onProgress`, only the messages that end a run (and
+ * the polls) make it read the run's state.
  * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
  *   timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
  * @returns {Promise<object>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout', with
  *   `last`: the last state read, or 'aborted')
  */
-async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs = 0, pollMs = 1000, signal = null }) {
+/** The messages that end a run. */
+const ENDS = new Set(['run-done', 'run-failed', 'cancelled']);
+
+async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;
   let settle;
@@ -216,7 +225,7 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
       const key = `${state.status}:${state.done}:${state.chunks}`;
       if (key !== last) {
         last = key;
-        onProgress(state);
+        if (onProgress) onProgress(state);
       }
       if (ended(state.status)) settle(state);
     });
@@ -231,8 +240,10 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   }
-  const subscribed = bus.subscribe(requestPattern(runId), () => {
-    check();
+  // Every message is a reason to read where the run stands, for whoever shows progress; a caller
+  // that only waits for the end reads at the messages that end a run (and at the polls).
+  const subscribed = bus.subscribe(requestPattern(runId), (message) => {
+    if (onProgress || !message || ENDS.has(message.event)) check();
   });
   subscribed.catch(() => {});
   try {
@@ -248,4 +259,4 @@ async function watchRun({ storage, bus, runId, onProgress = () => {}, timeoutMs 
   }
 }
 
-module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, watchRun };
+module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, watchRun, endedHere };

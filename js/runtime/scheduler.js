@@ -162,6 +162,8 @@ async function pump(request) {
       await unclaim(storage, work.runId, work.index);
       throw e;
     }
+    // That was the budget's last free slot: no other is free now (the next pump comes when one is).
+    if (token.last) return started;
   }
 }
 
@@ -297,7 +299,7 @@ async function systemRequest(name) {
   const settings = await resolveSecrets(config.forEnvironment(name));
   const log = createLogger({ format: config.logFormat, lineBreak: config.lineBreak }).bind(name, 'sweep', settings.logLevel);
   const arn = `arn:aws:lambda:${process.env.AWS_REGION || 'eu-west-1'}:000000000000:function:tariffsim-sweep:${name}`;
-  return { lambda: 'sweep', env: { name, alias: name, functionName: 'tariffsim-sweep', arn }, requestId: 'sweep', depth: 0, config: settings, log, context: {}, started: performance.now() };
+  return { lambda: 'sweep', env: { name, alias: name, functionName: 'tariffsim-sweep', arn }, requestId: 'sweep', depth: 0, config: settings, log, context: {}, started: require('./usage').now() };
 }
 
 /**

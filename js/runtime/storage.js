@@ -13,6 +13,8 @@
 //   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
 //                          merged impressions (a file renamed into place on a folder, a multipart
 //                          upload on S3)
+//   putSync?(key, bytes)   folder only: put in the calling thread (a chunk worker's own chunk)
+//   readInto?(key, into)   folder only: get into a reused buffer (the merge)
 //   url(key)               where the object is, for people and logs
 //
 // A run is assembled the same way on both: each chunk's impressions stored as an object of their
@@ -30,6 +32,7 @@
 // flush of each cost more than the chunks' own work (npm run bench:pipeline, docs/pipeline.md).
 // Reads that fail for another reason than absence are StorageReadFailed.
 
+const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
@@ -67,6 +70,11 @@ async function writeAll(handle, bytes, position) {
     done += bytesWritten;
   }
 }
+
+/** A durable stream is flushed every this many bytes as it is written (FolderStorage.putStream). */
+const FLUSH_EVERY = 32 * 1024 * 1024;
+/** Flushes of growing streams going on in this process. */
+let backgroundFlushes = 0;
 
 /** Keys flushed to the disk when written: what a run delivers and what ends it. */
 const DURABLE = /(^|\/)(impressions\.csv|summary\.json|comparison\.json|comparison\.csv|result\.json|failed\.json|cancelled\.json)$/;
@@ -142,6 +150,40 @@ class FolderStorage {
     }
   }
 
+  /**
+   * Reads an object into `into.buffer` (replaced by a larger one when too small) and returns a
+   * view of the bytes read, valid until the next read into the same `into`; null when absent. For
+   * a stream that reuses its buffers (the merge allocates nothing per chunk).
+   * @param {string} key
+   * @param {{buffer?: Buffer}} into
+   * @returns {Promise<Buffer|null>}
+   */
+  async readInto(key, into) {
+    const file = this.file(key);
+    let handle;
+    try {
+      handle = await fsp.open(file, 'r');
+    } catch (e) {
+      if (e.code === 'ENOENT') return null;
+      throw readFailed(e, key);
+    }
+    try {
+      const { size } = await handle.stat();
+      if (!into.buffer || into.buffer.length < size) into.buffer = Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
+      let n = 0;
+      while (n < size) {
+        const { bytesRead } = await handle.read(into.buffer, n, size - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return into.buffer.subarray(0, n);
+    } catch (e) {
+      throw readFailed(e, key);
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
   /** A temporary file next to `key`'s, written whole and closed, flushed when durable (removed if that fails). */
   async writeTemporary(key, file, bytes) {
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
@@ -161,6 +203,50 @@ class FolderStorage {
       await fsp.rename(tmp, file);
     } catch (e) {
       await fsp.unlink(tmp).catch(() => {});
+      throw writeFailed(e, key);
+    }
+  }
+
+  /**
+   * put, done in the calling thread (a worker thread of the chunk pool storing the chunk it has
+   * just computed: blocking it costs nothing, and the bytes are written while they are fresh in
+   * its cache; an asynchronous write would advance only between its computations). The same
+   * checks: written whole, closed, renamed into place, failures as StorageWriteFailed.
+   */
+  putSync(key, bytes) {
+    const file = this.file(key);
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const dir = path.dirname(file);
+    try {
+      if (!this.dirs.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        this.dirs.add(dir);
+      }
+      const fd = fs.openSync(tmp, 'w');
+      let failure = null;
+      try {
+        for (let done = 0; done < bytes.length; ) {
+          const n = fs.writeSync(fd, bytes, done, bytes.length - done);
+          if (!(n > 0)) throw Object.assign(new Error('a write made no progress'), { code: 'EIO' });
+          done += n;
+        }
+        if (durable(key)) fs.fsyncSync(fd);
+      } catch (e) {
+        failure = e;
+      }
+      try {
+        fs.closeSync(fd);
+      } catch (e) {
+        if (failure === null) failure = e;
+      }
+      if (failure !== null) throw failure;
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // not there
+      }
       throw writeFailed(e, key);
     }
   }
@@ -215,15 +301,39 @@ class FolderStorage {
   async putStream(key, chunks) {
     const file = this.file(key);
     const tmp = `${file}.${process.pid}.tmp`;
+    const sync = durable(key);
     try {
       await this.inFolder(file, () =>
         withFile(
           tmp,
           'w',
           async (handle) => {
-            for await (const chunk of chunks) await writeAll(handle, chunk, null);
+            // A durable object is flushed as it grows (one flush at a time, in the background,
+            // every FLUSH_EVERY bytes), so the flush before the rename has only the tail left: a
+            // stream that follows a run's chunks (js/runtime/chunk-pipeline.js) ends soon after
+            // its last chunk rather than a flush of the whole file later.
+            // At most one such flush at a time in the process (a flush holds one of libuv's four
+            // threads for as long as the disk takes: five at once would stall every other file
+            // operation); a stream that finds one going on flushes later.
+            let unflushed = 0;
+            let flushing = null;
+            for await (const chunk of chunks) {
+              await writeAll(handle, chunk, null);
+              unflushed += chunk.length;
+              if (sync && unflushed >= FLUSH_EVERY && backgroundFlushes === 0) {
+                if (flushing !== null) await flushing;
+                unflushed = 0;
+                backgroundFlushes += 1;
+                flushing = handle.datasync().finally(() => {
+                  backgroundFlushes -= 1;
+                });
+                // Awaited before the next flush or at the end; never an unhandled rejection.
+                flushing.catch(() => {});
+              }
+            }
+            if (flushing !== null) await flushing;
           },
-          durable(key),
+          sync,
         ),
       );
       await fsp.rename(tmp, file);
@@ -358,6 +468,12 @@ function withFullDisk(storage, pattern) {
     wrapped[method] = async (key, ...rest) => {
       full(key);
       return storage[method](key, ...rest);
+    };
+  }
+  if (storage.putSync) {
+    wrapped.putSync = (key, bytes) => {
+      full(key);
+      return storage.putSync(key, bytes);
     };
   }
   return wrapped;

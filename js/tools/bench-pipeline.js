@@ -26,6 +26,22 @@ const { parseArgs } = require('node:util');
 const { startRedis } = require('../test/servers');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** CPU seconds per kind of thread of this process (Linux; empty elsewhere): main, chunk workers, libuv's pool, V8's. */
+function threadCpu() {
+  const out = {};
+  try {
+    for (const t of fs.readdirSync('/proc/self/task')) {
+      const stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[comm] = (out[comm] || 0) + (Number(f[11]) + Number(f[12])) / 100;
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+const cpuDelta = (a, b) => Object.keys(b).map((k) => `${k} ${(b[k] - (a[k] || 0)).toFixed(2)} s`).join(', ');
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
@@ -40,6 +56,8 @@ async function main() {
       repeat: { type: 'string', default: '5' },
       budget: { type: 'string', default: '4' },
       calls: { type: 'string', default: '300' },
+      only: { type: 'string', default: '' },
+      threads: { type: 'boolean', default: false },
     },
   });
   const chunks = Number(values.chunks);
@@ -47,6 +65,9 @@ async function main() {
   const repeat = Math.max(1, Number(values.repeat));
   const devBudget = Number(values.budget);
   const calls = Number(values.calls);
+  // --only overhead,budget,prod,price: some parts only (profiling); default all.
+  const parts = values.only ? new Set(values.only.split(',')) : null;
+  const want = (part) => parts === null || parts.has(part);
   const redis = await startRedis();
   const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bench-'));
   Object.assign(process.env, {
@@ -79,15 +100,30 @@ async function main() {
   const bus = openBus(process.env.REDIS_URL);
   const ctx = (env = 'DEV') => ({ awsRequestId: `bench-${Math.random().toString(36).slice(2)}`, invokedFunctionArn: `arn:aws:lambda:eu-west-1:000000000000:function:tariffsim-run-simulation:${env}` });
   let n = 0;
+  let lastCpu = 0;
   /** One run to its end: wall ms from the call to the end. */
   const timedRun = async (s, env = 'DEV') => {
     n += 1;
     const runId = `bench-${env.toLowerCase()}-${Date.now()}-${n}`;
     const watcher = watchRun({ storage: store, bus, runId, pollMs: 1000 });
     const t0 = performance.now();
+    const marks = [];
+    const unsubscribe = values.threads
+      ? bus.subscribe(`tariffsim:*:${runId}`, (m) => {
+          if (m.event !== 'chunk-done' || m.done === 1 || m.done === m.chunks) marks.push(`${m.event}${m.event === 'chunk-done' ? ` ${m.done}` : ''} ${(performance.now() - t0).toFixed(0)}`);
+        })
+      : null;
+    const c0 = process.cpuUsage();
+    const t0s = threadCpu();
     await run({ 'request-id': runId, spec: s }, ctx(env));
     const final = await watcher;
     const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    lastCpu = (c.user + c.system) / 1000;
+    if (values.threads) {
+      process.stderr.write(`run ${runId}: ${wall.toFixed(0)} ms (${marks.join(', ')}); CPU by thread: ${cpuDelta(t0s, threadCpu())}\n`);
+      (await unsubscribe)();
+    }
     if (final.status !== 'done') throw new Error(`run ${runId} ended ${final.status}: ${JSON.stringify(final)}`);
     return { wall, result: final.result };
   };
@@ -111,6 +147,8 @@ async function main() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bench-baseline-'));
     let compute = 0;
     const t = performance.now();
+    const c0 = process.cpuUsage();
+    const t0s = threadCpu();
     for (let i = 0; i < chunks; i += 1) {
       const c0 = performance.now();
       const out = withEngine(({ engine }) => engine.chunk(runKey, i));
@@ -119,90 +157,160 @@ async function main() {
       await fs.promises.writeFile(path.join(dir, `${i}.json`), out.summary_json);
     }
     const total = performance.now() - t;
+    const c = process.cpuUsage(c0);
+    if (values.threads) process.stderr.write(`baseline: ${total.toFixed(0)} ms; CPU by thread: ${cpuDelta(t0s, threadCpu())}\n`);
     fs.rmSync(dir, { recursive: true, force: true });
-    return { total, compute };
+    return { total, compute, cpu: (c.user + c.system) / 1000 };
+  };
+  // 1b. The baseline as delivered: the same chunks computed in the same loop, their impressions
+  // written into one impressions.csv and their partial summaries merged into summary.json (and the
+  // comparison files when the run compares), each flushed to the disk: the outputs a run delivers,
+  // as `tariffsim simulate` writes them (one file each, synced) and as the pipeline must (see the
+  // header comment).
+  const deliveredOnce = async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bench-delivered-'));
+    const t = performance.now();
+    const c0 = process.cpuUsage();
+    const t0s = threadCpu();
+    const summaries = [];
+    const written = async (name, write) => {
+      const handle = await fs.promises.open(path.join(dir, name), 'w');
+      try {
+        await write(handle);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    };
+    await written('impressions.csv', async (handle) => {
+      for (let i = 0; i < chunks; i += 1) {
+        const out = withEngine(({ engine }) => engine.chunk(runKey, i));
+        await handle.writeFile(out.impressions_csv);
+        summaries.push(out.summary_json);
+      }
+    });
+    const [summary, comparison, comparisonCsv] = withEngine(({ wasm }) => wasm.mergeReports(summaries));
+    await written('summary.json', (handle) => handle.writeFile(summary));
+    if (comparison) {
+      await written('comparison.json', (handle) => handle.writeFile(comparison));
+      await written('comparison.csv', (handle) => handle.writeFile(comparisonCsv));
+    }
+    const total = performance.now() - t;
+    const c = process.cpuUsage(c0);
+    if (values.threads) process.stderr.write(`baseline delivered: ${total.toFixed(0)} ms; CPU by thread: ${cpuDelta(t0s, threadCpu())}\n`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { total, cpu: (c.user + c.system) / 1000 };
   };
   const bases = [];
+  const delivered = [];
   const walls = [];
   const results = [];
-  for (let i = 0; i < repeat; i += 1) {
+  for (let i = 0; want('overhead') && i < repeat; i += 1) {
     bases.push(await baselineOnce());
+    delivered.push(await deliveredOnce());
     const r = await timedRun(spec);
+    r.cpu = lastCpu;
     walls.push(r.wall);
-    results.push(r.result);
+    results.push({ ...r.result, cpu: r.cpu });
     await idle();
   }
-  const base = median(bases.map((b) => b.total));
-  const baseCompute = median(bases.map((b) => b.compute));
-  const wall = median(walls);
-  const r = results[walls.indexOf(wall)];
-  const overheads = walls.map((w, i) => w / bases[i].total - 1);
 
   // 2. Environment budget: 5 DEV runs at once.
   const small = { ...spec, sample_size: 40 * chunkSize };
-  resetComputing('DEV');
-  const t5 = performance.now();
-  await Promise.all([0, 1, 2, 3, 4].map(() => timedRun(small)));
-  const fiveMs = performance.now() - t5;
-  const most = maxComputing('DEV');
-  await idle();
+  let most = 0;
+  let fiveMs = 0;
+  if (want('budget')) {
+    resetComputing('DEV');
+    const t5 = performance.now();
+    await Promise.all([0, 1, 2, 3, 4].map(() => timedRun(small)));
+    fiveMs = performance.now() - t5;
+    most = maxComputing('DEV');
+    await idle();
+  }
 
   // 3. PROD alongside 5 DEV runs.
   const prodSpec = { ...spec, sample_size: 40 * chunkSize };
-  const prodAlone = median([await timedRun(prodSpec, 'PROD'), await timedRun(prodSpec, 'PROD'), await timedRun(prodSpec, 'PROD')].map((x) => x.wall));
-  await idle();
-  const devLoad = Promise.all([0, 1, 2, 3, 4].map(() => timedRun({ ...spec, sample_size: 80 * chunkSize })));
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const prodBusy = (await timedRun(prodSpec, 'PROD')).wall;
-  await devLoad;
-  await idle();
+  let prodAlone = 0;
+  let prodBusy = 0;
+  if (want('prod')) {
+    prodAlone = median([await timedRun(prodSpec, 'PROD'), await timedRun(prodSpec, 'PROD'), await timedRun(prodSpec, 'PROD')].map((x) => x.wall));
+    await idle();
+    const devLoad = Promise.all([0, 1, 2, 3, 4].map(() => timedRun({ ...spec, sample_size: 80 * chunkSize })));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    prodBusy = (await timedRun(prodSpec, 'PROD')).wall;
+    await devLoad;
+    await idle();
+  }
 
   // 4. price p99 through the dev server's REST route, idle and while a run computes.
-  const app = buildServer({ sweep: false });
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  const body = JSON.stringify({ market: 'sample', profile: { region: 'C', fuel: 'dual_fuel', payment_method: 'direct_debit' }, page_size: 10 });
-  const priceCalls = async (count, until = () => false) => {
-    const times = [];
-    for (let i = 0; i < count && !until(); i += 1) {
-      const t = performance.now();
-      const res = await fetch(`${address}/lambdas/price`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`price answered ${res.status}`);
-      times.push(performance.now() - t);
-    }
-    return times;
-  };
-  await priceCalls(50);
-  const idleTimes = await priceCalls(calls);
-  let running = true;
-  const busyRun = timedRun({ ...spec, sample_size: 100 * chunkSize }).finally(() => {
-    running = false;
-  });
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const busyTimes = await priceCalls(calls, () => !running);
-  await busyRun;
-  await idle();
-  await app.close();
+  let idleTimes = [];
+  let busyTimes = [];
+  if (want('price')) {
+    const app = buildServer({ sweep: false });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const body = JSON.stringify({ market: 'sample', profile: { region: 'C', fuel: 'dual_fuel', payment_method: 'direct_debit' }, page_size: 10 });
+    const priceCalls = async (count, until = () => false) => {
+      const times = [];
+      for (let i = 0; i < count && !until(); i += 1) {
+        const t = performance.now();
+        const res = await fetch(`${address}/lambdas/price`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`price answered ${res.status}`);
+        times.push(performance.now() - t);
+      }
+      return times;
+    };
+    await priceCalls(50);
+    idleTimes = await priceCalls(calls);
+    let running = true;
+    const busyRun = timedRun({ ...spec, sample_size: 100 * chunkSize }).finally(() => {
+      running = false;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    busyTimes = await priceCalls(calls, () => !running);
+    await busyRun;
+    await idle();
+    await app.close();
+  }
 
-  const row = (label, ms) => `${label.padEnd(56)} ${ms.toFixed(0).padStart(10)} ${(ms / base).toFixed(3).padStart(8)}`;
-  const overhead = wall / base - 1;
-  const p99Idle = quantile(idleTimes, 0.99);
-  const p99Busy = quantile(busyTimes, 0.99);
   const lines = [
-    `tariffsim pipeline bench: ${r.chunks} chunks x ${chunkSize} profiles (page size ${spec.page_size}), dev mode (one process, ${poolSize()} chunk worker thread(s), ${os.availableParallelism()} cores), real redis-server, folder storage, DEV budget ${config.forEnvironment('DEV').chunkBudget}`,
+    `tariffsim pipeline bench: ${chunks} chunks x ${chunkSize} profiles (page size ${spec.page_size}), dev mode (one process, ${poolSize()} chunk worker thread(s), ${os.availableParallelism()} cores), real redis-server, folder storage, DEV budget ${config.forEnvironment('DEV').chunkBudget}`,
     '',
-    `${'measurement (medians of ' + repeat + ')'}`.padEnd(56) + ` ${'ms'.padStart(10)} ${'ratio'.padStart(8)}`,
-    row("baseline: the chunks' own work in a plain loop", base),
-    row('  of which computing in wasm', baseCompute),
-    row('pipeline: run-simulation call to run done (wall)', wall),
-    row('  of which computing in wasm (sum over chunks)', r.compute_ms),
-    row('  of which the final merge (impressions + summary)', r.merge_ms),
-    '',
-    `pipeline overhead: ${(overhead * 100).toFixed(1)}% over the baseline, median of ${repeat} (each: ${overheads.map((o) => `${(o * 100).toFixed(1)}%`).join(', ')}); target at most 10%: ${overhead <= 0.1 ? 'met' : 'NOT met'}`,
-    `environment budget: 5 DEV runs at once, at most ${most} chunks computing (budget ${devBudget}); ${most <= devBudget ? 'met' : 'NOT met'} (5 x ${small.sample_size / chunkSize} chunks in ${fiveMs.toFixed(0)} ms)`,
-    `PROD alongside 5 DEV runs: ${prodBusy.toFixed(0)} ms vs ${prodAlone.toFixed(0)} ms alone (${(prodBusy / prodAlone).toFixed(2)} x); target at most 1.2: ${prodBusy / prodAlone <= 1.2 ? 'met' : 'NOT met'}`,
-    `price p99 while a run computes: ${p99Busy.toFixed(1)} ms vs ${p99Idle.toFixed(1)} ms idle (${busyTimes.length} and ${idleTimes.length} calls; ${(p99Busy / p99Idle).toFixed(2)} x); target at most 2x: ${p99Busy <= 2 * p99Idle ? 'met' : 'NOT met'}`,
   ];
+  if (want('overhead')) {
+    const base = median(bases.map((b) => b.total));
+    const baseDelivered = median(delivered.map((b) => b.total));
+    const baseCompute = median(bases.map((b) => b.compute));
+    const wall = median(walls);
+    const r = results[walls.indexOf(wall)];
+    const overheads = walls.map((w, i) => w / delivered[i].total - 1);
+    const overhead = wall / baseDelivered - 1;
+    const plainOverheads = walls.map((w, i) => w / bases[i].total - 1);
+    const plainOverhead = wall / base - 1;
+    const row = (label, ms) => `${label.padEnd(56)} ${ms.toFixed(0).padStart(10)} ${(ms / base).toFixed(3).padStart(8)}`;
+    lines.push(
+      `${'measurement (medians of ' + repeat + ')'}`.padEnd(56) + ` ${'ms'.padStart(10)} ${'ratio'.padStart(8)}`,
+      row("baseline: the chunks' own work in a plain loop", base),
+      row('  of which computing in wasm', baseCompute),
+      row('baseline delivered: the same, into one file each, flushed', baseDelivered),
+      row('pipeline: run-simulation call to run done (wall)', wall),
+      row('  of which computing in wasm (sum over chunks)', r.compute_ms),
+      row('  of which the final merge (impressions + summary)', r.merge_ms),
+      row('CPU time of the process (all threads): baseline', median(bases.map((b) => b.cpu))),
+      row('CPU time of the process (all threads): delivered', median(delivered.map((b) => b.cpu))),
+      row('CPU time of the process (all threads): pipeline', median(results.map((x) => x.cpu))),
+      '',
+      `pipeline overhead: ${(overhead * 100).toFixed(1)}% over the baseline delivered, median of ${repeat} (each: ${overheads.map((o) => `${(o * 100).toFixed(1)}%`).join(', ')}); target at most 10%: ${overhead <= 0.1 ? 'met' : 'NOT met'}`,
+      `  (over the plain-loop baseline, which writes 200 files and flushes none: ${(plainOverhead * 100).toFixed(1)}%; each: ${plainOverheads.map((o) => `${(o * 100).toFixed(1)}%`).join(', ')})`,
+    );
+  }
+  if (want('budget')) lines.push(`environment budget: 5 DEV runs at once, at most ${most} chunks computing (budget ${devBudget}); ${most <= devBudget ? 'met' : 'NOT met'} (5 x ${small.sample_size / chunkSize} chunks in ${fiveMs.toFixed(0)} ms)`);
+  if (want('prod')) lines.push(`PROD alongside 5 DEV runs: ${prodBusy.toFixed(0)} ms vs ${prodAlone.toFixed(0)} ms alone (${(prodBusy / prodAlone).toFixed(2)} x); target at most 1.2: ${prodBusy / prodAlone <= 1.2 ? 'met' : 'NOT met'}`);
+  if (want('price')) {
+    const p99Idle = quantile(idleTimes, 0.99);
+    const p99Busy = quantile(busyTimes, 0.99);
+    lines.push(`price p99 while a run computes: ${p99Busy.toFixed(1)} ms vs ${p99Idle.toFixed(1)} ms idle (${busyTimes.length} and ${idleTimes.length} calls; ${(p99Busy / p99Idle).toFixed(2)} x); target at most 2x: ${p99Busy <= 2 * p99Idle ? 'met' : 'NOT met'}`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   await closeWorkers();
   await closeBuses();
