@@ -91,6 +91,10 @@ async function countFailure(storage, bus, runId, k, index, e, env) {
   }
 }
 
+/** A done record's partial summary: read from storage, text; handed over in this process, bytes. */
+const decoder = new TextDecoder();
+const summaryOf = (record) => (record.summary !== undefined ? record.summary : decoder.decode(record.summaryBytes));
+
 /** A merge claim older than this was abandoned (its merger died): take it over. */
 const MERGE_LEASE_MS = 15 * 60_000;
 
@@ -244,7 +248,7 @@ function follow(request, runId, plan) {
       setImmediate(() => {
         try {
           const { withEngine } = require('./engine');
-          follower.reports = withEngine(({ wasm }) => wasm.mergeReports(follower.counts.map((c) => c.summary)));
+          follower.reports = withEngine(({ wasm }) => wasm.mergeReports(follower.counts.map(summaryOf)));
         } catch {
           // mergeRun merges them again, and says what is wrong
         }
@@ -324,7 +328,7 @@ async function mergeRun(request, runId) {
     }
     const { withEngine } = require('./engine');
     // summary.json, and comparison.json/.csv when the run compares (empty strings otherwise).
-    const [summary, comparison, comparisonCsv] = reports || withEngine(({ wasm }) => wasm.mergeReports(counts.map((c) => c.summary)));
+    const [summary, comparison, comparisonCsv] = reports || withEngine(({ wasm }) => wasm.mergeReports(counts.map(summaryOf)));
     // Written (and flushed) side by side.
     await Promise.all([
       storage.put(k.summary, Buffer.from(summary)),
@@ -505,9 +509,12 @@ async function computeAndStore(request, { runId, index, k, plan, lease, release,
   try {
     // The chunk's own work: its inputs prepared, the chunk computed, its impressions stored.
     counts.own_ms = performance.now() - started;
-    // The done marker carries the chunk's partial summary: one write records both.
-    record = { ...counts, summary: out.summary_json };
-    if (!(await storage.putIfAbsent(k.done(index), json(record)))) {
+    // The done marker carries the chunk's partial summary: one write records both. It is
+    // json({...counts, summary}), put together from the summary's bytes (see compute.js).
+    const bytes = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    const marker = Buffer.concat([Buffer.from(`${JSON.stringify(counts).slice(0, -1)},"summary":`), bytes(out.summaryLiteral), Buffer.from('}\n')]);
+    record = { ...counts, summaryBytes: bytes(out.summary) };
+    if (!(await storage.putIfAbsent(k.done(index), marker))) {
       return { run_id: runId, index, duplicate: true };
     }
   } catch (e) {

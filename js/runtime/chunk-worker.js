@@ -3,7 +3,9 @@
 // its own wasm instance and prepared-run cache, stores each chunk's impressions as its object, and
 // hands back the counts and partial summary.
 
-const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const os = require('node:os');
+const { parentPort, workerData } = require('node:worker_threads');
 const { openStorage } = require('./storage');
 const { keys } = require('./runs');
 const { computeAndStoreChunk } = require('./compute');
@@ -28,13 +30,24 @@ function systemCode(e) {
   return undefined;
 }
 
+// Chunks are background work: this thread runs at a lower CPU priority (a higher nice value, on
+// Linux: /proc/thread-self names the thread) than the thread serving requests, so a request never
+// waits for a core behind a chunk. Elsewhere, or when refused, it runs as it is.
+if (workerData && workerData.nice > 0) {
+  try {
+    os.setPriority(Number(fs.readlinkSync('/proc/thread-self').split('/').pop()), workerData.nice);
+  } catch {
+    // not Linux, or not allowed: the default priority
+  }
+}
+
 parentPort.on('message', async ({ id, location, endpoint, runId, index }) => {
   try {
     // The chunk's impressions are stored here, fresh from the computation: only counts and the
     // partial summary go back to the calling thread. Once computed, the pool may send the next
     // chunk, which computes while this one stores.
     const out = await computeAndStoreChunk(storageAt(location, endpoint), runId, keys(runId), index, () => parentPort.postMessage({ id, computed: true }));
-    parentPort.postMessage({ id, out });
+    parentPort.postMessage({ id, out }, [out.summary.buffer, out.summaryLiteral.buffer]);
   } catch (e) {
     // Errors lose their name and cause crossing threads: send the code, message and system code.
     parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, systemCode: systemCode(e), stack: e && e.stack } });

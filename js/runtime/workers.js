@@ -7,7 +7,8 @@
 //
 // In Lambda (AWS_LAMBDA_FUNCTION_NAME set) a process serves one invocation at a time: chunks are
 // computed in the calling thread, without a pool. TARIFFSIM_WORKERS sets the pool's size
-// (default: the available cores less one, at least one; 0 computes in the calling thread).
+// (default: the available cores less one, at least one; 0 computes in the calling thread), and
+// TARIFFSIM_WORKER_NICE their CPU priority (default nice 10: below the thread serving requests).
 
 const os = require('node:os');
 const path = require('node:path');
@@ -30,6 +31,19 @@ function poolSize(env = process.env) {
   return Math.max(1, os.availableParallelism() - 1);
 }
 
+
+/**
+ * The nice value of the pool's threads (TARIFFSIM_WORKER_NICE, 0 to 19, default 10): chunks
+ * compute at a lower CPU priority than the thread serving requests (the development server's
+ * `price` calls stay quick while runs compute, on a machine with few cores).
+ */
+function workerNice(env = process.env) {
+  const text = env.TARIFFSIM_WORKER_NICE;
+  if (text === undefined || text === '') return 10;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 19) throw new Error(`TARIFFSIM_WORKER_NICE=${text}: give a whole number from 0 to 19`);
+  return n;
+}
 
 class Pool {
   constructor(size) {
@@ -67,7 +81,7 @@ class Pool {
   }
 
   spawn() {
-    const worker = new Worker(path.join(__dirname, 'chunk-worker.js'));
+    const worker = new Worker(path.join(__dirname, 'chunk-worker.js'), { workerData: { nice: workerNice() } });
     worker.unref();
     // Its tasks not settled, and the one computing (a worker takes its next task once the one
     // before has computed: that one's store is asynchronous, and the thread computes meanwhile).
