@@ -19,7 +19,7 @@ const { codes, typed } = require('./errors');
 const { publicPath, scrubPaths } = require('./paths');
 const { recordUsage, collectUsage } = require('./usage');
 const { budgetOf } = require('./budget');
-const { computeInPool, whenClear, hold } = require('./workers');
+const { computeInPool, mergeReportsInPool, whenClear, hold } = require('./workers');
 const { track } = require('./invoke');
 const { pumpQuietly, maybeSweep, claimRecord, stale, forget, planOf, unclaim } = require('./scheduler');
 
@@ -92,8 +92,7 @@ async function countFailure(storage, bus, runId, k, index, e, env) {
 }
 
 /** A done record's partial summary: read from storage, text; handed over in this process, bytes. */
-const decoder = new TextDecoder();
-const summaryOf = (record) => (record.summary !== undefined ? record.summary : decoder.decode(record.summaryBytes));
+const summaryOf = (record) => (record.summary !== undefined ? record.summary : record.summaryBytes);
 
 /** A merge claim older than this was abandoned (its merger died): take it over. */
 const MERGE_LEASE_MS = 15 * 60_000;
@@ -245,13 +244,14 @@ function follow(request, runId, plan) {
   const waitForAll = async (i) => {
     const got = await waitFor(i);
     if (i === lastRecord) {
+      // (Once counts[i] is set, after this returns.) In a worker thread: not on the event loop.
       setImmediate(() => {
-        try {
-          const { withEngine } = require('./engine');
-          follower.reports = withEngine(({ wasm }) => wasm.mergeReports(follower.counts.map(summaryOf)));
-        } catch {
-          // mergeRun merges them again, and says what is wrong
-        }
+        follower.reports = mergeReportsInPool(
+          follower.counts.map(summaryOf),
+          request.env.name,
+        );
+        // mergeRun merges them again when this failed, and says what is wrong.
+        follower.reports.catch(() => {});
       });
     }
     return got;
@@ -326,9 +326,9 @@ async function mergeRun(request, runId) {
       counts = await Promise.all(done.map((key) => readJson(storage, key)));
       await storage.putStream(k.impressions, chunkObjects(storage, runId, k, plan, counts));
     }
-    const { withEngine } = require('./engine');
     // summary.json, and comparison.json/.csv when the run compares (empty strings otherwise).
-    const [summary, comparison, comparisonCsv] = reports || withEngine(({ wasm }) => wasm.mergeReports(counts.map(summaryOf)));
+    const merged = reports ? await reports.catch(() => null) : null;
+    const [summary, comparison, comparisonCsv] = merged || (await mergeReportsInPool(counts.map(summaryOf), env));
     // Written (and flushed) side by side.
     await Promise.all([
       storage.put(k.summary, Buffer.from(summary)),

@@ -1,7 +1,8 @@
 'use strict';
 // A worker thread of the chunk pool (js/runtime/workers.js): computes chunks of stored runs with
 // its own wasm instance and prepared-run cache, stores each chunk's impressions as its object, and
-// hands back the counts and partial summary.
+// hands back the counts and partial summary; and merges a run's partial summaries (mergeReports),
+// which takes the main thread 50 to 140 ms for a run of 100 to 200 chunks.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -41,7 +42,23 @@ if (workerData && workerData.nice > 0) {
   }
 }
 
-parentPort.on('message', async ({ id, location, endpoint, runId, index }) => {
+/** A run's partial summaries (text, or its UTF-8 bytes) merged into its report files. */
+function mergeReports(summaries) {
+  const { withEngine } = require('./engine');
+  const decoder = new TextDecoder();
+  const texts = summaries.map((x) => (typeof x === 'string' ? x : decoder.decode(x)));
+  return withEngine(({ wasm }) => wasm.mergeReports(texts));
+}
+
+parentPort.on('message', async ({ id, kind, summaries, location, endpoint, runId, index }) => {
+  if (kind === 'mergeReports') {
+    try {
+      parentPort.postMessage({ id, out: mergeReports(summaries) });
+    } catch (e) {
+      parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, systemCode: systemCode(e), stack: e && e.stack } });
+    }
+    return;
+  }
   try {
     // The chunk's impressions are stored here, fresh from the computation: only counts and the
     // partial summary go back to the calling thread. Once computed, the pool may send the next

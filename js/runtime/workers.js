@@ -264,6 +264,24 @@ function hold(environment) {
   };
 }
 
+/**
+ * A run's partial summaries (text or UTF-8 bytes) merged into its report files
+ * ([summary.json, comparison.json, comparison.csv]), in a worker thread when there is a pool (the
+ * thread serving requests is not blocked for it), queued behind chunks of higher environments.
+ * @param {Array<string|Uint8Array>} summaries
+ * @param {string} environment
+ * @returns {Promise<string[]>}
+ */
+async function mergeReportsInPool(summaries, environment) {
+  if (pool === null && poolSize() === 0) {
+    const decoder = new TextDecoder();
+    const { withEngine } = require('./engine');
+    return withEngine(({ wasm }) => wasm.mergeReports(summaries.map((x) => (typeof x === 'string' ? x : decoder.decode(x)))));
+  }
+  if (pool === null) pool = new Pool(poolSize());
+  return pool.run({ kind: 'mergeReports', summaries }, environment);
+}
+
 /** Stops the pool's threads (tests, benchmarks, shutdown). */
 async function closeWorkers() {
   if (pool === null) return;
@@ -273,4 +291,4 @@ async function closeWorkers() {
   await p.close();
 }
 
-module.exports = { computeInPool, closeWorkers, poolSize, whenClear, hold };
+module.exports = { computeInPool, mergeReportsInPool, closeWorkers, poolSize, whenClear, hold };
