@@ -64,7 +64,9 @@ parentPort.on('message', async ({ id, kind, summaries, location, endpoint, runId
     // partial summary go back to the calling thread. Once computed, the pool may send the next
     // chunk, which computes while this one stores.
     const out = await computeAndStoreChunk(storageAt(location, endpoint), runId, keys(runId), index, () => parentPort.postMessage({ id, computed: true }));
-    parentPort.postMessage({ id, out }, [out.summary.buffer, out.summaryLiteral.buffer]);
+    // TextEncoder's output owns its ArrayBuffer: both are moved, not copied.
+    const moved = /** @type {ArrayBuffer[]} */ ([out.summary.buffer, out.summaryLiteral.buffer]);
+    parentPort.postMessage({ id, out }, moved);
   } catch (e) {
     // Errors lose their name and cause crossing threads: send the code, message and system code.
     parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, systemCode: systemCode(e), stack: e && e.stack } });
