@@ -21,7 +21,7 @@ pub struct Scenario {
 }
 
 /// One change to a market: an object whose `op` names the change, with that change's fields
-/// (read by [`ChangeVisitor`], written with the `op` tag).
+/// (read by `ChangeVisitor`, written with the `op` tag).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
