@@ -276,18 +276,18 @@ const budgets = new Map();
 
 /**
  * The budget of a request's environment (Redis when the bus is Redis, else the run storage).
- * @param {{storage: object, bus: object}} pipeline
+ * @param {import('./pipeline').Pipeline} pipeline
  * @param {{env: {name: string}, config: {chunkBudget: number, leaseMs?: number}}} request
  */
 function budgetOf(pipeline, request) {
   const env = request.env.name;
   const limit = request.config.chunkBudget;
   const leaseMs = request.config.leaseMs || 60_000;
-  const where = pipeline.bus.kind === 'redis' ? pipeline.bus.url : pipeline.storage.url('budget');
+  const where = pipeline.bus.kind === 'redis' ? /** @type {InstanceType<typeof import('./pubsub').RedisBus>} */ (pipeline.bus).url : pipeline.storage.url('budget');
   const key = `${where}|${env}|${limit}|${leaseMs}`;
   let b = budgets.get(key);
   if (!b) {
-    b = pipeline.bus.kind === 'redis' ? new RedisBudget(pipeline.bus, env, limit, leaseMs) : new StorageBudget(pipeline.storage, env, limit, leaseMs);
+    b = pipeline.bus.kind === 'redis' ? new RedisBudget(/** @type {InstanceType<typeof import('./pubsub').RedisBus>} */ (pipeline.bus), env, limit, leaseMs) : new StorageBudget(pipeline.storage, env, limit, leaseMs);
     budgets.set(key, b);
   }
   return b;

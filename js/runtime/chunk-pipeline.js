@@ -399,7 +399,7 @@ async function endedRun(storage, bus, k, runId) {
 /**
  * One chunk of a stored run.
  * @param {{run_id: string, index: number, lease?: object}} input
- * @param {object} request from wrapHandler
+ * @param {import('./pipeline').RunRequest} request from wrapHandler
  */
 async function runChunk(input, request) {
   const pipeline = pipelineOf(request);

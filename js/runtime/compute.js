@@ -33,7 +33,7 @@ async function prepare(storage, runId, k) {
 
 /**
  * The prepared run (inputs read and parsed once per instance; again after a trap).
- * @returns {Promise<{generation: number, key: string, plan: object}>}
+ * @returns {Promise<{generation: number, key: string, plan: {chunks: number} & Record<string, any>}>}
  */
 async function preparedRun(storage, runId, k) {
   // Keyed by where the run is kept: one run id may exist in two environments' storage.

@@ -129,7 +129,9 @@ function memoryFor(lambda, usage, memoryMb) {
  *   x86_64 or arm64; `prices` are needed
  * @returns {{arch: string, currency: string, prices_date: string, invocations: number,
  *   billed_ms: number, init_ms: number, gb_seconds: number, requests_usd: number,
- *   duration_usd: number, total_usd: number, lambdas: Record<string, object>}}
+ *   duration_usd: number, total_usd: number, lambdas: Record<string, {invocations: number, billed_ms: number,
+ *   init_ms: number, memory_mb: number, gb_seconds: number, requests_usd: number, duration_usd: number,
+ *   total_usd: number}>}}
  */
 function usageCost(usage, { memoryMb, arch, prices } = {}) {
   checkPrices(prices);

@@ -103,7 +103,7 @@ async function remote(message, request, arn) {
  * Invokes another lambda asynchronously.
  * @param {string} target a key of TARGETS
  * @param {object} message its input; `depth` is set here, and `request-id` (the caller's) unless given
- * @param {{env: object, requestId: string, config: object, log: object, depth?: number}} request
+ * @param {{env: object, requestId: string, config: Record<string, any>, log: import('./wrap-handler').Request['log'], depth?: number}} request
  *   the caller's request (from wrapHandler)
  * @param {{handOff?: boolean}} [options] `handOff`: the call passes the caller's work on to a
  *   sibling at the same depth (a chunk starting the next chunk of its run, a bounded chain) rather

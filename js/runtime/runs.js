@@ -72,14 +72,19 @@ async function readJson(storage, key) {
 const activeKey = (env, runId) => `active/${env}/${runId}.json`;
 
 /**
+ * @typedef {{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed'|'cancelled',
+ *   chunks: number|null, done: number, profiles: number, impressions: number,
+ *   failure?: {reason: string} & Record<string, any>, cancellation?: {reason: string} & Record<string, any>,
+ *   result?: Record<string, any>}} RunState where a run stands (failed.json, cancelled.json, result.json as kept)
+ */
+
+/**
  * Where a run stands: from storage, and from what the bus remembers of its end when storage could
  * not keep it (a full disk).
- * @param {object} storage
+ * @param {import('./pipeline').Storage} storage
  * @param {string} runId
- * @param {{bus?: object}} [options]
- * @returns {Promise<{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed'|'cancelled',
- *   chunks: number|null, done: number, profiles: number, impressions: number, failure?: object,
- *   cancellation?: object, result?: object}>} (profiles and impressions are counted once the run is done)
+ * @param {{bus?: import('./pipeline').Bus}} [options]
+ * @returns {Promise<RunState>} (profiles and impressions are counted once the run is done)
  */
 async function readState(storage, runId, options = {}) {
   const k = keys(runId);
@@ -93,6 +98,7 @@ async function readState(storage, runId, options = {}) {
   const bus = options.bus;
   const failed = failedStored || (!result && bus ? await bus.recall(runId, 'failed') : null);
   const cancelled = cancelledStored || (!result && !failed && bus ? await bus.recall(runId, 'cancelled') : null);
+  /** @type {RunState} */
   const state = { run_id: runId, status: 'unknown', chunks: plan ? plan.chunks : null, done: 0, profiles: 0, impressions: 0 };
   if (spec === null && !failed && !cancelled) return state;
   state.status = plan ? 'running' : 'started';
@@ -129,15 +135,15 @@ function topicsOf(runId) {
   };
 }
 
+/** Runs this process saw end (where the run is kept): its chunks need not read storage to know. */
+const endedHere = new Set();
+
 /**
  * Records a run's end (failed.json or cancelled.json) once and says so on its topic. When storage
  * cannot keep the record (a full disk, say), the bus remembers it (Redis, and this process), the
  * message still goes out (with `stored: false`) and readState still reports it.
  * @returns {Promise<boolean>} whether this call recorded it
  */
-/** Runs this process saw end (where the run is kept): its chunks need not read storage to know. */
-const endedHere = new Set();
-
 async function endRun(storage, bus, runId, what, event, record) {
   const k = keys(runId);
   if (endedHere.size > 10_000) endedHere.clear();
@@ -163,7 +169,7 @@ async function endRun(storage, bus, runId, what, event, record) {
 
 /**
  * Marks a run failed (once) and says so on its topic (`run-failed`).
- * @param {{reason: string, error_type?: string, lambda?: string, chunk?: number, environment?: string}} failure
+ * @param {{reason: string, error_type?: string, lambda?: string, chunk?: number, attempts?: number, environment?: string}} failure
  * @returns {Promise<boolean>} whether this call marked it
  */
 async function failRun(storage, bus, runId, failure) {
@@ -181,19 +187,20 @@ async function cancelRun(storage, bus, runId, cancellation) {
   return endRun(storage, bus, runId, 'cancelled', 'cancelled', { reason: 'cancelled on request', ...cancellation });
 }
 
+/** The messages that end a run. */
+const ENDS = new Set(['run-done', 'run-failed', 'cancelled']);
+
 /**
  * Waits for a run to end, calling `onProgress(state)` on every change: reads where the run stands
  * first (a late subscriber misses nothing), then follows its topics. Subscribes before reading, so
  * no message falls between the two. Without `onProgress`, only the messages that end a run (and
  * the polls) make it read the run's state.
- * @param {{storage: object, bus: object, runId: string, onProgress?: (state: object) => void,
- *   timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
- * @returns {Promise<object>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout', with
+ * @param {{storage: import('./pipeline').Storage, bus: import('./pipeline').Bus, runId: string,
+ *   onProgress?: (state: RunState) => void, timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
+ * @returns {Promise<RunState | {run_id: string, status: 'timeout', last?: {status: RunState['status'], done: number,
+ *   chunks: number|null}, error?: string} | {run_id: string, status: 'aborted'}>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout', with
  *   `last`: the last state read, or 'aborted')
  */
-/** The messages that end a run. */
-const ENDS = new Set(['run-done', 'run-failed', 'cancelled']);
-
 async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;

@@ -126,7 +126,7 @@ async function unclaim(storage, runId, index) {
 
 /**
  * Starts chunks while the environment's budget has slots and its active runs have work.
- * @param {object} request the calling lambda's request (its environment, configuration, depth)
+ * @param {import('./pipeline').RunRequest} request the calling lambda's request (its environment, configuration, depth)
  * @returns {Promise<number>} how many chunks it started
  */
 async function pump(request) {
@@ -257,7 +257,7 @@ const lastSweep = new Map();
 /**
  * Sweeps an environment: every active run resumed, failed as stalled or dropped from the list,
  * then pump. Never throws (it runs beside other work); returns what it found per run.
- * @param {object} request a request of the environment (see systemRequest)
+ * @param {import('./pipeline').RunRequest} request a request of the environment (see systemRequest)
  * @param {{freeDead?: boolean}} [options] first free the budget slots of dead local holders
  */
 async function sweep(request, options = {}) {
@@ -291,7 +291,8 @@ function maybeSweep(request) {
 /**
  * A request of an environment for work nobody asked for (the development server's sweeps): its
  * settings (secrets resolved), a logger, the environment's alias (so invocations go to its own).
- * @param {string} name DEV, STAGING or PROD
+ * @param {'DEV'|'STAGING'|'PROD'} name
+ * @returns {Promise<import('./pipeline').RunRequest>}
  */
 async function systemRequest(name) {
   const { config, resolveSecrets } = require('./config');
@@ -317,7 +318,7 @@ function startSweeping() {
     for (const name of ENVIRONMENTS) {
       if (stopped) return;
       try {
-        await sweep(await systemRequest(name), { freeDead: first });
+        await sweep(await systemRequest(/** @type {'DEV'|'STAGING'|'PROD'} */ (name)), { freeDead: first });
       } catch {
         // logged by sweep; a setting that cannot be resolved waits for the next round
       }

@@ -15,6 +15,8 @@ const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { typed } = require('./errors');
 
+/** @typedef {Worker & {inFlight: Set<number>, computing: number | null}} ChunkWorker a chunk worker thread, with its tasks not settled and the one computing */
+
 const PRIORITY = Object.freeze({ PROD: 0, STAGING: 1, DEV: 2 });
 /** How long chunks of an environment wait after one of a higher environment came or went. */
 const LINGER_MS = 100;
@@ -81,7 +83,7 @@ class Pool {
   }
 
   spawn() {
-    const worker = new Worker(path.join(__dirname, 'chunk-worker.js'), { workerData: { nice: workerNice() } });
+    const worker = /** @type {ChunkWorker} */ (new Worker(path.join(__dirname, 'chunk-worker.js'), { workerData: { nice: workerNice() } }));
     worker.unref();
     // Its tasks not settled, and the one computing (a worker takes its next task once the one
     // before has computed: that one's store is asynchronous, and the thread computes meanwhile).
@@ -127,7 +129,7 @@ class Pool {
       if (msg.error) {
         // The system's code (ENOSPC, ...) comes back as the cause: it decides whether the run fails.
         const cause = msg.error.systemCode ? Object.assign(new Error(msg.error.systemCode), { code: msg.error.systemCode }) : undefined;
-        const e = typed(msg.error.name || 'Error', msg.error.message || 'a chunk worker failed', cause ? { cause } : undefined);
+        const e = /** @type {Error & {code?: unknown}} */ (typed(msg.error.name || 'Error', msg.error.message || 'a chunk worker failed', cause ? { cause } : undefined));
         if (msg.error.code !== undefined) e.code = msg.error.code;
         task.reject(e);
       } else {
@@ -198,7 +200,7 @@ let pool = null;
 /**
  * Computes chunk `index` of a stored run and stores its impressions as the chunk's object, in a
  * worker thread (or in this thread when the pool's size is 0).
- * @param {{storage: object, location: string, endpoint?: string|null, runId: string, k: object,
+ * @param {{storage: import('./pipeline').Storage, location: string, endpoint?: string|null, runId: string, k: object,
  *   index: number, environment: string}} task
  */
 async function computeInPool({ storage, location, endpoint, runId, k, index, environment }) {

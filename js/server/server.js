@@ -29,6 +29,8 @@ const { readInput } = require('../runtime/inputs');
 const { scrubPaths } = require('../runtime/paths');
 const { requestGuard, frameworkErrors } = require('./guard');
 
+/** @typedef {InstanceType<typeof import('../runtime/storage').FolderStorage>} FolderStorage */
+
 const MB = 1024 * 1024;
 /** Lambda's payload limits: 6 MB for a synchronous invocation, 1 MB for an asynchronous one. */
 const LIMITS = Object.freeze({ RequestResponse: 6 * MB, Event: 1 * MB, DryRun: 6 * MB });
@@ -165,7 +167,7 @@ function buildServer(options = {}) {
   // Host, Origin and content type, before any route (guard.js).
   app.addHook('onRequest', requestGuard({ allowedHosts: [...config.allowedHosts, ...(options.allowedHosts || [])], listenHost: options.listenHost }));
   // What a route throws: a typed status, a message without absolute paths.
-  app.setErrorHandler((err, request, reply) => {
+  app.setErrorHandler((/** @type {import('fastify').FastifyError} */ err, request, reply) => {
     const status = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : statusOf(err);
     return reply.code(status).type('application/json').send(errorBody(err));
   });
@@ -173,7 +175,7 @@ function buildServer(options = {}) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (req, payload, done) => done(null, undefined));
 
-  app.post('/lambdas/:name', async (request, reply) => {
+  app.post('/lambdas/:name', async (/** @type {import('fastify').FastifyRequest<{Params: {name: string}, Querystring: {env?: string}}>} */ request, reply) => {
     const target = targetOf(request.params.name);
     if (!target) return reply.code(404).send({ errorType: 'ResourceNotFoundException', errorMessage: `no lambda called ${request.params.name}` });
     let body;
@@ -191,8 +193,8 @@ function buildServer(options = {}) {
     }
   });
 
-  app.post('/2015-03-31/functions/:functionName/invocations', async (request, reply) => {
-    const type = request.headers['x-amz-invocation-type'] || 'RequestResponse';
+  app.post('/2015-03-31/functions/:functionName/invocations', async (/** @type {import('fastify').FastifyRequest<{Params: {functionName: string}, Querystring: {Qualifier?: string}}>} */ request, reply) => {
+    const type = /** @type {string} */ (request.headers['x-amz-invocation-type'] || 'RequestResponse');
     if (!INVOCATION_TYPES.has(type)) {
       return awsError(reply, 400, 'InvalidParameterValueException', `X-Amz-Invocation-Type ${type} is not one of RequestResponse, Event, DryRun`);
     }
@@ -326,7 +328,7 @@ function registerPage(app) {
     const result = await readJson(storage, k.result);
     if (result === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'the run is not done' });
     reply.header('content-disposition', `attachment; filename="${req.params.id}-impressions.csv"`).type('text/csv');
-    if (storage.file) return reply.send(fs.createReadStream(storage.file(k.impressions)));
+    if (/** @type {Partial<FolderStorage>} */ (storage).file) return reply.send(fs.createReadStream(/** @type {FolderStorage} */ (storage).file(k.impressions)));
     return reply.send(await storage.get(k.impressions));
   });
   // Server-sent events: the run's state now, then on every change, until it ends.

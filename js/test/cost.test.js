@@ -46,7 +46,7 @@ test('usageCost: requests, GB-seconds at the memory and architecture, INIT bille
   const x86 = cost.usageCost(usage, { memoryMb: 1024, arch: 'x86_64', prices });
   assert.ok(Math.abs(x86.requests_usd - 0.2) < 1e-9);
   assert.ok(Math.abs(x86.gb_seconds - 1e6) < 1e-6);
-  assert.ok(Math.abs(x86.total_usd - (0.2 + 16.6667)) < 1e-6, x86.total_usd);
+  assert.ok(Math.abs(x86.total_usd - (0.2 + 16.6667)) < 1e-6, `${x86.total_usd}`);
   const arm = cost.usageCost(usage, { memoryMb: 1024, arch: 'arm64', prices });
   assert.ok(Math.abs(arm.duration_usd - 13.3334) < 1e-6);
   // 512 MB halves the GB-seconds; INIT adds duration; with init_billed false it does not.
@@ -82,6 +82,7 @@ test('billed durations round up per invocation to the billing granularity', () =
 });
 
 test('the estimate model: chunks, budget, cold instances, CPU share below 1,769 MB, S3 merge', () => {
+  /** @type {Parameters<typeof cost.estimateUsage>[0]} */
   const input = {
     chunkProfiles: [100, 100, 50],
     budget: 2,
@@ -99,7 +100,7 @@ test('the estimate model: chunks, budget, cold instances, CPU share below 1,769 
   assert.equal(usage.init_ms['simulate-chunk'], 40);
   // At half a vCPU the computation takes twice as long.
   const half = cost.estimateUsage({ ...input, memoryMb: Math.round(1769 / 2) }).usage;
-  assert.ok(Math.abs(half.billed_ms['simulate-chunk'] - 520) <= 3, half.billed_ms['simulate-chunk']);
+  assert.ok(Math.abs(half.billed_ms['simulate-chunk'] - 520) <= 3, `${half.billed_ms['simulate-chunk']}`);
   // On S3 the merge reads and writes every chunk's impressions; on a folder it renames a file.
   const bytes = { ...input, measured: { ...input.measured, csvBytesPerProfile: 1024 * 1024 / 100 } };
   const folder = cost.estimateUsage(bytes).parts['simulate-chunk'].io_ms;

@@ -166,7 +166,7 @@ test('cancel: the chunks stop starting new work, the state says cancelled, a can
   assert.ok(heard.seen.some(([e, msg]) => e === 'cancelled' && msg.reason === 'test'), 'a cancelled message on the run topic');
   // Cancelling again, or a finished run, answers where it stands; an unknown run is UnknownRun.
   assert.equal((await m.run({ cancel: 'to-cancel' }, context('cancel-2'))).status, 'cancelled');
-  await assert.rejects(m.run({ cancel: 'no-such-run' }, context('cancel-3')), (e) => e.name === 'UnknownRun');
+  await assert.rejects(m.run({ cancel: 'no-such-run' }, context('cancel-3')), (/** @type {Error} */ e) => e.name === 'UnknownRun');
 });
 
 test('the watch command cancels a run (--cancel) and exits 4', async () => {
@@ -177,7 +177,7 @@ test('the watch command cancels a run (--cancel) and exits 4', async () => {
   await m.invoke.idle();
   const state = await m.runs.readState(m.storage, 'watch-cancel');
   assert.equal(state.status, 'cancelled');
-  await assert.rejects(promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--storage', storageDir, '--redis', redis.url, '--timeout', '10']), (e) => e.code === 4);
+  await assert.rejects(promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--storage', storageDir, '--redis', redis.url, '--timeout', '10']), (/** @type {Error & {code?: number | string}} */ e) => e.code === 4);
 });
 
 test('one budget per environment over all runs: three DEV runs compute at most 3 chunks at once', async () => {
@@ -274,6 +274,6 @@ test('a run with no progress for the stall time fails as stalled, with its reaso
 });
 
 test('a sample size above the environment limit is a typed error', async () => {
-  await assert.rejects(m.run({ 'request-id': 'too-big', spec: spec({ sample_size: 1e15 }) }, context('tb')), (e) => e.name === 'SampleSizeTooLarge' && /1000000/.test(e.message));
+  await assert.rejects(m.run({ 'request-id': 'too-big', spec: spec({ sample_size: 1e15 }) }, context('tb')), (/** @type {Error} */ e) => e.name === 'SampleSizeTooLarge' && /1000000/.test(e.message));
   assert.equal(await m.storage.get(m.runs.keys('too-big').spec), null, 'nothing recorded');
 });

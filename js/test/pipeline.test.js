@@ -16,6 +16,8 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { startRedis } = require('./servers');
 
+/** @typedef {Error & {code?: number | string, stderr: string}} ExecError an error of execFile: the exit code and what the child wrote */
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-pipeline-'));
@@ -202,16 +204,16 @@ test('at most the budget of chunks compute at once', async () => {
 test('a chain of lambdas deeper than the limit stops with RecursionLimit', async () => {
   await assert.rejects(
     m.chunk({ 'request-id': 'deep', run_id: 'deep', index: 0, depth: 100 }, context()),
-    (e) => e.name === 'RecursionLimit',
+    (/** @type {Error} */ e) => e.name === 'RecursionLimit',
   );
 });
 
 test('bad input is a typed error', async () => {
-  await assert.rejects(m.run({ spec: { ...spec(), sample_size: 0 } }, context('bad-1')), (e) => e.name === 'InvalidSampleSize');
-  await assert.rejects(m.run({ spec: { ...spec(), market: '../../etc/passwd' } }, context('bad-2')), (e) => e.name === 'InvalidReference');
-  await assert.rejects(m.run({ spec: spec(), extra: 1 }, context('bad-3')), (e) => e.name === 'InvalidRequest');
-  await assert.rejects(m.run({ 'request-id': 'two words', spec: spec() }, context('bad-4')), (e) => e.name === 'InvalidRequest');
-  await assert.rejects(m.chunk({ run_id: 'no-such-run', index: 0 }, context('bad-5')), (e) => e.name === 'UnknownRun');
+  await assert.rejects(m.run({ spec: { ...spec(), sample_size: 0 } }, context('bad-1')), (/** @type {Error} */ e) => e.name === 'InvalidSampleSize');
+  await assert.rejects(m.run({ spec: { ...spec(), market: '../../etc/passwd' } }, context('bad-2')), (/** @type {Error} */ e) => e.name === 'InvalidReference');
+  await assert.rejects(m.run({ spec: spec(), extra: 1 }, context('bad-3')), (/** @type {Error} */ e) => e.name === 'InvalidRequest');
+  await assert.rejects(m.run({ 'request-id': 'two words', spec: spec() }, context('bad-4')), (/** @type {Error} */ e) => e.name === 'InvalidRequest');
+  await assert.rejects(m.chunk({ run_id: 'no-such-run', index: 0 }, context('bad-5')), (/** @type {Error} */ e) => e.name === 'UnknownRun');
   // An empty population fails the run (asynchronously, in filter-population), with the reason.
   const final = await runToEnd('empty-pop', spec({ filter: { regions: ['P'] } }));
   assert.equal(final.status, 'failed');
@@ -227,6 +229,6 @@ test('the watch command follows a run to its end and exits 0 (1 when it failed)'
   const { stdout, stderr } = await watching;
   assert.equal(JSON.parse(stdout).profiles, 900);
   assert.match(stderr, /100%/);
-  await assert.rejects(execFile(process.execPath, [watch, 'fails-always', '--storage', storageDir, '--redis', redis.url]), (e) => e.code === 1 && /failed/.test(e.stderr));
-  await assert.rejects(execFile(process.execPath, [watch]), (e) => e.code === 2);
+  await assert.rejects(execFile(process.execPath, [watch, 'fails-always', '--storage', storageDir, '--redis', redis.url]), (/** @type {ExecError} */ e) => e.code === 1 && /failed/.test(e.stderr));
+  await assert.rejects(execFile(process.execPath, [watch]), (/** @type {ExecError} */ e) => e.code === 2);
 });

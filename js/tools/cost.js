@@ -228,8 +228,10 @@ async function measureFolder({ bytes = 8 * 1024 * 1024, chunks = 10, under = os.
 
 /**
  * The estimate of a run: measured figures, usage (js/runtime/cost.js) and its cost per architecture.
- * @param {{spec: string, memoryMb?: number|Record<string, number>, budget: number, io: object,
- *   instances?: object, prices?: object, repeat?: number, measured?: object}} options
+ * @param {{spec: string, memoryMb?: number|Record<string, number>, budget: number,
+ *   io: Parameters<typeof cost.estimateUsage>[0]['io'], instances?: Record<string, number>,
+ *   prices?: import('../runtime/cost').Prices, repeat?: number, measured?: ReturnType<typeof measureEngine>,
+ *   initMs?: Record<string, number>}} options `measured`, `initMs`: figures measured before (tests)
  */
 function estimate(options) {
   const prices = options.prices || cost.readPrices();
