@@ -48,12 +48,23 @@ function writeStdout(text) {
   try {
     written = fs.writeSync(1, text);
   } catch (e) {
-    if (e.code !== 'EAGAIN') throw e;
+    // Standard output gone (EPIPE, EBADF): the line has nowhere to go, and a log line never fails
+    // the request that wrote it.
+    if (e.code !== 'EAGAIN') return;
   }
   // Cut short (a pipe that was nearly full): the rest, in order, through the stream.
   const bytes = Buffer.byteLength(text);
-  if (written < bytes) process.stdout.write(Buffer.from(text).subarray(written));
+  if (written < bytes) {
+    if (!stdoutGuarded) {
+      stdoutGuarded = true;
+      process.stdout.on('error', () => {}); // as above: a closed output loses lines, not requests
+    }
+    process.stdout.write(Buffer.from(text).subarray(written));
+  }
 }
+
+/** Whether process.stdout has a listener that keeps a closed output from crashing the process. */
+let stdoutGuarded = false;
 
 /** Milliseconds on a monotonic clock (process.hrtime: `performance` loads modules on first use). */
 function nowMs() {

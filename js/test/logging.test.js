@@ -3,6 +3,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createLogger } = require('../runtime/logging');
 const { typed } = require('../runtime/errors');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 
 const fixedNow = () => new Date('2026-07-01T08:15:00.123Z');
 
@@ -65,4 +67,21 @@ test('levels below the configured one are not written', () => {
   assert.equal(out.lines.length, 2);
   assert.equal(log.enabled('INFO'), false);
   assert.equal(log.enabled('ERROR'), true);
+});
+
+test('a closed standard output loses log lines, never the request that writes them', async () => {
+  // A child whose standard output is a pipe nobody reads any more (writes fail with EPIPE)
+  // answers a price request and reports on standard error.
+  const script = `
+    const { handler } = require(${JSON.stringify(path.join(__dirname, '..', 'price.js'))});
+    setTimeout(() => handler({ market: 'sample', profile: { region: 'C' } }, { awsRequestId: 'r' })
+      .then((r) => process.stderr.write('ROWS ' + r.results[0].rows.length + '\\n'), (e) => process.stderr.write('FAILED ' + e.name + ': ' + e.message + '\\n')), 300);
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.match(err, /ROWS 10\n/, err);
+  assert.equal(code, 0);
 });
