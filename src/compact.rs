@@ -51,38 +51,35 @@ pub fn price_compact(
     options: &PriceOptions,
 ) -> Vec<CompactTable> {
     let hypothetical = hypothetical_tariffs(index);
-    let mut scratch = Vec::new();
+    let (mut page, mut ranks) = (Vec::new(), Vec::new());
     visits
         .iter()
         .enumerate()
         .map(|(n, v)| {
             let p = index.compile(v, options.rules);
-            let eligible = index.replay(
+            let eligible = index.page_and_ranks(
                 &p,
                 tie_key(options.seed, n as u64),
-                usize::MAX,
-                &mut scratch,
-                |_| {},
+                options.page_size,
+                &mut page,
+                &hypothetical,
+                &mut ranks,
             );
-            let ranked = &scratch[..eligible];
-            let shown = |i: usize| {
-                let (cost, _, tariff) = ranked[i];
-                Shown {
-                    tariff,
-                    rank: (i + 1) as u16,
-                    annual_cost: cost,
-                }
-            };
             CompactTable {
                 visit_id: v.visit_id.clone(),
                 fuel: v.fuel,
                 current: index.current(v),
                 eligible,
-                rows: (0..eligible.min(options.page_size)).map(shown).collect(),
-                hypothetical: hypothetical
+                rows: page
                     .iter()
-                    .map(|&t| ranked.iter().position(|r| r.2 == t).map(shown))
+                    .enumerate()
+                    .map(|(i, &(cost, _, tariff))| Shown {
+                        tariff,
+                        rank: (i + 1) as u16,
+                        annual_cost: cost,
+                    })
                     .collect(),
+                hypothetical: ranks.clone(),
             }
         })
         .collect()

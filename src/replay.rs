@@ -100,16 +100,20 @@ pub struct MarketDelta {
 /// off a full page). Equal costs are ordered by the profile's draw for each tariff, computed only
 /// for the pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
 #[inline]
+/// Whether row `a` (cost, tariff key, tariff) ranks above row `b` for the profile keyed
+/// `profile_key`: cheaper first, ties in a pseudo-random order of (profile, tariff). A strict total
+/// order on rows of distinct tariffs.
+fn ranks_before(profile_key: u64, a: &(i64, u64, u16), b: &(i64, u64, u16)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
+}
+
 fn insert_ranked(
     scratch: &mut Vec<(i64, u64, u16)>,
     item: (i64, u64, u16),
     page_size: usize,
     profile_key: u64,
 ) {
-    let before = |a: &(i64, u64, u16), b: &(i64, u64, u16)| {
-        a.0 < b.0
-            || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
-    };
+    let before = |a: &(i64, u64, u16), b: &(i64, u64, u16)| ranks_before(profile_key, a, b);
     let mut at = scratch.len();
     if at == page_size {
         if !before(&item, &scratch[at - 1]) {
@@ -448,6 +452,56 @@ impl MarketIndex {
             );
         }
         scratch.len()
+    }
+
+    /// A results table's page and the ranks of some tariffs in the whole table, in one pass:
+    /// `page` gets the first `page_size` rows, ranked as [`MarketIndex::replay`] ranks them;
+    /// `ranks[i]` gets `tracked[i]`'s row (its 1-based rank in the whole table) when it is
+    /// eligible. Returns the number of eligible tariffs. The whole table is never sorted: a
+    /// tracked tariff's rank is one plus the number of eligible rows ranked before it.
+    pub fn page_and_ranks(
+        &self,
+        p: &CompiledProfile,
+        profile_key: u64,
+        page_size: usize,
+        page: &mut Vec<(i64, u64, u16)>,
+        tracked: &[u16],
+        ranks: &mut Vec<Option<Shown>>,
+    ) -> usize {
+        page.clear();
+        ranks.clear();
+        ranks.resize(tracked.len(), None);
+        let candidates = &self.segments[p.segment as usize];
+        let shown = |c: &&Candidate| c.flags & p.mask == p.mask && c.tariff != p.hidden;
+        // The rows of the tracked tariffs, by their place in `tracked`.
+        let mut found = Vec::new();
+        let mut eligible = 0;
+        for c in candidates.iter().filter(shown) {
+            eligible += 1;
+            let row = (c.quote.cost(&p.usage), c.key, c.tariff);
+            if page_size > 0 {
+                insert_ranked(page, row, page_size, profile_key);
+            }
+            if let Some(i) = tracked.iter().position(|&t| t == c.tariff) {
+                found.push((i, row, 1));
+            }
+        }
+        if !found.is_empty() {
+            for c in candidates.iter().filter(shown) {
+                let row = (c.quote.cost(&p.usage), c.key, c.tariff);
+                for (_, tracked_row, rank) in &mut found {
+                    *rank += usize::from(ranks_before(profile_key, &row, tracked_row));
+                }
+            }
+            for (i, (cost, _, tariff), rank) in found {
+                ranks[i] = Some(Shown {
+                    tariff,
+                    rank: rank as u16,
+                    annual_cost: cost,
+                });
+            }
+        }
+        eligible
     }
 
     /// What differs between this market and `scenario`'s, segment by segment: the candidates only

@@ -156,11 +156,10 @@ function snapshotOf(file) {
  * then makes no system call (two `stat`s, about 5 us, otherwise).
  */
 function marketFromFile(instance, file) {
-  const stillLoaded = (key) => instance.engine.hasMarket(key);
   const recent = instance.recent.get(file);
   // No market has left the engine's cache since: this one is still loaded (no key passed to ask).
   if (recent !== undefined && nowMs() - recent.at < TASK_FILE_RECHECK_MS && recent.evicted === instance.engine.marketsEvicted()) return recent.key;
-  const key = marketFromDisk(instance, file, stillLoaded);
+  const key = marketFromDisk(instance, file, (k) => instance.engine.hasMarket(k));
   if (file.startsWith(TASK_ROOT)) instance.recent.set(file, { key, at: nowMs(), evicted: instance.engine.marketsEvicted() });
   return key;
 }

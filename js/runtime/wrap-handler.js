@@ -52,30 +52,99 @@ function checkJsonValue(value, what = 'the input', maxNesting = MAX_NESTING) {
 
 /** @typedef {[Place | null, string | number]} Place a value's place in a JSON value: [its container's place, its key] */
 
+/** The values still to look at in a walk, and their depths (reused: a walk allocates nothing). */
+const pending = { values: /** @type {unknown[]} */ ([]), depths: /** @type {number[]} */ ([]), busy: false };
+
 /**
  * checkJsonValue's walk; returns a bound of the value's JSON size in bytes (every character of a
  * string or key escaped as `\uXXXX`, every number 24 bytes), so that a small input is not
- * serialized only to be measured.
+ * serialized only to be measured. A value that passes is walked without allocating (a warm
+ * `price` call walks its input on every request); a value that fails is walked again by
+ * `refuse`, in the same order, which spells the offending value's path.
  * @param {unknown} value
  * @param {string} what
  * @param {number} maxNesting
  * @returns {number}
  */
 function walkJson(value, what, maxNesting) {
-  // A place is [its container's place, its key]; its path is spelled only for a message.
+  // A walk inside a walk (a getter of an object input calling a handler) gets its own stacks.
+  const stack = pending.busy ? { values: [], depths: [], busy: true } : pending;
+  const { values, depths } = stack;
+  stack.busy = true;
+  let bytes = 0;
+  values[0] = value;
+  depths[0] = 1;
+  let top = 1;
+  try {
+    while (top > 0) {
+      top -= 1;
+      const v = values[top];
+      const depth = depths[top];
+      values[top] = undefined;
+      if (typeof v === 'number') {
+        bytes += 24;
+        if (Number.isInteger(v) && !Number.isSafeInteger(v)) return refuse(value, what, maxNesting);
+        continue;
+      }
+      if (typeof v === 'string') {
+        bytes += 6 * v.length + 3;
+        continue;
+      }
+      if (v === null || typeof v !== 'object') {
+        bytes += 6;
+        continue;
+      }
+      if (depth > maxNesting) return refuse(value, what, maxNesting);
+      bytes += 3;
+      if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i -= 1) {
+          values[top] = v[i];
+          depths[top] = depth + 1;
+          top += 1;
+        }
+      } else {
+        for (const k of Object.keys(v)) {
+          bytes += 6 * k.length + 4;
+          values[top] = v[k];
+          depths[top] = depth + 1;
+          top += 1;
+        }
+      }
+    }
+    return bytes;
+  } finally {
+    for (let i = 0; i < top; i += 1) values[i] = undefined;
+    if (stack === pending) {
+      pending.busy = false;
+      // A very large input's stacks are not kept for the life of the instance.
+      if (values.length > 4096) {
+        pending.values = [];
+        pending.depths = [];
+      }
+    }
+  }
+}
+
+/**
+ * Throws the error walkJson found in `value`, naming its place: the same walk, keeping each
+ * value's place ([its container's place, its key]).
+ * @param {unknown} value
+ * @param {string} what
+ * @param {number} maxNesting
+ * @returns {never}
+ */
+function refuse(value, what, maxNesting) {
   /** @param {Place} place */
   const where = (place) => {
     const keys = [];
     for (let p = place; p !== null; p = p[0]) keys.push(p[1]);
     return keys.reverse().reduce((parent, key) => pathOf(parent, key), '');
   };
-  let bytes = 0;
   /** @type {Array<[unknown, number, Place | null]>} */
   const stack = [[value, 1, null]];
   while (stack.length > 0) {
     const [v, depth, place] = stack.pop();
     if (typeof v === 'number') {
-      bytes += 24;
       if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
         throw typed(
           codes.InvalidRequest,
@@ -84,28 +153,17 @@ function walkJson(value, what, maxNesting) {
       }
       continue;
     }
-    if (typeof v === 'string') {
-      bytes += 6 * v.length + 3;
-      continue;
-    }
-    if (v === null || typeof v !== 'object') {
-      bytes += 6;
-      continue;
-    }
+    if (v === null || typeof v !== 'object') continue;
     if (depth > maxNesting) {
       throw typed(codes.NestingTooDeep, `${what} is nested more than ${maxNesting} levels deep (at ${place === null ? 'the top' : where(place)}): flatten it`);
     }
-    bytes += 3;
     if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i -= 1) stack.push([v[i], depth + 1, [place, i]]);
     } else {
-      for (const k of Object.keys(v)) {
-        bytes += 6 * k.length + 4;
-        stack.push([v[k], depth + 1, [place, k]]);
-      }
+      for (const k of Object.keys(v)) stack.push([v[k], depth + 1, [place, k]]);
     }
   }
-  return bytes;
+  throw new Error('walkJson found a fault that its second walk did not: this is a bug');
 }
 
 function tooLarge(bytes, limit) {
