@@ -13,7 +13,6 @@
 
 const path = require('node:path');
 const { wrapHandler } = require('./runtime/wrap-handler');
-const { withEngine } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { inside, readInput } = require('./runtime/inputs');
 const { pipelineOf } = require('./runtime/pipeline');
@@ -22,6 +21,7 @@ const { RUN_ID, keys, json, readJson, readState, ended, failRun } = require('./r
 const { claim, pumpQuietly, maybeSweep } = require('./runtime/scheduler');
 const { failForStorage } = require('./runtime/chunk-pipeline');
 const { recordUsage } = require('./runtime/usage');
+const { planInPool } = require('./runtime/workers');
 
 const FIELDS = new Set(['request-id', 'requestId', 'run_id', 'depth']);
 
@@ -67,24 +67,16 @@ async function planRun(storage, bus, runId, k, record, request) {
   const { spec } = record;
   let filtered;
   try {
-    filtered = withEngine((instance) => {
-      const { engine } = instance;
-      // Read once per run (the run keeps its own copy); the engine caches by content.
-      const market = readInput(inside(root, base, spec.market, 'market'), 'market');
-      let scenario = null;
-      if (spec.scenario !== null && typeof spec.scenario === 'object') scenario = JSON.stringify(spec.scenario);
-      else if (spec.scenario != null) scenario = readInput(inside(root, base, spec.scenario, 'scenario'), 'scenario').toString('utf8');
-      const marketKey = engine.loadMarket(market);
-      const visitsKey = engine.loadVisits(readInput(inside(root, base, spec.visits, 'visits'), 'visits'));
-      // Checks the scenario against the market and the spec's numbers, and filters: any of these
-      // failing fails the run now rather than in every chunk.
-      const population = engine.filterPopulation(visitsKey, JSON.stringify(spec.filter || {}));
-      const chunkSpec = { ...spec, market: 'market.json', visits: 'population.csv', filter: {} };
-      if (scenario !== null) chunkSpec.scenario = 'scenario.json';
-      else delete chunkSpec.scenario;
-      const run = engine.prepareRun(JSON.stringify(chunkSpec), marketKey, scenario === null ? undefined : scenario, engine.loadVisits(population.csv));
-      return { market, scenario, population, chunkSpec, chunks: run.chunk_count };
-    });
+    // Read once per run (the run keeps its own copy); the engine caches by content.
+    const market = readInput(inside(root, base, spec.market, 'market'), 'market');
+    let scenario = null;
+    if (spec.scenario !== null && typeof spec.scenario === 'object') scenario = JSON.stringify(spec.scenario);
+    else if (spec.scenario != null) scenario = readInput(inside(root, base, spec.scenario, 'scenario'), 'scenario').toString('utf8');
+    const visits = readInput(inside(root, base, spec.visits, 'visits'), 'visits');
+    // Checks the scenario against the market and the spec's numbers, and filters: any of these
+    // failing fails the run now rather than in every chunk. Off this thread where there is a pool.
+    const planned = await planInPool({ market, scenario, visits, spec }, request.env.name);
+    filtered = { market, scenario, ...planned };
   } catch (e) {
     await failRun(storage, bus, runId, { lambda: 'filter-population', reason: `${e.name}: ${e.message}`, error_type: e.name, environment: request.env.name });
     throw e;

@@ -1,15 +1,16 @@
 'use strict';
 // A worker thread of the chunk pool (js/runtime/workers.js): computes chunks of stored runs with
 // its own wasm instance and prepared-run cache, stores each chunk's impressions as its object, and
-// hands back the counts and partial summary; and merges a run's partial summaries (mergeReports),
-// which takes the main thread 50 to 140 ms for a run of 100 to 200 chunks.
+// hands back the counts and partial summary; merges a run's partial summaries (mergeReports),
+// which takes the main thread 50 to 140 ms for a run of 100 to 200 chunks; and plans runs
+// (filter-population's computation, compute.planPopulation: 50 to 300 ms).
 
 const fs = require('node:fs');
 const os = require('node:os');
 const { parentPort, workerData } = require('node:worker_threads');
 const { openStorage } = require('./storage');
 const { keys } = require('./runs');
-const { computeAndStoreChunk } = require('./compute');
+const { computeAndStoreChunk, planPopulation } = require('./compute');
 
 const stores = new Map();
 
@@ -50,10 +51,10 @@ function mergeReports(summaries) {
   return withEngine(({ wasm }) => wasm.mergeReports(texts));
 }
 
-parentPort.on('message', async ({ id, kind, summaries, location, endpoint, runId, index }) => {
-  if (kind === 'mergeReports') {
+parentPort.on('message', async ({ id, kind, summaries, plan, location, endpoint, runId, index }) => {
+  if (kind === 'mergeReports' || kind === 'plan') {
     try {
-      parentPort.postMessage({ id, out: mergeReports(summaries) });
+      parentPort.postMessage({ id, out: kind === 'plan' ? planPopulation(plan) : mergeReports(summaries) });
     } catch (e) {
       parentPort.postMessage({ id, error: { name: e && e.name, message: e && e.message, code: e && e.code, systemCode: systemCode(e), stack: e && e.stack } });
     }

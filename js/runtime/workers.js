@@ -284,6 +284,20 @@ async function mergeReportsInPool(summaries, environment) {
   return pool.run({ kind: 'mergeReports', summaries }, environment);
 }
 
+/**
+ * filter-population's computation (compute.planPopulation) in a worker thread when there is a
+ * pool, so that a run's start does not hold up the requests this thread serves; queued like a
+ * chunk of its environment.
+ * @param {{market: Uint8Array, scenario: string | null, visits: Uint8Array, spec: Record<string, any>}} plan
+ * @param {string} environment
+ * @returns {Promise<ReturnType<typeof import('./compute').planPopulation>>}
+ */
+async function planInPool(plan, environment) {
+  if (pool === null && poolSize() === 0) return require('./compute').planPopulation(plan);
+  if (pool === null) pool = new Pool(poolSize());
+  return pool.run({ kind: 'plan', plan }, environment);
+}
+
 /** Stops the pool's threads (tests, benchmarks, shutdown). */
 async function closeWorkers() {
   if (pool === null) return;
@@ -293,4 +307,4 @@ async function closeWorkers() {
   await p.close();
 }
 
-module.exports = { computeInPool, mergeReportsInPool, closeWorkers, poolSize, whenClear, hold };
+module.exports = { computeInPool, mergeReportsInPool, planInPool, closeWorkers, poolSize, whenClear, hold };

@@ -232,3 +232,31 @@ test('the watch command follows a run to its end and exits 0 (1 when it failed)'
   await assert.rejects(execFile(process.execPath, [watch, 'fails-always', '--storage', storageDir, '--redis', redis.url]), (/** @type {ExecError} */ e) => e.code === 1 && /failed/.test(e.stderr));
   await assert.rejects(execFile(process.execPath, [watch]), (/** @type {ExecError} */ e) => e.code === 2);
 });
+
+test('a run is planned (filter-population\'s computation) in the pool: the thread serving requests keeps running meanwhile', async () => {
+  const { planInPool } = require('../runtime/workers');
+  const { planPopulation } = require('../runtime/compute');
+  const sample = path.join(ROOT, 'data', 'sample');
+  const plan = {
+    market: fs.readFileSync(path.join(sample, 'market.json')),
+    scenario: fs.readFileSync(path.join(sample, 'scenario.json'), 'utf8'),
+    visits: fs.readFileSync(path.join(sample, 'visits.csv')),
+    spec: { market: 'market.json', scenario: 'scenario.json', visits: 'visits.csv', sample_size: 50000, chunk_size: 5000, seed: 4, page_size: 10, filter: { regions: ['C', 'J'] } },
+  };
+  // Timers of this thread fire while the worker filters 2.5 MB of visits (tens of milliseconds
+  // at least); computed here, in one synchronous call, none could.
+  let ticks = 0;
+  const timer = setInterval(() => (ticks += 1), 1);
+  const pooled = await planInPool(plan, 'DEV');
+  clearInterval(timer);
+  assert.ok(ticks >= 3, `the event loop ran ${ticks} timer(s) while the run was planned`);
+  // The same plan as computed in this thread.
+  assert.deepEqual(pooled, planPopulation(plan));
+  assert.equal(pooled.chunks, 10);
+  assert.ok(pooled.population.count > 0 && Buffer.from(pooled.population.csv).toString('latin1', 0, 9) === 'visit_id,');
+  // Refusals keep their name and message across the thread.
+  await assert.rejects(planInPool({ ...plan, spec: { ...plan.spec, sample_size: 0 } }, 'DEV'), (/** @type {Error} */ e) => {
+    assert.throws(() => planPopulation({ ...plan, spec: { ...plan.spec, sample_size: 0 } }), (/** @type {Error} */ here) => here.name === e.name && here.message === e.message);
+    return true;
+  });
+});
