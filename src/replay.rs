@@ -103,6 +103,7 @@ pub struct MarketDelta {
 /// Whether row `a` (cost, tariff key, tariff) ranks above row `b` for the profile keyed
 /// `profile_key`: cheaper first, ties in a pseudo-random order of (profile, tariff). A strict total
 /// order on rows of distinct tariffs.
+#[inline]
 fn ranks_before(profile_key: u64, a: &(i64, u64, u16), b: &(i64, u64, u16)) -> bool {
     a.0 < b.0 || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
 }
