@@ -96,10 +96,6 @@ pub struct MarketDelta {
     scenario_only: Vec<Vec<u16>>,
 }
 
-/// Inserts `item` into the sorted run `scratch` of at most `page_size` rows (the dearest falls
-/// off a full page). Equal costs are ordered by the profile's draw for each tariff, computed only
-/// for the pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
-#[inline]
 /// Whether row `a` (cost, tariff key, tariff) ranks above row `b` for the profile keyed
 /// `profile_key`: cheaper first, ties in a pseudo-random order of (profile, tariff). A strict total
 /// order on rows of distinct tariffs.
@@ -108,6 +104,9 @@ fn ranks_before(profile_key: u64, a: &(i64, u64, u16), b: &(i64, u64, u16)) -> b
     a.0 < b.0 || (a.0 == b.0 && (tie_of(profile_key, a.1), a.2) < (tie_of(profile_key, b.1), b.2))
 }
 
+/// Inserts `item` into the sorted run `scratch` of at most `page_size` rows (the dearest falls
+/// off a full page). Equal costs are ordered by the profile's draw for each tariff, computed only
+/// for the pairs that tie (the tariff key alone never decides: it is mixed with the profile's).
 fn insert_ranked(
     scratch: &mut Vec<(i64, u64, u16)>,
     item: (i64, u64, u16),
@@ -262,10 +261,11 @@ impl MarketIndex {
             }
         }
         for s in &mut segments {
-            // One candidate per tariff (a card is unique per region and payment method, so this
-            // only guards against a tariff listing a fuel twice); the order within a segment never
-            // decides a rank.
-            s.sort_by_key(|c| c.tariff);
+            // Filled tariff by tariff, so in tariff order already (no sort to compile into a cold
+            // start). One candidate per tariff (a card is unique per region and payment method,
+            // so this only guards against a tariff listing a fuel twice); the order within a
+            // segment never decides a rank.
+            debug_assert!(s.is_sorted_by_key(|c| c.tariff));
             s.dedup_by_key(|c| c.tariff);
         }
         MarketIndex {

@@ -1,6 +1,9 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { bundleFiles } = require('../tools/bundle');
 const { createZip, readZip, crc32 } = require('../tools/zip');
 
@@ -30,4 +33,25 @@ test('entries have fixed times and Unix modes, and round-trip', () => {
   assert.deepEqual(entries.map((e) => [e.name, e.mode.toString(8)]), [['a/', '40755'], ['a/b.txt', '100644'], ['c.bin', '100644']]);
   assert.equal(entries[1].data.toString(), 'hello hello hello hello');
   assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+});
+
+test('every tool answers --help with its usage and refuses an unknown flag (exit 2), doing nothing else', () => {
+  const { spawnSync } = require('node:child_process');
+  const tools = ['bundle', 'smoke-zip', 'snapshot', 'bench', 'bench-pipeline', 'bench-server', 'cost', 'deploy', 'promote', 'watch'];
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-tools-'));
+  try {
+    for (const tool of tools) {
+      const file = path.join(__dirname, '..', 'tools', `${tool}.js`);
+      const help = spawnSync(process.execPath, [file, '--help'], { cwd, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(help.status, 0, `${tool} --help: ${help.stderr}`);
+      assert.match(help.stdout, /^usage: /, `${tool} --help`);
+      const bad = spawnSync(process.execPath, [file, '--no-such-flag'], { cwd, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(bad.status, 2, `${tool} --no-such-flag: ${bad.stdout}${bad.stderr}`);
+      assert.match(bad.stderr, /--no-such-flag[\s\S]*usage: /, `${tool} --no-such-flag`);
+    }
+    // Nothing was written where they ran (a flag is never taken for a file name).
+    assert.deepEqual(fs.readdirSync(cwd), []);
+  } finally {
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
 });

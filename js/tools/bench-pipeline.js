@@ -38,7 +38,9 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
+
+const USAGE = 'usage: npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5] [--budget 4] [--calls 300] [--prod-repeat 3] [--only overhead,budget,prod,price] [--threads]';
 const { startRedis } = require('../test/servers');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -64,8 +66,7 @@ const quantile = (xs, q) => {
 };
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
+  const parsed = commandLine(process.argv.slice(2), {
       chunks: { type: 'string', default: '200' },
       'chunk-size': { type: 'string', default: '2000' },
       'page-size': { type: 'string', default: '10' },
@@ -75,8 +76,9 @@ async function main() {
       only: { type: 'string', default: '' },
       'prod-repeat': { type: 'string', default: '3' },
       threads: { type: 'boolean', default: false },
-    },
-  });
+  }, USAGE);
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  const { values } = parsed;
   const chunks = Number(values.chunks);
   const chunkSize = Number(values['chunk-size']);
   const repeat = Math.max(1, Number(values.repeat));

@@ -17,7 +17,9 @@ const http = require('node:http');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const { parseArgs } = require('node:util');
+const { commandLine } = require('./cli');
+
+const USAGE = 'usage: npm run bench:server -- [--calls 10000] [--concurrency 50] [--memory-calls 100000]';
 const { freePort, waitForPort } = require('../test/servers');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -75,13 +77,13 @@ async function load(url, calls, concurrency) {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      calls: { type: 'string', default: '10000' },
-      concurrency: { type: 'string', default: '50' },
-      'memory-calls': { type: 'string', default: '100000' },
-    },
-  });
+  const parsed = commandLine(process.argv.slice(2), {
+    calls: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '50' },
+    'memory-calls': { type: 'string', default: '100000' },
+  }, USAGE);
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  const { values } = parsed;
   const calls = Number(values.calls);
   const concurrency = Number(values.concurrency);
   const memoryCalls = Number(values['memory-calls']);

@@ -32,11 +32,6 @@ const SAMPLE = path.join(ROOT, 'data', 'sample');
 const EVENT = path.join(ROOT, 'tests', 'fixtures', 'lambda', 'price-sample.json');
 const CONTEXT = path.join(ROOT, 'tests', 'fixtures', 'lambda', 'context-prod.json');
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const rows = [];
@@ -288,9 +283,11 @@ function print() {
 async function main() {
   if (process.argv[2] === '--child-warm') return warmChild(Number(process.argv[3]));
   if (process.argv[2] === '--child-replay') return replayChild(Number(process.argv[3]));
-  const calls = Math.max(10000, arg('calls', 20000));
-  const rounds = arg('cold', 15);
-  const profiles = arg('profiles', 500000);
+  const parsed = require('./cli').commandLine(process.argv.slice(2), { calls: { type: 'string', default: '20000' }, cold: { type: 'string', default: '15' }, profiles: { type: 'string', default: '500000' } }, 'usage: npm run bench [-- --calls 20000 --cold 15 --profiles 500000]');
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  const calls = Math.max(10000, Number(parsed.values.calls));
+  const rounds = Number(parsed.values.cold);
+  const profiles = Number(parsed.values.profiles);
   process.stdout.write(`tariffsim Lambda bench: node ${process.version}, ${require('node:os').cpus().length} cores, sample market ${path.relative(ROOT, SAMPLE)}\n\n`);
   size();
   await cold(rounds);

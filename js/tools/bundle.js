@@ -17,6 +17,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { createZip } = require('./zip');
+const { commandLine } = require('./cli');
 const { snapshotOfFile } = require('./snapshot');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -115,8 +116,16 @@ function bundleFiles(root = ROOT) {
   return files;
 }
 
+const USAGE = 'usage: npm run bundle [-- OUT.zip]   (default dist/tariffsim-lambda.zip)';
+
 function main() {
-  const out = path.resolve(process.argv[2] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
+  const parsed = commandLine(process.argv.slice(2), {}, USAGE, { positionals: true });
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  if (parsed.positionals.length > 1) {
+    process.stderr.write(`one output file at most\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const out = path.resolve(parsed.positionals[0] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
   const files = bundleFiles();
   const zip = createZip(files);
   fs.mkdirSync(path.dirname(out), { recursive: true });

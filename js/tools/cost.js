@@ -307,9 +307,13 @@ async function main(argv = process.argv.slice(2)) {
     process.stdout.write(JSON.stringify(probe(values.probe, values.spec, values.population, Number(values.repeat))));
     return 0;
   }
-  if (values.help || !values.spec) {
-    process.stderr.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.spec) {
+    process.stderr.write(`--spec is missing\n${USAGE}\n`);
+    return 2;
   }
   if (values.arch && !cost.ARCHITECTURES.includes(values.arch)) {
     process.stderr.write(`--arch ${values.arch}: give x86_64 or arm64\n`);

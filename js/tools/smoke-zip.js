@@ -102,7 +102,14 @@ function smoke(zipFile) {
 }
 
 if (require.main === module) {
-  const zipFile = path.resolve(process.argv[2] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
+  const usage = 'usage: npm run smoke [-- ZIP]   (default dist/tariffsim-lambda.zip)';
+  const parsed = require('./cli').commandLine(process.argv.slice(2), {}, usage, { positionals: true });
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  if (parsed.positionals.length > 1) {
+    process.stderr.write(`one zip at most\n${usage}\n`);
+    process.exit(2);
+  }
+  const zipFile = path.resolve(parsed.positionals[0] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
   for (const line of smoke(zipFile)) process.stdout.write(`ok ${line}\n`);
   process.stdout.write(`smoke: ${path.relative(process.cwd(), zipFile)} passed\n`);
 }

@@ -15,7 +15,14 @@ function snapshotOfFile(file) {
 }
 
 if (require.main === module) {
-  for (const file of process.argv.slice(2)) {
+  const usage = 'usage: node js/tools/snapshot.js MARKET.json...   (writes MARKET.json.snapshot next to each)';
+  const parsed = require('./cli').commandLine(process.argv.slice(2), {}, usage, { positionals: true });
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  if (parsed.positionals.length === 0) {
+    process.stderr.write(`give at least one market file\n${usage}\n`);
+    process.exit(2);
+  }
+  for (const file of parsed.positionals) {
     const snap = snapshotOfFile(file);
     fs.writeFileSync(`${file}.snapshot`, snap);
     process.stdout.write(`${file}.snapshot: ${snap.length} bytes\n`);

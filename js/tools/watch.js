@@ -40,9 +40,13 @@ async function main() {
     return 2;
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length !== 1) {
-    process.stderr.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    process.stderr.write(`give one run id\n${USAGE}\n`);
+    return 2;
   }
   const settings = config.forEnvironment(values.env.toUpperCase());
   const storage = openStorage(values.storage || settings.storage, { endpoint: settings.s3Endpoint || undefined });
