@@ -27,7 +27,7 @@
 // Only the handler, the runtime folder and the wasm module load on this path.
 
 const path = require('node:path');
-const { config: processConfig } = require('./runtime/config');
+const { config: processConfig, SAMPLE_MARKET } = require('./runtime/config');
 
 // Before the wasm module compiles (requiring the engine compiles it), V8's wasm tiering budget when
 // TARIFFSIM_WASM_TIERING_BUDGET is set (config.js): a larger budget keeps a cold request on the
@@ -38,6 +38,7 @@ if (processConfig.wasmTieringBudget > 0) {
 }
 
 const { wrapHandler } = require('./runtime/wrap-handler');
+const { createLogger } = require('./runtime/logging');
 const { withEngine, preload, priceAnswer, marketFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { publicPath } = require('./runtime/paths');
@@ -151,3 +152,27 @@ function work(input, request) {
 }
 
 exports.handler = wrapHandler('price', work);
+
+/**
+ * With TARIFFSIM_PRIME=1, primes the module during a cold start's init: one request answered on
+ * the bundled sample market by the same handler (its log lines dropped), so that V8 compiles the
+ * wasm functions a request runs (lazily, on first call: most of a first request's time) and the
+ * JavaScript around them before a caller waits. Where Lambda initializes an instance ahead of its
+ * first request (provisioned concurrency), that request starts warm (about 2 ms instead of 15);
+ * otherwise a cold start costs about 4 ms more in all (`npm run bench`), hence off by default.
+ * Best effort: a failure here (a PROD setting still a secret reference, say) leaves the first
+ * request to do the work and to report what fails. The engine's cache is keyed by content, so
+ * priming leaves no trace in any answer.
+ */
+function prime() {
+  try {
+    const settings = { ...processConfig.forEnvironment('PROD'), marketsDir: null, builtinMarkets: { sample: SAMPLE_MARKET } };
+    const config = { ...processConfig, forEnvironment: () => settings };
+    const primer = wrapHandler('price', work, { config, logger: createLogger({ write: () => {} }) });
+    const profile = { visit_id: 'prime', region: 'C', fuel: 'dual_fuel', meter: 'single_rate', payment_method: 'direct_debit', elec_kwh: 2700, gas_kwh: 11500, current_supplier: 'British Gas', filters: { fixed_only: false } };
+    primer({ market: 'sample', profiles: [profile], page_size: DEFAULT_PAGE_SIZE }, {}).catch(() => {});
+  } catch {
+    // see above: the first request does the work
+  }
+}
+if (processConfig.prime) prime();

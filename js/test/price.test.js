@@ -215,3 +215,31 @@ test('the lean build answers in numbers exactly what the full build answers in J
     }
   }
 });
+
+test('TARIFFSIM_PRIME=1: the handler primes itself during init, silently, and answers as it does unprimed', () => {
+  const { spawnSync } = require('node:child_process');
+  const event = JSON.stringify(fixture('price-sample.json'));
+  // One child per setting: require the handler, then answer the sample request. Priming leaves
+  // the sample market loaded and its code compiled before the request (the engine's stats say so),
+  // writes no log line, and changes nothing in the answer.
+  const script = `
+    const { handler } = require(${JSON.stringify(path.join(ROOT, 'js', 'price.js'))});
+    const { withEngine } = require(${JSON.stringify(path.join(ROOT, 'js', 'runtime', 'engine.js'))});
+    const before = withEngine((i) => i.engine.stats(), 'price');
+    handler(${event}, { invokedFunctionArn: 'arn:aws:lambda:eu-west-2:1:function:tariffsim-price:PROD' })
+      .then((r) => process.stderr.write('ANSWER ' + JSON.stringify({ before, answer: r }) + '\\n'));`;
+  const run = (prime) => {
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TARIFFSIM_PRIME: prime, TARIFFSIM_LOG_LEVEL: 'INFO' } });
+    assert.equal(out.status, 0, out.stderr);
+    const line = out.stderr.split('\n').find((l) => l.startsWith('ANSWER '));
+    assert.ok(line, out.stderr);
+    return { ...JSON.parse(line.slice(7)), stdout: out.stdout };
+  };
+  const primed = run('1');
+  const plain = run('0');
+  assert.deepEqual(primed.answer, plain.answer);
+  assert.ok(primed.before.indices_built >= 1, JSON.stringify(primed.before));
+  assert.equal(plain.before.indices_built, 0, JSON.stringify(plain.before));
+  // The one log line of each is the request's own.
+  for (const r of [primed, plain]) assert.deepEqual(r.stdout.trim().split('\n').map((l) => /\[INFO\] -- price done in/.test(l)), [true]);
+});

@@ -48,7 +48,8 @@ const CPU = 'const CPU = () => { const c = process.cpuUsage(); return ((c.user +
 const coldWasm = (root) => `${CPU};
 const { handler } = require(${JSON.stringify(path.join('ROOT', 'js', 'price.js'))}.replace('ROOT', ${JSON.stringify(root)}));
 const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
-handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { process.stderr.write(r.results[0].rows.length ? \`ANSWER \${CPU()}\\n\` : 'EMPTY\\n'); });
+const t = process.hrtime.bigint();
+handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { const first = (Number(process.hrtime.bigint() - t) / 1e6).toFixed(2); const cpu = CPU(); process.stderr.write(r.results[0].rows.length ? \`ANSWER \${cpu} \${first}\\n\` : 'EMPTY\\n'); });
 `;
 // The same with the plain JavaScript kernel: read and parse the market, compile, price.
 const COLD_JS = `${CPU};
@@ -175,20 +176,20 @@ function child(mode, ...args) {
  * Milliseconds from spawning `node ARGS` to its answer (the line `ANSWER <cpu ms>` on stderr), and
  * the CPU the child used until then: a Lambda instance answers and stays up, so the process's exit
  * is not part of a cold start.
- * @returns {Promise<{wall: number, cpu: number}>}
+ * @returns {Promise<{wall: number, cpu: number, first: number}>}
  */
-function timeSpawn(args) {
+function timeSpawn(args, env = process.env) {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env });
     let err = '';
     let answered = false;
     child.stderr.on('data', (d) => {
       err += d;
-      const m = /ANSWER ([0-9.]+)\n/.exec(err);
+      const m = /ANSWER ([0-9.]+)( [0-9.]+)?\n/.exec(err);
       if (!answered && m) {
         answered = true;
-        resolve({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: Number(m[1]) });
+        resolve({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: Number(m[1]), first: m[2] === undefined ? NaN : Number(m[2]) });
       }
     });
     child.on('exit', () => { if (!answered) reject(new Error(`node ${args.join(' ').slice(0, 60)} gave no answer:\n${err}`)); });
@@ -203,12 +204,13 @@ async function cold(rounds) {
     fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
     fs.writeFileSync(path.join(task, name), data);
   }
-  const samples = { bare: [], bundle: [], repo: [], js: [] };
+  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [] };
   await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
     samples.bare.push(await timeSpawn(['-e', BARE]));
     samples.bundle.push(await timeSpawn(['-e', coldWasm(task)]));
+    samples.primed.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '1' }));
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
   }
@@ -220,6 +222,9 @@ async function cold(rounds) {
   const w = wall('bundle');
   const j = wall('js');
   row(`cold start: Lambda bundle, require js/price.js + 1 price (median of ${rounds})`, `${w.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(w), `<= +10 ms and < JS kernel: ${w - b <= 10 && w < j ? 'met' : 'NOT met'}`);
+  const p = wall('primed');
+  const first = (k) => median(samples[k].map((x) => x.first));
+  row('cold start: the same, primed during init (TARIFFSIM_PRIME=1)', `${p.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(p), `(reference) its first request: ${first('primed').toFixed(1)} ms after init, unprimed ${first('bundle').toFixed(1)} ms`);
   const r = wall('repo');
   row('cold start: repo tree (no snapshot: parses the market JSON)', `${r.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(r), '(reference)');
   row('cold start: plain JS kernel (JSON.parse, compile, price)', `${j.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(j), '(reference)');
