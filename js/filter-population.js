@@ -18,7 +18,7 @@ const { inside, readInput } = require('./runtime/inputs');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
 const { RUN_ID, keys, json, readJson, readState, ended, failRun } = require('./runtime/runs');
-const { claim, pumpQuietly, maybeSweep } = require('./runtime/scheduler');
+const { claim, claimRecord, pumpQuietly, maybeSweep } = require('./runtime/scheduler');
 const { failForStorage } = require('./runtime/chunk-pipeline');
 const { recordUsage } = require('./runtime/usage');
 const { planInPool } = require('./runtime/workers');
@@ -75,7 +75,16 @@ async function planRun(storage, bus, runId, k, record, request) {
     const visits = readInput(inside(root, base, spec.visits, 'visits'), 'visits');
     // Checks the scenario against the market and the spec's numbers, and filters: any of these
     // failing fails the run now rather than in every chunk. Off this thread where there is a pool.
-    const planned = await planInPool({ market, scenario, visits, spec }, request.env.name);
+    // The claim is renewed while the plan waits in the pool (behind a higher environment's
+    // chunks, say): a run being planned never looks abandoned to the sweep.
+    const renewal = setInterval(() => storage.put(k.filterLock, claimRecord()).catch(() => {}), Math.max(250, Math.floor(request.config.leaseMs / 4)));
+    renewal.unref();
+    let planned;
+    try {
+      planned = await planInPool({ market, scenario, visits, spec }, request.env.name);
+    } finally {
+      clearInterval(renewal);
+    }
     filtered = { market, scenario, ...planned };
   } catch (e) {
     await failRun(storage, bus, runId, { lambda: 'filter-population', reason: `${e.name}: ${e.message}`, error_type: e.name, environment: request.env.name });

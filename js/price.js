@@ -160,13 +160,16 @@ exports.handler = wrapHandler('price', work);
  * JavaScript around them before a caller waits. Where Lambda initializes an instance ahead of its
  * first request (provisioned concurrency), that request starts warm (about 2 ms instead of 15);
  * otherwise a cold start costs about 4 ms more in all (`npm run bench`), hence off by default.
- * Best effort: a failure here (a PROD setting still a secret reference, say) leaves the first
- * request to do the work and to report what fails. The engine's cache is keyed by content, so
+ * Best effort: a failure here leaves the first request to do the work and to report what fails. The engine's cache is keyed by content, so
  * priming leaves no trace in any answer.
  */
 function prime() {
   try {
-    const settings = { ...processConfig.forEnvironment('PROD'), marketsDir: null, builtinMarkets: { sample: SAMPLE_MARKET } };
+    // PROD's settings but its secret references (getters that throw until resolved: `price`
+    // never reads them), on the bundled market.
+    const prod = processConfig.forEnvironment('PROD');
+    const settings = { marketsDir: null, builtinMarkets: { sample: SAMPLE_MARKET } };
+    for (const key of Object.keys(prod)) if (!Object.hasOwn(prod.secretRefs, key) && !Object.hasOwn(settings, key)) settings[key] = prod[key];
     const config = { ...processConfig, forEnvironment: () => settings };
     const primer = wrapHandler('price', work, { config, logger: createLogger({ write: () => {} }) });
     const profile = { visit_id: 'prime', region: 'C', fuel: 'dual_fuel', meter: 'single_rate', payment_method: 'direct_debit', elec_kwh: 2700, gas_kwh: 11500, current_supplier: 'British Gas', filters: { fixed_only: false } };

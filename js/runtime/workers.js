@@ -131,6 +131,8 @@ class Pool {
         const cause = msg.error.systemCode ? Object.assign(new Error(msg.error.systemCode), { code: msg.error.systemCode }) : undefined;
         const e = /** @type {Error & {code?: unknown}} */ (typed(msg.error.name || 'Error', msg.error.message || 'a chunk worker failed', cause ? { cause } : undefined));
         if (msg.error.code !== undefined) e.code = msg.error.code;
+        // Where it was thrown: the worker's stack, under this thread's.
+        if (typeof msg.error.stack === 'string' && typeof e.stack === 'string') e.stack = `${e.stack}\n    --- in the chunk worker:\n${msg.error.stack}`;
         task.reject(e);
       } else {
         task.resolve(msg.out);

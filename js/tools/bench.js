@@ -209,7 +209,7 @@ async function cold(rounds) {
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
     samples.bare.push(await timeSpawn(['-e', BARE]));
-    samples.bundle.push(await timeSpawn(['-e', coldWasm(task)]));
+    samples.bundle.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '0' }));
     samples.primed.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '1' }));
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
