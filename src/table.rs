@@ -248,6 +248,31 @@ pub struct MarketInfo {
     pub typical_consumption: TypicalOut,
 }
 
+impl MarketInfo {
+    /// What an answer says of a compiled market: its date, how many tariffs are on sale, the
+    /// hypothetical ones on sale (in market order), and the typical consumption in force.
+    pub fn of(index: &MarketIndex) -> MarketInfo {
+        let market = index.market();
+        let typical = typical_at(market.as_of);
+        MarketInfo {
+            as_of: market.as_of,
+            tariffs_on_sale: market.tariffs.iter().filter(|t| t.on_sale).count(),
+            hypothetical_tariffs: market
+                .tariffs
+                .iter()
+                .filter(|t| t.hypothetical && t.on_sale)
+                .map(|t| t.id.clone())
+                .collect(),
+            typical_consumption: TypicalOut {
+                in_force_from: typical.in_force_from,
+                elec_kwh: typical.electricity_kwh,
+                e7_elec_kwh: typical.economy7_kwh,
+                gas_kwh: typical.gas_kwh,
+            },
+        }
+    }
+}
+
 /// Typical consumption, kWh a year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TypicalOut {
@@ -344,19 +369,8 @@ pub fn price_tables(
             }
         })
         .collect();
-    let typical = typical_at(market.as_of);
     PriceResponse {
-        market: MarketInfo {
-            as_of: market.as_of,
-            tariffs_on_sale: market.tariffs.iter().filter(|t| t.on_sale).count(),
-            hypothetical_tariffs: hypothetical.iter().map(|t| t.id.clone()).collect(),
-            typical_consumption: TypicalOut {
-                in_force_from: typical.in_force_from,
-                elec_kwh: typical.electricity_kwh,
-                e7_elec_kwh: typical.economy7_kwh,
-                gas_kwh: typical.gas_kwh,
-            },
-        },
+        market: MarketInfo::of(index),
         results,
     }
 }
