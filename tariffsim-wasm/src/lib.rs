@@ -46,9 +46,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::rc::Rc;
-use tariffsim::table::{MarketInfo, PriceOptions, ProfileInput};
 #[cfg(feature = "full")]
 use tariffsim::table::{FILTER_FIELDS, PROFILE_FIELDS, PricedTable, price_tables};
+use tariffsim::table::{MarketInfo, PriceOptions, ProfileInput};
 use tariffsim::{Market, MarketIndex, PageRules, Scenario, Tariff, Visit, VisitError};
 use tariffsim::{compact, snapshot};
 use wasm_bindgen::prelude::*;
