@@ -159,9 +159,10 @@ exports.handler = wrapHandler('price', work);
  * wasm functions a request runs (lazily, on first call: most of a first request's time) and the
  * JavaScript around them before a caller waits. Where Lambda initializes an instance ahead of its
  * first request (provisioned concurrency), that request starts warm (about 2 ms instead of 15);
- * otherwise a cold start costs about 4 ms more in all (`npm run bench`), hence off by default.
- * Best effort: a failure here leaves the first request to do the work and to report what fails. The engine's cache is keyed by content, so
- * priming leaves no trace in any answer.
+ * otherwise init plus first request take up to a few milliseconds more in all (`npm run bench`'s
+ * primed row), hence off by default. Best effort: a failure here leaves the first request to do
+ * the work and to report what fails. The engine's cache is keyed by content, so priming leaves no
+ * trace in any answer.
  */
 function prime() {
   try {

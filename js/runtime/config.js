@@ -47,8 +47,8 @@
 //   TARIFFSIM_PRIME         1: the price handler answers one request on the bundled sample market
 //                           during init (js/price.js prime), so that its first real request finds
 //                           the code compiled (about 2 ms instead of 15 on a 2-core machine) at
-//                           the cost of about 4 ms more in all; for instances initialized ahead of
-//                           their first request (provisioned concurrency). Off by default.
+//                           the cost of up to a few ms more in all; for instances initialized ahead
+//                           of their first request (provisioned concurrency). Off by default.
 //   TARIFFSIM_CONFIG_FILE   the configuration per alias (default config/environments.json)
 //   TARIFFSIM_SSM_ENDPOINT  an SSM-compatible endpoint for secret references (e.g. a moto server)
 //
