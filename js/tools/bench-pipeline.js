@@ -25,22 +25,24 @@
 //    alone (median of 3), in --prod-repeat trials (default 3); the median trial is reported.
 //    Target: at most 1.2x.
 // 4. The development server's responsiveness: p99 of sequential `price` calls through its REST
-//    route (POST /lambdas/price) while a run computes, against the same calls idle. Target: at
-//    most 2x.
+//    route (POST /lambdas/price) while a run computes in the server's process, against the same
+//    calls idle, in --price-repeat trials (default 3; the median trial is reported). The calls
+//    come from a child process, as a web app's come from its own. Target: at most 2x.
 //
 // Also printed: the process's CPU time (all threads) for each baseline and the pipeline.
 //
 //   npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5]
-//                             [--budget 4] [--calls 300] [--prod-repeat 3]
+//                             [--budget 4] [--calls 300] [--prod-repeat 3] [--price-repeat 3]
 //                             [--only overhead,budget,prod,price] [--threads]
 //   (--threads: each run's timeline and CPU time per kind of thread, on stderr)
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { fork } = require('node:child_process');
 const { commandLine } = require('./cli');
 
-const USAGE = 'usage: npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5] [--budget 4] [--calls 300] [--prod-repeat 3] [--only overhead,budget,prod,price] [--threads]';
+const USAGE = 'usage: npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5] [--budget 4] [--calls 300] [--prod-repeat 3] [--price-repeat 3] [--only overhead,budget,prod,price] [--threads]';
 const { startRedis } = require('../test/servers');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -65,7 +67,37 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 };
 
+/**
+ * The price client (a child process): on {count}, that many sequential `price` calls to the URL,
+ * or fewer when {stop} comes first; answers {times} (ms each) or {error}.
+ */
+function priceClient(url) {
+  const body = JSON.stringify({ market: 'sample', profile: { region: 'C', fuel: 'dual_fuel', payment_method: 'direct_debit' }, page_size: 10 });
+  let stop = false;
+  process.on('message', async (/** @type {{count?: number, stop?: boolean}} */ m) => {
+    if (m.stop) {
+      stop = true;
+      return;
+    }
+    stop = false;
+    const times = [];
+    try {
+      for (let i = 0; i < Number(m.count) && !stop; i += 1) {
+        const t = performance.now();
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`price answered ${res.status}`);
+        times.push(performance.now() - t);
+      }
+      process.send?.({ times });
+    } catch (e) {
+      process.send?.({ error: String(e && e.stack) });
+    }
+  });
+}
+
 async function main() {
+  if (process.argv[2] === '--price-client') return priceClient(process.argv[3]);
   const parsed = commandLine(process.argv.slice(2), {
       chunks: { type: 'string', default: '200' },
       'chunk-size': { type: 'string', default: '2000' },
@@ -75,6 +107,7 @@ async function main() {
       calls: { type: 'string', default: '300' },
       only: { type: 'string', default: '' },
       'prod-repeat': { type: 'string', default: '3' },
+      'price-repeat': { type: 'string', default: '3' },
       threads: { type: 'boolean', default: false },
   }, USAGE);
   if (parsed.exit !== undefined) process.exit(parsed.exit);
@@ -264,33 +297,45 @@ async function main() {
     trials.push({ alone, busy, ratio: busy / alone });
   }
 
-  // 4. price p99 through the dev server's REST route, idle and while a run computes.
-  let idleTimes = [];
-  let busyTimes = [];
+  // 4. price p99 through the dev server's REST route, idle and while a run computes. The calls come
+  // from another process, as a web app's do (the client's own work, about a millisecond of CPU per
+  // call with fetch, is then not done on the thread serving them).
+  /** @type {Array<{p99Idle: number, p99Busy: number, ratio: number, idleCalls: number, busyCalls: number}>} */
+  const priceTrials = [];
   if (want('price')) {
     const app = buildServer({ sweep: false });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    const body = JSON.stringify({ market: 'sample', profile: { region: 'C', fuel: 'dual_fuel', payment_method: 'direct_debit' }, page_size: 10 });
-    const priceCalls = async (count, until = () => false) => {
-      const times = [];
-      for (let i = 0; i < count && !until(); i += 1) {
-        const t = performance.now();
-        const res = await fetch(`${address}/lambdas/price`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        await res.arrayBuffer();
-        if (!res.ok) throw new Error(`price answered ${res.status}`);
-        times.push(performance.now() - t);
-      }
-      return times;
-    };
+    const client = fork(__filename, ['--price-client', `${address}/lambdas/price`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const clientExit = new Promise((resolve) => client.once('exit', resolve));
+    /** Sequential calls from the client process, `count` of them or until `stop` is sent. */
+    const priceCalls = (count) =>
+      new Promise((resolve, reject) => {
+        const onExit = (code) => reject(new Error(`the price client exited with ${code}`));
+        client.once('exit', onExit);
+        client.once('message', (/** @type {{times?: number[], error?: string}} */ m) => {
+          client.off('exit', onExit);
+          if (m.error) reject(new Error(m.error));
+          else resolve(m.times);
+        });
+        client.send({ count });
+      });
     await priceCalls(50);
-    idleTimes = await priceCalls(calls);
-    let running = true;
-    const busyRun = timedRun({ ...spec, sample_size: 100 * chunkSize }).finally(() => {
-      running = false;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    busyTimes = await priceCalls(calls, () => !running);
-    await busyRun;
+    // --price-repeat trials (default 3), each the calls idle then while a fresh run computes; the
+    // trial with the median ratio of the p99s is reported (one p99 of a few hundred calls on a
+    // shared machine is noise).
+    for (let t = 0; t < Number(values['price-repeat']); t += 1) {
+      const idleTimes = await priceCalls(calls);
+      const busyRun = timedRun({ ...spec, sample_size: 100 * chunkSize }).finally(() => client.send({ stop: true }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const busyTimes = await priceCalls(calls);
+      await busyRun;
+      await idle();
+      const p99Idle = quantile(idleTimes, 0.99);
+      const p99Busy = quantile(busyTimes, 0.99);
+      priceTrials.push({ p99Idle, p99Busy, ratio: p99Busy / p99Idle, idleCalls: idleTimes.length, busyCalls: busyTimes.length });
+    }
+    client.disconnect();
+    await clientExit;
     await idle();
     await app.close();
   }
@@ -335,9 +380,11 @@ async function main() {
     );
   }
   if (want('price')) {
-    const p99Idle = quantile(idleTimes, 0.99);
-    const p99Busy = quantile(busyTimes, 0.99);
-    lines.push(`price p99 while a run computes: ${p99Busy.toFixed(1)} ms vs ${p99Idle.toFixed(1)} ms idle (${busyTimes.length} and ${idleTimes.length} calls; ${(p99Busy / p99Idle).toFixed(2)} x); target at most 2x: ${p99Busy <= 2 * p99Idle ? 'met' : 'NOT met'}`);
+    const ratio = median(priceTrials.map((x) => x.ratio));
+    const { p99Idle, p99Busy, idleCalls, busyCalls } = priceTrials.find((x) => x.ratio === ratio);
+    lines.push(
+      `price p99 while a run computes: ${p99Busy.toFixed(1)} ms vs ${p99Idle.toFixed(1)} ms idle (${busyCalls} and ${idleCalls} calls; ${ratio.toFixed(2)} x); target at most 2x: ${ratio <= 2 ? 'met' : 'NOT met'} (median of ${priceTrials.length} trials: ${priceTrials.map((x) => `${x.p99Busy.toFixed(1)}/${x.p99Idle.toFixed(1)} = ${x.ratio.toFixed(2)}`).join(', ')})`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   await closeWorkers();
