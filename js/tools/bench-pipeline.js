@@ -26,13 +26,14 @@
 //    Target: at most 1.2x.
 // 4. The development server's responsiveness: p99 of sequential `price` calls through its REST
 //    route (POST /lambdas/price) while a run computes in the server's process, against the same
-//    calls idle, in --price-repeat trials (default 3; the median trial is reported). The calls
-//    come from a child process, as a web app's come from its own. Target: at most 2x.
+//    calls idle (after 500 warm-up calls), in --price-repeat trials (default 3; the median trial
+//    is reported). The calls come from a child process, as a web app's come from its own.
+//    Target: at most 2x.
 //
 // Also printed: the process's CPU time (all threads) for each baseline and the pipeline.
 //
 //   npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5]
-//                             [--budget 4] [--calls 300] [--prod-repeat 3] [--price-repeat 3]
+//                             [--budget 4] [--calls 1000] [--prod-repeat 3] [--price-repeat 3]
 //                             [--only overhead,budget,prod,price] [--threads]
 //   (--threads: each run's timeline and CPU time per kind of thread, on stderr)
 
@@ -42,7 +43,7 @@ const path = require('node:path');
 const { fork } = require('node:child_process');
 const { commandLine } = require('./cli');
 
-const USAGE = 'usage: npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5] [--budget 4] [--calls 300] [--prod-repeat 3] [--price-repeat 3] [--only overhead,budget,prod,price] [--threads]';
+const USAGE = 'usage: npm run bench:pipeline -- [--chunks 200] [--chunk-size 2000] [--page-size 10] [--repeat 5] [--budget 4] [--calls 1000] [--prod-repeat 3] [--price-repeat 3] [--only overhead,budget,prod,price] [--threads]';
 const { startRedis } = require('../test/servers');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -104,7 +105,7 @@ async function main() {
       'page-size': { type: 'string', default: '10' },
       repeat: { type: 'string', default: '5' },
       budget: { type: 'string', default: '4' },
-      calls: { type: 'string', default: '300' },
+      calls: { type: 'string', default: '1000' },
       only: { type: 'string', default: '' },
       'prod-repeat': { type: 'string', default: '3' },
       'price-repeat': { type: 'string', default: '3' },
@@ -319,7 +320,7 @@ async function main() {
         });
         client.send({ count });
       });
-    await priceCalls(50);
+    await priceCalls(500);
     // --price-repeat trials (default 3), each the calls idle then while a fresh run computes; the
     // trial with the median ratio of the p99s is reported (one p99 of a few hundred calls on a
     // shared machine is noise).
