@@ -260,3 +260,20 @@ test('a run is planned (filter-population\'s computation) in the pool: the threa
     return true;
   });
 });
+
+nodeTest.test('background threads run below the thread serving requests: the chunk workers and libuv\'s file pool at nice 10 (Linux)', { timeout: 180_000, skip: process.platform !== 'linux' }, async () => {
+  const final = await runToEnd('nice-run', spec({ sample_size: 600 }));
+  assert.equal(final.status, 'done', JSON.stringify(final));
+  /** nice of each thread of this process, by name (man proc: /proc/<pid>/task/<tid>/stat field 19) */
+  const niceByName = {};
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    (niceByName[name] ||= []).push(Number(fields[16]));
+  }
+  assert.ok(niceByName['libuv-worker']?.length > 0 && niceByName['libuv-worker'].every((n) => n === 10), JSON.stringify(niceByName));
+  assert.ok(niceByName.WorkerThread?.length > 0 && niceByName.WorkerThread.every((n) => n === 10), JSON.stringify(niceByName));
+  // The thread serving requests keeps its priority.
+  assert.equal(niceByName[fs.readFileSync('/proc/self/comm', 'utf8').trim()]?.[0] ?? 0, 0);
+});
