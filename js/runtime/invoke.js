@@ -140,9 +140,28 @@ function track(work) {
   return work;
 }
 
-/** Resolves when no in-process invocation (or work it left running) is running (tests, benchmarks, the dev server). */
-async function idle() {
-  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+/** How to wait for the invocations of another thread of this process (the dev server's runner), or null. */
+let remoteIdle = null;
+
+/**
+ * Makes idle() wait for another thread's invocations too (js/server/runner.js).
+ * @param {(() => Promise<unknown>) | null} wait
+ */
+function setRemoteIdle(wait) {
+  remoteIdle = wait;
 }
 
-module.exports = { invoke, idle, track, runAsEvent, targetArn, functionName, localHandler, TARGETS };
+/**
+ * Resolves when no in-process invocation (or work it left running) is running, in this thread
+ * or in the dev server's runner thread (tests, benchmarks, the dev server).
+ */
+async function idle() {
+  for (;;) {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    if (remoteIdle === null) return;
+    await remoteIdle();
+    if (inFlight.size === 0) return;
+  }
+}
+
+module.exports = { invoke, idle, setRemoteIdle, track, runAsEvent, targetArn, functionName, localHandler, TARGETS };

@@ -9,6 +9,7 @@
 // hears): the durable run state in storage is the truth, messages are the signal.
 
 const { EventEmitter } = require('node:events');
+const { BroadcastChannel } = require('node:worker_threads');
 
 /** The topic of a lambda's messages for a request. */
 function topic(lambda, requestId) {
@@ -25,17 +26,42 @@ function patternToRegExp(pattern) {
   return new RegExp(`^${escaped}$`);
 }
 
+/**
+ * The embedded bus is the process's, whichever thread publishes (the dev server's runner thread
+ * runs the runs, its own thread serves the page: js/server/runner.js): a thread's messages and
+ * remembered ends reach the other threads' through a BroadcastChannel, opened once per thread by
+ * the first embedded bus (or by bridgeThreads) and never keeping a thread alive.
+ */
+let bridge = null;
+function bridgeThreads() {
+  if (bridge !== null) return bridge;
+  bridge = new BroadcastChannel('tariffsim:embedded-bus');
+  bridge.unref();
+  bridge.onmessage = (/** @type {MessageEvent} */ event) => {
+    const m = event.data;
+    if (m.remember !== undefined) {
+      if (!MEMORY.has(m.remember)) MEMORY.set(m.remember, m.record);
+      return;
+    }
+    const bus = buses.get('');
+    if (bus instanceof EmbeddedBus) bus.emitter.emit('message', m.channel, m.text);
+  };
+  return bridge;
+}
+
 class EmbeddedBus {
   constructor() {
     this.emitter = new EventEmitter();
     this.emitter.setMaxListeners(0);
     this.kind = 'embedded';
+    this.bridge = bridgeThreads();
   }
 
   async publish(channel, message) {
     const text = typeof message === 'string' ? message : JSON.stringify(message);
-    // Delivered asynchronously, as Redis would.
+    // Delivered asynchronously, as Redis would; to this thread's subscribers and the others'.
     queueMicrotask(() => this.emitter.emit('message', channel, text));
+    this.bridge.postMessage({ channel, text });
     return true;
   }
 
@@ -59,6 +85,7 @@ class EmbeddedBus {
     const key = `${runId}|${what}`;
     if (MEMORY.has(key)) return false;
     MEMORY.set(key, record);
+    this.bridge.postMessage({ remember: key, record });
     return true;
   }
 
@@ -259,4 +286,4 @@ async function closeBuses() {
   await Promise.all(all.map((b) => b.close()));
 }
 
-module.exports = { topic, requestPattern, openBus, closeBuses, EmbeddedBus, RedisBus };
+module.exports = { topic, requestPattern, openBus, closeBuses, bridgeThreads, EmbeddedBus, RedisBus };

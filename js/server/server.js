@@ -22,12 +22,12 @@ const { localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
 const { DEFAULT_REGION, functionName, lambdaOf } = require('../runtime/functions');
 const { pipelineOf } = require('../runtime/pipeline');
 const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
-const { startSweeping } = require('../runtime/scheduler');
 const { closeWorkers } = require('../runtime/workers');
 const { tailStore } = require('../runtime/logging');
 const { readInput } = require('../runtime/inputs');
 const { scrubPaths } = require('../runtime/paths');
 const { requestGuard, frameworkErrors } = require('./guard');
+const { acquireRunner } = require('./runner');
 
 /** @typedef {InstanceType<typeof import('../runtime/storage').FolderStorage>} FolderStorage */
 
@@ -96,8 +96,19 @@ function lambdaContext(name, qualifier) {
   return { awsRequestId: crypto.randomUUID(), invokedFunctionArn: arn, functionName: name, functionVersion: '$LATEST' };
 }
 
-/** Runs a handler, keeping the last 4 KB of the log lines it writes. */
-async function invokeWithTail(target, event, context) {
+/**
+ * The lambdas served on the server's own thread: the synchronous path. The others (a run's) run on
+ * the runner thread (runner.js), so that a run's work never holds up a request.
+ */
+const SERVED_HERE = new Set(['price']);
+
+/**
+ * Runs a handler, keeping the last 4 KB of the log lines it writes: on this thread for `price`, on
+ * the runner thread for the others.
+ * @param {{get: () => {invoke: (target: string, event: unknown, context: object) => Promise<{result: unknown, tail: string}>}}} runner
+ */
+async function invokeWithTail(runner, target, event, context) {
+  if (!SERVED_HERE.has(target)) return runner.get().invoke(target, event, context);
   const tail = { text: '' };
   try {
     const result = await tailStore.run(tail, () => handlerOf(target)(event, context));
@@ -163,6 +174,7 @@ function errorBody(err) {
  *   TARIFFSIM_ALLOWED_HOSTS); `listenHost`: the address it will listen on (served as a name too)
  */
 function buildServer(options = {}) {
+  const runner = acquireRunner();
   const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB, frameworkErrors });
   // Host, Origin and content type, before any route (guard.js).
   app.addHook('onRequest', requestGuard({ allowedHosts: [...config.allowedHosts, ...(options.allowedHosts || [])], listenHost: options.listenHost }));
@@ -186,7 +198,7 @@ function buildServer(options = {}) {
       throw e;
     }
     try {
-      const { result } = await invokeWithTail(target, body.length ? body.toString('utf8') : '{}', lambdaContext(functionName(target), request.query.env || null));
+      const { result } = await invokeWithTail(runner, target, body.length ? body.toString('utf8') : '{}', lambdaContext(functionName(target), request.query.env || null));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
       return reply.code(statusOf(err)).send(errorBody(err));
@@ -224,12 +236,14 @@ function buildServer(options = {}) {
     if (type === 'DryRun') return reply.code(204).send();
     if (type === 'Event') {
       // Runs in the background and is retried twice after a failure, as Lambda does.
-      runAsEvent(handlerOf(target), event, context.invokedFunctionArn, config.forEnvironment('DEV').retryDelaysMs);
+      const delays = config.forEnvironment('DEV').retryDelaysMs;
+      if (SERVED_HERE.has(target)) runAsEvent(handlerOf(target), event, context.invokedFunctionArn, delays);
+      else runner.get().event(target, event, context.invokedFunctionArn, delays);
       return reply.code(202).send();
     }
     const wantTail = request.headers['x-amz-log-type'] === 'Tail';
     try {
-      const { result, tail } = await invokeWithTail(target, event, context);
+      const { result, tail } = await invokeWithTail(runner, target, event, context);
       if (wantTail) reply.header('X-Amz-Log-Result', lastBytes(scrubPaths(tail), TAIL_BYTES).toString('base64'));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
@@ -244,24 +258,23 @@ function buildServer(options = {}) {
     }
   });
 
-  registerPage(app);
+  registerPage(app, runner);
   // Runs left unfinished by a process that died are taken up again when the server starts, and
-  // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md).
+  // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md). On the runner.
   if (options.sweep !== false) {
-    let stop = null;
     app.addHook('onReady', async () => {
-      stop = startSweeping();
-    });
-    app.addHook('onClose', async () => {
-      if (stop) await stop();
-      await closeWorkers();
+      await runner.get().sweep();
     });
   }
+  app.addHook('onClose', async () => {
+    await runner.release();
+    await closeWorkers();
+  });
   return app;
 }
 
 /** The run page and the small API it uses. */
-function registerPage(app) {
+function registerPage(app, runner) {
   const publicDir = path.join(__dirname, 'public');
   // The UMD build, for a plain <script> tag (the package's exports map does not list it).
   const chartJs = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
@@ -303,7 +316,7 @@ function registerPage(app) {
   // Cancel, as run-simulation's `cancel` input does (the page's button): the run's state after it.
   app.post('/api/runs/:id/cancel', async (req, reply) => {
     try {
-      return await handlerOf('run-simulation')({ cancel: req.params.id }, lambdaContext('tariffsim-run-simulation', req.query.env || null));
+      return (await invokeWithTail(runner, 'run-simulation', { cancel: req.params.id }, lambdaContext('tariffsim-run-simulation', req.query.env || null))).result;
     } catch (err) {
       return reply.code(statusOf(err)).send(errorBody(err));
     }

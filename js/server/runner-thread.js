@@ -1,0 +1,65 @@
+'use strict';
+// The development server's runner thread (js/server/runner.js): the asynchronous lambdas
+// (run-simulation, filter-population, simulate-chunk) run here, with everything a run does in
+// this process (the in-process invocations they make, the chunk pool, the merge, the sweep), so
+// that the server's own thread only serves requests and answers `price`.
+//
+// Messages in: {id, kind: 'invoke', target, event, context} (answered {id, result, tail} or
+// {id, error, tail}); {kind: 'event', target, event, arn, delays} (an Event: retried, not
+// answered); {id, kind: 'idle' | 'sweep' | 'close'} (answered {id} when done).
+
+const { parentPort } = require('node:worker_threads');
+const { localHandler, runAsEvent, idle } = require('../runtime/invoke');
+const { tailStore } = require('../runtime/logging');
+const { startSweeping } = require('../runtime/scheduler');
+const { closeWorkers } = require('../runtime/workers');
+const { closeBuses } = require('../runtime/pubsub');
+
+/** What the server's thread needs of an error: its name, message, stack and own fields. */
+function errorRecord(e) {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
+  const record = { ...e, name: e.name, message: e.message, stack: e.stack };
+  // Only what clones: a cause, a function or a socket stays here.
+  for (const [key, value] of Object.entries(record)) if (value !== null && typeof value === 'object') delete record[key];
+  return record;
+}
+
+let stopSweeping = null;
+
+async function handle(m) {
+  switch (m.kind) {
+    case 'invoke': {
+      const tail = { text: '' };
+      try {
+        const result = await tailStore.run(tail, () => localHandler(m.target)(m.event, m.context));
+        parentPort.postMessage({ id: m.id, result, tail: tail.text });
+      } catch (e) {
+        parentPort.postMessage({ id: m.id, error: errorRecord(e), tail: tail.text });
+      }
+      return;
+    }
+    case 'event':
+      runAsEvent(localHandler(m.target), m.event, m.arn, m.delays);
+      return;
+    case 'idle':
+      await idle();
+      break;
+    case 'sweep':
+      if (stopSweeping === null) stopSweeping = startSweeping();
+      break;
+    case 'close':
+      if (stopSweeping !== null) await stopSweeping();
+      stopSweeping = null;
+      await idle();
+      await closeWorkers();
+      await closeBuses();
+      break;
+    default:
+      throw new Error(`the runner has no message kind ${m.kind}`);
+  }
+  parentPort.postMessage({ id: m.id });
+}
+
+parentPort.on('message', (m) => {
+  handle(m).catch((e) => parentPort.postMessage({ id: m.id, error: errorRecord(e) }));
+});

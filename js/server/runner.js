@@ -1,0 +1,130 @@
+'use strict';
+// The development server's asynchronous lambdas run on a thread of their own, the runner
+// (js/server/runner-thread.js): a run's orchestration (its records, budget leases, messages,
+// in-process invocations and the merge's file work, several milliseconds of CPU per chunk) then
+// never holds up the thread serving requests, and a synchronous `price` call answers while a run
+// computes as it does idle (docs/pipeline.md, `npm run bench:pipeline`). The runner shares the
+// process's environment (SHARE_ENV), its storage and its bus (the embedded bus is bridged between
+// threads: js/runtime/pubsub.js). In Lambda there is no runner: every invocation has its process.
+//
+// One runner per process, started on first use and shared by the servers of the process; it
+// stops when the last of them closes.
+
+const path = require('node:path');
+const { Worker, SHARE_ENV } = require('node:worker_threads');
+const { typed } = require('../runtime/errors');
+const { setRemoteIdle } = require('../runtime/invoke');
+const { bridgeThreads } = require('../runtime/pubsub');
+
+class Runner {
+  constructor() {
+    // This thread hears the runner's messages on the embedded bus from the start.
+    bridgeThreads();
+    this.worker = new Worker(path.join(__dirname, 'runner-thread.js'), { env: SHARE_ENV });
+    // The thread keeps the process alive only while a call waits for its answer: a server that
+    // is never closed (a test's) does not hold its process (its listening socket does, if any).
+    this.worker.unref();
+    this.calls = new Map();
+    this.nextId = 1;
+    this.dead = null;
+    this.worker.on('message', (m) => {
+      const call = this.calls.get(m.id);
+      if (!call) return;
+      this.calls.delete(m.id);
+      if (this.calls.size === 0) this.worker.unref();
+      call.settle(m);
+    });
+    const lost = (e) => {
+      this.dead = e;
+      for (const call of this.calls.values()) call.settle({ error: { name: 'InternalError', message: `the runner thread stopped: ${e.message}` } });
+      this.calls.clear();
+      if (current === this) current = null;
+    };
+    this.worker.on('error', lost);
+    this.worker.on('exit', (code) => lost(new Error(`it exited with ${code}`)));
+  }
+
+  /** Posts a message and resolves with its answer ({result, tail} or rejects with its error). */
+  call(message) {
+    if (this.dead) return Promise.reject(typed('InternalError', `the runner thread stopped: ${this.dead.message}`));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      if (this.calls.size === 0) this.worker.ref();
+      this.calls.set(id, {
+        settle: (m) => {
+          if (!m.error) {
+            resolve(m);
+            return;
+          }
+          const { name, message: text, stack, ...fields } = m.error;
+          const e = Object.assign(typed(name || 'Error', text || 'the runner failed'), fields);
+          if (typeof stack === 'string') e.stack = stack;
+          e.tail = m.tail || '';
+          reject(e);
+        },
+      });
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  /**
+   * A lambda's handler run on the runner, as a RequestResponse invocation.
+   * @returns {Promise<{result: unknown, tail: string}>} its answer and the tail of its log lines
+   *   (a failure is thrown, with its `tail`)
+   */
+  async invoke(target, event, context) {
+    const { result, tail } = await this.call({ kind: 'invoke', target, event, context });
+    return { result, tail };
+  }
+
+  /** A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries. */
+  event(target, event, arn, delays) {
+    if (!this.dead) this.worker.postMessage({ kind: 'event', target, event, arn, delays });
+  }
+
+  /** Resolves when the runner has no invocation running (nor work one left running). */
+  idle() {
+    return this.dead ? Promise.resolve() : this.call({ kind: 'idle' });
+  }
+
+  /** Takes up unfinished runs now and every TARIFFSIM_SWEEP_MS (scheduler.startSweeping). */
+  sweep() {
+    return this.call({ kind: 'sweep' });
+  }
+
+  async close() {
+    if (!this.dead) await this.call({ kind: 'close' }).catch(() => {});
+    await this.worker.terminate();
+  }
+}
+
+let current = null;
+let users = 0;
+
+/** The process's runner, started when needed; `release()` it when done. */
+function acquireRunner() {
+  users += 1;
+  let released = false;
+  return {
+    get: () => {
+      if (current === null) {
+        current = new Runner();
+        const runner = current;
+        setRemoteIdle(() => (current === runner ? runner.idle() : Promise.resolve()));
+      }
+      return current;
+    },
+    release: async () => {
+      if (released) return;
+      released = true;
+      users -= 1;
+      if (users > 0 || current === null) return;
+      const runner = current;
+      current = null;
+      setRemoteIdle(null);
+      await runner.close();
+    },
+  };
+}
+
+module.exports = { acquireRunner };
