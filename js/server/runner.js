@@ -87,8 +87,12 @@ class Runner {
     return this.dead ? Promise.resolve() : this.call({ kind: 'idle' });
   }
 
-  /** Takes up unfinished runs now and every TARIFFSIM_SWEEP_MS (scheduler.startSweeping). */
+  /**
+   * Takes up unfinished runs now and every TARIFFSIM_SWEEP_MS (scheduler.startSweeping); a runner
+   * started after this one stopped (a crash) sweeps too, and so resumes the runs it left.
+   */
   sweep() {
+    sweeping = true;
     return this.call({ kind: 'sweep' });
   }
 
@@ -100,6 +104,8 @@ class Runner {
 
 let current = null;
 let users = 0;
+/** Whether the process's runner sweeps (a server asked it to). */
+let sweeping = false;
 
 /** The process's runner, started when needed; `release()` it when done. */
 function acquireRunner() {
@@ -111,6 +117,7 @@ function acquireRunner() {
         current = new Runner();
         const runner = current;
         setRemoteIdle(() => (current === runner ? runner.idle() : Promise.resolve()));
+        if (sweeping) runner.sweep().catch(() => {});
       }
       return current;
     },
@@ -121,6 +128,7 @@ function acquireRunner() {
       if (users > 0 || current === null) return;
       const runner = current;
       current = null;
+      sweeping = false;
       setRemoteIdle(null);
       await runner.close();
     },

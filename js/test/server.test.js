@@ -24,6 +24,9 @@ before(async () => {
   Object.assign(process.env, {
     TARIFFSIM_STORAGE: storageDir,
     TARIFFSIM_LOG_LEVEL: 'INFO',
+    // The server sweeps for unfinished runs at start only: a run goes on because it runs, not
+    // because a sweep took it up (the runner thread's test).
+    TARIFFSIM_SWEEP_MS: '3600000',
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_REGION: 'eu-west-1',
@@ -206,4 +209,45 @@ test('the run events stream stops watching when its client goes away', async () 
   controllers.forEach((c) => c.abort());
   for (let i = 0; i < 50 && bus.emitter.listenerCount('message') > before; i += 1) await new Promise((r) => setTimeout(r, 50));
   assert.equal(bus.emitter.listenerCount('message'), before, 'no watcher left behind');
+});
+
+test('a run started through the server runs on the runner thread: it goes on while this thread is blocked, and its messages reach this thread on the embedded bus', async () => {
+  const { openBus } = require('../runtime/pubsub');
+  const { keys } = require('../runtime/runs');
+  const runId = 'runner-run';
+  const seen = [];
+  let ended;
+  const end = new Promise((resolve) => {
+    ended = resolve;
+  });
+  const unsubscribe = await openBus(null).subscribe(`tariffsim:*:${runId}`, (/** @type {{event: string}} */ m) => {
+    seen.push(m.event);
+    if (m.event === 'run-done' || m.event === 'run-failed') ended(m);
+  });
+  try {
+    const spec = { market: 'sample/market.json', visits: 'sample/visits.csv', sample_size: 12000, chunk_size: 1000, seed: 2 };
+    const res = await fetch(`${endpoint}/lambdas/run-simulation`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ 'request-id': runId, spec }) });
+    assert.equal(res.status, 200, await res.clone().text());
+    // This thread blocks (no event loop turn) until a chunk is recorded done: only a run on another
+    // thread can get there (on this one it would wait for ever; the test gives up after 60 s).
+    const doneDir = path.join(storageDir, keys(runId).doneDir);
+    const until = Date.now() + 60_000;
+    let chunksDone = 0;
+    while (chunksDone === 0 && Date.now() < until) {
+      try {
+        chunksDone = fs.readdirSync(doneDir).filter((f) => !f.endsWith('.tmp')).length;
+      } catch {
+        // not made yet
+      }
+    }
+    assert.ok(chunksDone > 0, 'no chunk was done while the serving thread was blocked');
+    // price is answered on this thread meanwhile.
+    const priced = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(PRICE) });
+    assert.equal(priced.status, 200);
+    const last = /** @type {{event: string}} */ (await end);
+    assert.equal(last.event, 'run-done', JSON.stringify(last));
+    assert.ok(seen.includes('chunk-done'), seen.join(' '));
+  } finally {
+    await unsubscribe();
+  }
 });
