@@ -48,9 +48,10 @@ async function handle(m) {
       if (stopSweeping === null) stopSweeping = startSweeping();
       break;
     case 'close':
+      // As a server's close did before the runner: runs still going stop here and are taken up
+      // again by the next server's sweep (docs/pipeline.md), not waited for.
       if (stopSweeping !== null) await stopSweeping();
       stopSweeping = null;
-      await idle();
       await closeWorkers();
       await closeBuses();
       break;
