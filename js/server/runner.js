@@ -35,10 +35,16 @@ class Runner {
       call.settle(m);
     });
     const lost = (e) => {
+      if (this.dead) return;
       this.dead = e;
       for (const call of this.calls.values()) call.settle({ error: { name: 'InternalError', message: `the runner thread stopped: ${e.message}` } });
       this.calls.clear();
-      if (current === this) current = null;
+      if (current !== this) return; // closed
+      // It died (a crash, not a close): a new runner takes its place, and its sweep takes up the
+      // runs this one left (their claims name a thread that is gone: budget.js deadLocal).
+      current = null;
+      process.stderr.write(`tariffsim: the runner thread stopped (${e.message}); a new one starts\n`);
+      if (sweeping) setTimeout(() => current === null && sweeping && start(), RESTART_MS).unref();
     };
     this.worker.on('error', lost);
     this.worker.on('exit', (code) => lost(new Error(`it exited with ${code}`)));
@@ -106,21 +112,24 @@ let current = null;
 let users = 0;
 /** Whether the process's runner sweeps (a server asked it to). */
 let sweeping = false;
+/** How long after a runner died a new one starts (one a request needs starts at once). */
+const RESTART_MS = 1000;
+
+/** Starts the process's runner. */
+function start() {
+  current = new Runner();
+  const runner = current;
+  setRemoteIdle(() => (current === runner ? runner.idle() : Promise.resolve()));
+  if (sweeping) runner.sweep().catch(() => {});
+  return runner;
+}
 
 /** The process's runner, started when needed; `release()` it when done. */
 function acquireRunner() {
   users += 1;
   let released = false;
   return {
-    get: () => {
-      if (current === null) {
-        current = new Runner();
-        const runner = current;
-        setRemoteIdle(() => (current === runner ? runner.idle() : Promise.resolve()));
-        if (sweeping) runner.sweep().catch(() => {});
-      }
-      return current;
-    },
+    get: () => current || start(),
     release: async () => {
       if (released) return;
       released = true;
@@ -135,4 +144,9 @@ function acquireRunner() {
   };
 }
 
-module.exports = { acquireRunner };
+/** The process's runner thread (a Worker), or null: for tests and diagnostics. */
+function runnerThread() {
+  return current && current.worker;
+}
+
+module.exports = { acquireRunner, runnerThread };
