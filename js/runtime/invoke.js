@@ -57,6 +57,7 @@ function targetArn(target, env, settings) {
  * @param {unknown} event
  * @param {string} arn the invoked function's ARN (its alias is the environment)
  * @param {number[]} delays milliseconds before each retry
+ * @returns {Promise<void>} settles when the event is finished: done, or failed after its retries
  */
 function runAsEvent(handler, event, arn, delays) {
   const run = (async () => {
@@ -74,6 +75,7 @@ function runAsEvent(handler, event, arn, delays) {
   })();
   inFlight.add(run);
   run.finally(() => inFlight.delete(run));
+  return run;
 }
 
 function local(target, message, request, arn) {

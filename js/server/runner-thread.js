@@ -5,8 +5,9 @@
 // that the server's own thread only serves requests and answers `price`.
 //
 // Messages in: {id, kind: 'invoke', target, event, context} (answered {id, result, tail} or
-// {id, error, tail}); {kind: 'event', target, event, arn, delays} (an Event: retried, not
-// answered); {id, kind: 'idle' | 'sweep' | 'close'} (answered {id} when done).
+// {id, error, tail}); {kind: 'event', eventId, target, event, arn, delays} (an Event: retried,
+// answered {eventDone: eventId} once finished); {id, kind: 'idle' | 'sweep' | 'close'}
+// (answered {id} when done).
 
 const { parentPort } = require('node:worker_threads');
 const { localHandler, runAsEvent, idle } = require('../runtime/invoke');
@@ -39,7 +40,8 @@ async function handle(m) {
       return;
     }
     case 'event':
-      runAsEvent(localHandler(m.target), m.event, m.arn, m.delays);
+      // Finished (done, or failed after its retries): the server's thread stops keeping it.
+      runAsEvent(localHandler(m.target), m.event, m.arn, m.delays).then(() => parentPort.postMessage({ eventDone: m.eventId }));
       return;
     case 'idle':
       await idle();

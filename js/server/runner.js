@@ -28,10 +28,15 @@ class Runner {
     this.nextId = 1;
     this.dead = null;
     this.worker.on('message', (m) => {
+      if (m.eventDone !== undefined) {
+        events.delete(m.eventDone);
+        this.holdProcess();
+        return;
+      }
       const call = this.calls.get(m.id);
       if (!call) return;
       this.calls.delete(m.id);
-      if (this.calls.size === 0) this.worker.unref();
+      this.holdProcess();
       call.settle(m);
     });
     const lost = (e) => {
@@ -41,13 +46,28 @@ class Runner {
       this.calls.clear();
       if (current !== this) return; // closed
       // It died (a crash, not a close): a new runner takes its place, and its sweep takes up the
-      // runs this one left (their claims name a thread that is gone: budget.js deadLocal).
+      // runs this one left (their claims name a thread that is gone: budget.js deadLocal). The
+      // Events it had not finished go to the new one, as Lambda retries an event whose invocation
+      // crashed; one that every delivery saw a runner die with is dropped after as many tries as
+      // Lambda makes (1 + the retries), with a line on standard error.
       current = null;
       process.stderr.write(`tariffsim: the runner thread stopped (${e.message}); a new one starts\n`);
-      if (sweeping) setTimeout(() => current === null && sweeping && start(), RESTART_MS).unref();
+      for (const [id, pending] of events) {
+        if (pending.deliveries > pending.message.delays.length) {
+          events.delete(id);
+          process.stderr.write(`tariffsim: an Event for ${pending.message.target} was dropped: a runner thread stopped during each of its ${pending.deliveries} deliveries\n`);
+        }
+      }
+      if (sweeping || events.size > 0) setTimeout(() => current === null && (sweeping || events.size > 0) && start(), RESTART_MS).unref();
     };
     this.worker.on('error', lost);
     this.worker.on('exit', (code) => lost(new Error(`it exited with ${code}`)));
+  }
+
+  /** Holds the process while a call waits for its answer or an Event is not finished. */
+  holdProcess() {
+    if (this.calls.size > 0 || events.size > 0) this.worker.ref();
+    else this.worker.unref();
   }
 
   /** Posts a message and resolves with its answer ({result, tail} or rejects with its error). */
@@ -55,7 +75,7 @@ class Runner {
     if (this.dead) return Promise.reject(typed('InternalError', `the runner thread stopped: ${this.dead.message}`));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      if (this.calls.size === 0) this.worker.ref();
+      this.worker.ref();
       this.calls.set(id, {
         settle: (m) => {
           if (!m.error) {
@@ -83,9 +103,24 @@ class Runner {
     return { result, tail };
   }
 
-  /** A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries. */
+  /**
+   * A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries.
+   * It is kept here until the runner says it finished, so that one accepted in the instant its
+   * runner dies is run by the next (accepted is never lost).
+   */
   event(target, event, arn, delays) {
-    if (!this.dead) this.worker.postMessage({ kind: 'event', target, event, arn, delays });
+    const id = nextEventId++;
+    events.set(id, { message: { kind: 'event', eventId: id, target, event, arn, delays }, deliveries: 0 });
+    this.deliver(id);
+  }
+
+  /** Posts a pending Event to this runner. */
+  deliver(id) {
+    const pending = events.get(id);
+    if (pending === undefined || this.dead) return;
+    pending.deliveries += 1;
+    this.worker.ref();
+    this.worker.postMessage(pending.message);
   }
 
   /** Resolves when the runner has no invocation running (nor work one left running). */
@@ -110,6 +145,13 @@ class Runner {
 
 let current = null;
 let users = 0;
+/**
+ * Events accepted (answered 202) that no runner has finished yet, by id: {message, deliveries}.
+ * Kept by the process, not by a runner, so that the runner replacing one that died gets them.
+ * @type {Map<number, {message: {kind: 'event', eventId: number, target: string, event: unknown, arn: string, delays: number[]}, deliveries: number}>}
+ */
+const events = new Map();
+let nextEventId = 1;
 /** Whether the process's runner sweeps (a server asked it to). */
 let sweeping = false;
 /** How long after a runner died a new one starts (one a request needs starts at once). */
@@ -121,6 +163,7 @@ function start() {
   const runner = current;
   setRemoteIdle(() => (current === runner ? runner.idle() : Promise.resolve()));
   if (sweeping) runner.sweep().catch(() => {});
+  for (const id of events.keys()) runner.deliver(id);
   return runner;
 }
 

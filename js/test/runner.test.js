@@ -66,3 +66,29 @@ test('the runner thread killed mid-run: a new one starts and the run ends done, 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an Event accepted in the instant its runner thread dies is run by the next one', async () => {
+  const { acquireRunner, runnerThread } = require('../server/runner');
+  const { watchRun } = require('../runtime/runs');
+  const { openStorage } = require('../runtime/storage');
+  const { openBus } = require('../runtime/pubsub');
+  const held = acquireRunner();
+  try {
+    const runner = held.get();
+    const runId = 'runner-event-lost';
+    const spec = { market: 'sample/market.json', visits: 'sample/visits.csv', sample_size: 3000, chunk_size: 1000, seed: 5, page_size: 10 };
+    // The thread is being stopped when the Event reaches it (as when it crashes just then): the
+    // dying thread drops the message, after the caller had its 202.
+    const stopping = runner.worker.terminate();
+    runner.event('run-simulation', JSON.stringify({ 'request-id': runId, spec }), 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-run-simulation', [50, 100]);
+    await stopping;
+    const final = /** @type {{status: string, result?: {profiles: number}}} */ (
+      await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId, pollMs: 200, timeoutMs: 60_000 })
+    );
+    assert.equal(final.status, 'done', JSON.stringify(final));
+    assert.equal(final.result?.profiles, 3000);
+    assert.notEqual(runnerThread(), runner.worker, 'a new runner thread ran it');
+  } finally {
+    await held.release();
+  }
+});

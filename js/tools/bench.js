@@ -19,7 +19,7 @@
 //   size         the .wasm the price lambda loads (pkg-price), raw and gzipped; the full build's
 //                                          target: <= 250 KB raw
 //
-//   npm run bench [-- --calls 20000 --cold 15 --profiles 500000]
+//   npm run bench [-- --calls 20000 --cold 15 --profiles 500000 --only size,cold,warm,replay]
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -309,16 +309,23 @@ function print() {
 async function main() {
   if (process.argv[2] === '--child-warm') return warmChild(Number(process.argv[3]));
   if (process.argv[2] === '--child-replay') return replayChild(Number(process.argv[3]));
-  const parsed = require('./cli').commandLine(process.argv.slice(2), { calls: { type: 'string', default: '20000' }, cold: { type: 'string', default: '15' }, profiles: { type: 'string', default: '500000' } }, 'usage: npm run bench [-- --calls 20000 --cold 15 --profiles 500000]');
+  const usage = 'usage: npm run bench [-- --calls 20000 --cold 15 --profiles 500000 --only size,cold,warm,replay]';
+  const parsed = require('./cli').commandLine(process.argv.slice(2), { calls: { type: 'string', default: '20000' }, cold: { type: 'string', default: '15' }, profiles: { type: 'string', default: '500000' }, only: { type: 'string', default: 'size,cold,warm,replay' } }, usage);
   if (parsed.exit !== undefined) process.exit(parsed.exit);
   const calls = Math.max(10000, Number(parsed.values.calls));
   const rounds = Number(parsed.values.cold);
   const profiles = Number(parsed.values.profiles);
+  const only = new Set(String(parsed.values.only).split(',').map((x) => x.trim()));
+  const unknown = [...only].filter((x) => !['size', 'cold', 'warm', 'replay'].includes(x));
+  if (unknown.length > 0) {
+    process.stderr.write(`--only: unknown ${unknown.join(', ')}\n${usage}\n`);
+    process.exit(2);
+  }
   process.stdout.write(`tariffsim Lambda bench: node ${process.version}, ${require('node:os').cpus().length} cores, sample market ${path.relative(ROOT, SAMPLE)}\n\n`);
-  size();
-  await cold(rounds);
-  warm(calls);
-  replay(profiles);
+  if (only.has('size')) size();
+  if (only.has('cold')) await cold(rounds);
+  if (only.has('warm')) warm(calls);
+  if (only.has('replay')) replay(profiles);
   print();
   return undefined;
 }
