@@ -260,14 +260,17 @@ window.attack = async () => {
   });
   await /** @type {Promise<void>} */ (new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve)));
   const attackerPort = /** @type {import('node:net').AddressInfo} */ (attacker.address()).port;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // evil.test resolves to 127.0.0.1, as a rebinding DNS server would make it.
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP evil.test 127.0.0.1'],
-  });
   const seen = [];
+  /** @type {import('playwright-core').Browser | null} */
+  let browser = null;
   try {
+    // Inside the try: a browser that does not start leaves no server open behind it.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // evil.test resolves to 127.0.0.1, as a rebinding DNS server would make it.
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP evil.test 127.0.0.1'],
+    });
     const page = await browser.newPage();
     page.on('response', (r) => seen.push(`${r.request().method()} ${r.url()} ${r.status()}`));
     await page.goto(`http://127.0.0.1:${attackerPort}/`);
@@ -281,7 +284,7 @@ window.attack = async () => {
     const reboundApi = await page.goto(`http://evil.test:${port}/api/runs/csrf-fetch`);
     assert.equal(reboundApi.status(), 403);
   } finally {
-    await browser.close();
+    if (browser !== null) await browser.close();
     attacker.close();
   }
   // The form's navigation was answered 403 (or 415); no run exists.
