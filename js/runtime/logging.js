@@ -154,8 +154,9 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
         record.errorMessage = err.message;
         record.stackTrace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
       }
-      keepTail(`${JSON.stringify(record)}\n`);
-      write(`${JSON.stringify(record)}\n`);
+      const line = `${JSON.stringify(record)}\n`;
+      keepTail(line);
+      write(line);
       return;
     }
     let text = `${timestamp} [${env}][${requestId}][${level}] -- ${message}`;
@@ -163,8 +164,9 @@ function createLogger({ format = 'text', write = writeStdout, lineBreak = '\n', 
       const stack = typeof err.stack === 'string' && err.stack ? err.stack : `${err.name}: ${err.message}`;
       text += `${lineBreak}${stack.split('\n').join(lineBreak)}`;
     }
-    keepTail(`${text}\n`);
-    write(`${text}\n`);
+    const line = `${text}\n`;
+    keepTail(line);
+    write(line);
   }
 
   return {
