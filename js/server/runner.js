@@ -181,6 +181,9 @@ function acquireRunner() {
       const runner = current;
       current = null;
       sweeping = false;
+      // A close stops what runs, Events too, as a process's end does (the next server's sweep
+      // takes up the runs they started); none is left for a later server of this process.
+      events.clear();
       setRemoteIdle(null);
       await runner.close();
     },
