@@ -52,18 +52,22 @@ function targetArn(target, env, settings) {
 
 /**
  * Runs an asynchronous invocation in this process the way Lambda runs an Event: after the caller's
- * turn, retried twice after a failure (the handler logs it), then dropped.
+ * turn, retried twice after a failure (the handler logs it), then dropped. Every attempt has the
+ * event's one request id, as Lambda's retries do (a run started without a `request-id` is named by
+ * it, so a retry takes up the same run).
  * @param {(event: unknown, context: object) => Promise<unknown>} handler
  * @param {unknown} event
  * @param {string} arn the invoked function's ARN (its alias is the environment)
  * @param {number[]} delays milliseconds before each retry
- * @returns {Promise<void>} settles when the event is finished: done, or failed after its retries
+ * @param {string} [requestId] the event's request id (default: a new one)
+ * @returns {Promise<void>} settles, never rejecting, when the event is finished: done, or failed
+ *   after its retries
  */
-function runAsEvent(handler, event, arn, delays) {
+function runAsEvent(handler, event, arn, delays, requestId = crypto.randomUUID()) {
   const run = (async () => {
     await new Promise((resolve) => setImmediate(resolve));
     for (let attempt = 0; ; attempt += 1) {
-      const context = { awsRequestId: crypto.randomUUID(), invokedFunctionArn: arn, functionName: arn.split(':')[6], attempt };
+      const context = { awsRequestId: requestId, invokedFunctionArn: arn, functionName: arn.split(':')[6], attempt };
       try {
         await handler(event, context);
         return;

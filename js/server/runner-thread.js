@@ -5,8 +5,8 @@
 // that the server's own thread only serves requests and answers `price`.
 //
 // Messages in: {id, kind: 'invoke', target, event, context} (answered {id, result, tail} or
-// {id, error, tail}); {kind: 'event', eventId, target, event, arn, delays} (an Event: retried,
-// answered {eventDone: eventId} once finished); {id, kind: 'idle' | 'sweep' | 'close'}
+// {id, error, tail}); {kind: 'event', eventId, target, event, arn, delays, requestId} (an Event:
+// retried, answered {eventDone: eventId} once finished); {id, kind: 'idle' | 'sweep' | 'close'}
 // (answered {id} when done).
 
 const { parentPort } = require('node:worker_threads');
@@ -40,8 +40,12 @@ async function handle(m) {
       return;
     }
     case 'event':
-      // Finished (done, or failed after its retries): the server's thread stops keeping it.
-      runAsEvent(localHandler(m.target), m.event, m.arn, m.delays).then(() => parentPort.postMessage({ eventDone: m.eventId }));
+      // Finished (done, or failed after its retries, or its handler not loading): the server's
+      // thread stops keeping it.
+      Promise.resolve()
+        .then(() => runAsEvent(localHandler(m.target), m.event, m.arn, m.delays, m.requestId))
+        .catch((e) => process.stderr.write(`tariffsim: an Event for ${m.target} could not run: ${e && e.message}\n`))
+        .finally(() => parentPort.postMessage({ eventDone: m.eventId }));
       return;
     case 'idle':
       await idle();

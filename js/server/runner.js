@@ -55,10 +55,17 @@ class Runner {
       for (const [id, pending] of events) {
         if (pending.deliveries > pending.message.delays.length) {
           events.delete(id);
-          process.stderr.write(`tariffsim: an Event for ${pending.message.target} was dropped: a runner thread stopped during each of its ${pending.deliveries} deliveries\n`);
+          process.stderr.write(`tariffsim: an Event for ${pending.message.target} (request ${pending.message.requestId}) was dropped: a runner thread stopped during each of its ${pending.deliveries} deliveries (it, or another Event then running, stopped it)\n`);
         }
       }
-      if (sweeping || events.size > 0) setTimeout(() => current === null && (sweeping || events.size > 0) && start(), RESTART_MS).unref();
+      if (sweeping || events.size > 0) {
+        restartTimer = setTimeout(() => {
+          restartTimer = null;
+          if (current === null && (sweeping || events.size > 0)) start();
+        }, RESTART_MS);
+        // Events waiting hold the process until the new runner has them; a sweep alone does not.
+        if (events.size === 0) restartTimer.unref();
+      }
     };
     this.worker.on('error', lost);
     this.worker.on('exit', (code) => lost(new Error(`it exited with ${code}`)));
@@ -104,13 +111,14 @@ class Runner {
   }
 
   /**
-   * A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries.
-   * It is kept here until the runner says it finished, so that one accepted in the instant its
-   * runner dies is run by the next (accepted is never lost).
+   * A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries,
+   * every attempt and delivery with the request id the caller was answered with. It is kept here
+   * until the runner says it finished, so that one accepted in the instant its runner dies is run
+   * by the next (accepted is never lost).
    */
-  event(target, event, arn, delays) {
+  event(target, event, arn, delays, requestId) {
     const id = nextEventId++;
-    events.set(id, { message: { kind: 'event', eventId: id, target, event, arn, delays }, deliveries: 0 });
+    events.set(id, { message: { kind: 'event', eventId: id, target, event, arn, delays, requestId }, deliveries: 0 });
     this.deliver(id);
   }
 
@@ -148,7 +156,7 @@ let users = 0;
 /**
  * Events accepted (answered 202) that no runner has finished yet, by id: {message, deliveries}.
  * Kept by the process, not by a runner, so that the runner replacing one that died gets them.
- * @type {Map<number, {message: {kind: 'event', eventId: number, target: string, event: unknown, arn: string, delays: number[]}, deliveries: number}>}
+ * @type {Map<number, {message: {kind: 'event', eventId: number, target: string, event: unknown, arn: string, delays: number[], requestId: string}, deliveries: number}>}
  */
 const events = new Map();
 let nextEventId = 1;
@@ -156,6 +164,8 @@ let nextEventId = 1;
 let sweeping = false;
 /** How long after a runner died a new one starts (one a request needs starts at once). */
 const RESTART_MS = 1000;
+/** The pending start of a runner after one died, if any. */
+let restartTimer = null;
 
 /** Starts the process's runner. */
 function start() {
@@ -177,15 +187,18 @@ function acquireRunner() {
       if (released) return;
       released = true;
       users -= 1;
-      if (users > 0 || current === null) return;
+      if (users > 0) return;
+      // The last user gone: a close stops what runs, Events too, as a process's end does (the
+      // next server's sweep takes up the runs they started); none is left for a later server of
+      // this process, and no runner starts again (one may be due after a crash).
       const runner = current;
       current = null;
       sweeping = false;
-      // A close stops what runs, Events too, as a process's end does (the next server's sweep
-      // takes up the runs they started); none is left for a later server of this process.
       events.clear();
+      if (restartTimer !== null) clearTimeout(restartTimer);
+      restartTimer = null;
       setRemoteIdle(null);
-      await runner.close();
+      if (runner !== null) await runner.close();
     },
   };
 }

@@ -237,8 +237,8 @@ function buildServer(options = {}) {
     if (type === 'Event') {
       // Runs in the background and is retried twice after a failure, as Lambda does.
       const delays = config.forEnvironment('DEV').retryDelaysMs;
-      if (SERVED_HERE.has(target)) runAsEvent(handlerOf(target), event, context.invokedFunctionArn, delays);
-      else runner.get().event(target, event, context.invokedFunctionArn, delays);
+      if (SERVED_HERE.has(target)) runAsEvent(handlerOf(target), event, context.invokedFunctionArn, delays, context.awsRequestId);
+      else runner.get().event(target, event, context.invokedFunctionArn, delays, context.awsRequestId);
       return reply.code(202).send();
     }
     const wantTail = request.headers['x-amz-log-type'] === 'Tail';

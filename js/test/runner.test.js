@@ -92,3 +92,33 @@ test('an Event accepted in the instant its runner thread dies is run by the next
     await held.release();
   }
 });
+
+test('an Event its runner died with is delivered again under its request id: a run started without one is taken up, not started twice', async () => {
+  const { acquireRunner } = require('../server/runner');
+  const { keys, watchRun } = require('../runtime/runs');
+  const { openStorage } = require('../runtime/storage');
+  const { openBus } = require('../runtime/pubsub');
+  const runsDir = path.join(storageDir, 'runs');
+  const before = new Set(fs.existsSync(runsDir) ? fs.readdirSync(runsDir) : []);
+  const held = acquireRunner();
+  try {
+    const runner = held.get();
+    // No request-id in the input: the run is named by the invocation's request id.
+    const requestId = 'runner-event-again';
+    const spec = { market: 'sample/market.json', visits: 'sample/visits.csv', sample_size: 20000, chunk_size: 1000, seed: 5, page_size: 10 };
+    runner.event('run-simulation', JSON.stringify({ spec }), 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-run-simulation', [50, 100], requestId);
+    // Killed once the run is recorded, before the Event finished.
+    const specKey = path.join(storageDir, keys(requestId).spec);
+    while (!fs.existsSync(specKey)) await new Promise((resolve) => setTimeout(resolve, 2));
+    await runner.worker.terminate();
+    const final = /** @type {{status: string, result?: {profiles: number}}} */ (
+      await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: requestId, pollMs: 200, timeoutMs: 60_000 })
+    );
+    assert.equal(final.status, 'done', JSON.stringify(final));
+    await require('../runtime/invoke').idle();
+    const started = fs.readdirSync(runsDir).filter((r) => !before.has(r));
+    assert.deepEqual(started, [requestId], 'one run, under the Event\'s request id');
+  } finally {
+    await held.release();
+  }
+});
