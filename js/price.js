@@ -27,25 +27,18 @@
 // Only the handler, the runtime folder and the wasm module load on this path.
 
 const path = require('node:path');
+// The price lambda's own module (only what pricing needs: see engine.js) starts compiling first,
+// on V8's background threads, while the rest of this module loads; the handler waits for it once.
+const { withEngine, compileAhead, priceAnswer, marketFromFile } = require('./runtime/engine');
+
+const KIND = 'price';
+const compiled = compileAhead(KIND);
+
 const { config: processConfig, SAMPLE_MARKET } = require('./runtime/config');
-
-// Before the wasm module compiles (requiring the engine compiles it), V8's wasm tiering budget when
-// TARIFFSIM_WASM_TIERING_BUDGET is set (config.js): a larger budget keeps a cold request on the
-// baseline compiler. Off by default: with the lean price build, loading node:v8 to set it costs a
-// cold start more CPU than the flag saves (measured: +51 against +64 ms of CPU over bare node).
-if (processConfig.wasmTieringBudget > 0) {
-  require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${processConfig.wasmTieringBudget}`);
-}
-
 const { wrapHandler } = require('./runtime/wrap-handler');
 const { createLogger } = require('./runtime/logging');
-const { withEngine, preload, priceAnswer, marketFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { publicPath } = require('./runtime/paths');
-
-// The price lambda's own module (only what pricing needs: see engine.js), compiled at cold start.
-const KIND = 'price';
-preload(KIND);
 
 const FIELDS = new Set(['request-id', 'requestId', 'market', 'hypothetical_tariffs', 'scenario', 'profiles', 'profile', 'page_size', 'seed', 'show_current_tariff', 'whole_of_market', 'debug_panic']);
 const DEFAULT_PAGE_SIZE = 10;
@@ -151,7 +144,13 @@ function work(input, request) {
   }
 }
 
-exports.handler = wrapHandler('price', work);
+const handle = wrapHandler('price', work);
+
+/** Whether `ready` has settled: from then on a call goes straight to the wrapped handler. */
+let isReady = false;
+
+/** The handler: the first calls wait for the module (compiled, instantiated, primed), then none. */
+exports.handler = (event, context) => (isReady ? handle(event, context) : ready.then(() => handle(event, context)));
 
 /**
  * With TARIFFSIM_PRIME=1, primes the module during a cold start's init: one request answered on
@@ -174,9 +173,18 @@ function prime() {
     const config = { ...processConfig, forEnvironment: () => settings };
     const primer = wrapHandler('price', work, { config, logger: createLogger({ write: () => {} }) });
     const profile = { visit_id: 'prime', region: 'C', fuel: 'dual_fuel', meter: 'single_rate', payment_method: 'direct_debit', elec_kwh: 2700, gas_kwh: 11500, current_supplier: 'British Gas', filters: { fixed_only: false } };
-    primer({ market: 'sample', profiles: [profile], page_size: DEFAULT_PAGE_SIZE }, {}).catch(() => {});
+    return primer({ market: 'sample', profiles: [profile], page_size: DEFAULT_PAGE_SIZE }, {}).then(() => undefined, () => undefined);
   } catch {
     // see above: the first request does the work
+    return undefined;
   }
 }
-if (processConfig.prime) prime();
+/**
+ * Settles once the module is compiled and instantiated, and with TARIFFSIM_PRIME=1 primed (never
+ * rejects: what failed fails again, and is reported, on the first request).
+ * @type {Promise<void>}
+ */
+const ready = compiled.then(() => (processConfig.prime ? prime() : undefined)).then(() => {
+  isReady = true;
+});
+exports.ready = ready;

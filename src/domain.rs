@@ -302,6 +302,19 @@ impl Segment {
         ((self.region.index() * 3 + self.payment_method.index()) * 3 + self.fuel.index()) * 2
             + self.meter.index()
     }
+
+    /// The segment of a dense index (the inverse of [`Segment::index`]); `None` from `COUNT` on.
+    pub fn from_index(i: usize) -> Option<Segment> {
+        if i >= Self::COUNT {
+            return None;
+        }
+        Some(Segment {
+            region: Region((i / 18) as u8),
+            payment_method: PaymentMethod::ALL[i / 6 % 3],
+            fuel: Fuel::ALL[i / 2 % 3],
+            meter: Meter::ALL[i % 2],
+        })
+    }
 }
 
 #[cfg(test)]
@@ -338,11 +351,17 @@ mod tests {
                         .index();
                         assert!(!seen[i]);
                         seen[i] = true;
+                        let back = Segment::from_index(i).unwrap();
+                        assert_eq!(
+                            (back.region, back.payment_method, back.fuel, back.meter),
+                            (region, payment_method, fuel, meter)
+                        );
                     }
                 }
             }
         }
         assert!(seen.iter().all(|&s| s));
+        assert!(Segment::from_index(Segment::COUNT).is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::visit::{Visit, VisitorFilters};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 const FIXED: u8 = 1;
 const GREEN: u8 = 2;
@@ -143,10 +144,12 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub struct MarketIndex {
     market: Market,
-    segments: Vec<Vec<Candidate>>,
+    /// Per [`Segment::index`], the candidates ([`MarketIndex::segment`]), built on first use.
+    segments: Box<[OnceLock<Vec<Candidate>>]>,
     by_id: HashMap<String, u16>,
     variable_by_supplier: HashMap<String, Vec<u16>>,
-    id_order: Vec<u32>,
+    /// Each tariff's place in id order ([`MarketIndex::id_order`]), worked out on first use.
+    id_order: OnceLock<Vec<u32>>,
 }
 
 /// A visit compiled against a market index: everything the hot loop needs, nothing else.
@@ -193,15 +196,10 @@ pub struct CurrentCost {
 }
 
 impl MarketIndex {
-    /// Compiles a (validated) market.
+    /// Compiles a (validated) market. A segment's candidates are priced on its first use (a
+    /// `price` call needs one or two of the [`Segment::COUNT`]; a run, those of its visitors), so
+    /// compiling costs only the lookups by id and supplier.
     pub fn new(market: Market) -> MarketIndex {
-        let n = market.tariffs.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| market.tariffs[a].id.cmp(&market.tariffs[b].id));
-        let mut id_order = vec![0u32; n];
-        for (rank, &i) in order.iter().enumerate() {
-            id_order[i] = rank as u32;
-        }
         let by_id = market
             .tariffs
             .iter()
@@ -209,8 +207,7 @@ impl MarketIndex {
             .map(|(i, t)| (t.id.clone(), i as u16))
             .collect();
         let mut variable_by_supplier: HashMap<String, Vec<u16>> = HashMap::new();
-        for &i in &order {
-            let t = &market.tariffs[i];
+        for (i, t) in market.tariffs.iter().enumerate() {
             if t.kind == TariffKind::Variable && !t.hypothetical {
                 variable_by_supplier
                     .entry(t.supplier.clone())
@@ -218,63 +215,62 @@ impl MarketIndex {
                     .push(i as u16);
             }
         }
-        let mut segments = vec![Vec::new(); Segment::COUNT];
-        for (i, t) in market.tariffs.iter().enumerate().filter(|(_, t)| t.on_sale) {
-            let key = tariff_key(&t.id);
-            for card in &t.rates {
-                for &fuel in t.fuels.iter() {
-                    let discount = if fuel == Fuel::DualFuel {
-                        t.dual_fuel_discount_gbp
-                    } else {
-                        Millipence::ZERO
-                    };
-                    let meters: &[Meter] = if fuel.has_electricity() {
-                        Meter::ALL
-                    } else {
-                        &[Meter::SingleRate]
-                    };
-                    for &meter in meters {
-                        let Some(quote) = Quote::new(card, fuel, meter, discount) else {
-                            continue;
-                        };
-                        let flags = (if t.kind == TariffKind::Fixed {
-                            FIXED
-                        } else {
-                            0
-                        }) | (if t.green { GREEN } else { 0 })
-                            | (if t.has_exit_fee(fuel) { 0 } else { NO_EXIT_FEE })
-                            | (if t.switchable { SWITCHABLE } else { 0 });
-                        let seg = Segment {
-                            region: card.region,
-                            payment_method: card.payment_method,
-                            fuel,
-                            meter,
-                        };
-                        segments[seg.index()].push(Candidate {
-                            quote,
-                            key,
-                            tariff: i as u16,
-                            flags,
-                        });
-                    }
-                }
-            }
-        }
-        for s in &mut segments {
-            // Filled tariff by tariff, so in tariff order already (no sort to compile into a cold
-            // start). One candidate per tariff (a card is unique per region and payment method,
-            // so this only guards against a tariff listing a fuel twice); the order within a
-            // segment never decides a rank.
-            debug_assert!(s.is_sorted_by_key(|c| c.tariff));
-            s.dedup_by_key(|c| c.tariff);
-        }
         MarketIndex {
             market,
-            segments,
+            segments: (0..Segment::COUNT).map(|_| OnceLock::new()).collect(),
             by_id,
             variable_by_supplier,
-            id_order,
+            id_order: OnceLock::new(),
         }
+    }
+
+    /// The candidates of segment `i` (a [`Segment::index`]), in tariff order: each tariff on sale
+    /// with a quote for the segment (a rate card for its region and payment method, rates for its
+    /// fuel and meter), once.
+    fn segment(&self, i: usize) -> &[Candidate] {
+        self.segments[i].get_or_init(|| {
+            let seg = Segment::from_index(i).expect("a segment index");
+            if !seg.fuel.has_electricity() && seg.meter != Meter::SingleRate {
+                return Vec::new();
+            }
+            let mut out = Vec::new();
+            for (i, t) in self.market.tariffs.iter().enumerate() {
+                // A fuel listed twice still gives one candidate: the order within a segment never
+                // decides a rank, and each tariff is there once.
+                if !t.on_sale || !t.fuels.contains(&seg.fuel) {
+                    continue;
+                }
+                let Some(card) = t.card(seg.region, seg.payment_method) else {
+                    continue;
+                };
+                let discount = if seg.fuel == Fuel::DualFuel {
+                    t.dual_fuel_discount_gbp
+                } else {
+                    Millipence::ZERO
+                };
+                let Some(quote) = Quote::new(card, seg.fuel, seg.meter, discount) else {
+                    continue;
+                };
+                let flags = (if t.kind == TariffKind::Fixed {
+                    FIXED
+                } else {
+                    0
+                }) | (if t.green { GREEN } else { 0 })
+                    | (if t.has_exit_fee(seg.fuel) {
+                        0
+                    } else {
+                        NO_EXIT_FEE
+                    })
+                    | (if t.switchable { SWITCHABLE } else { 0 });
+                out.push(Candidate {
+                    quote,
+                    key: tariff_key(&t.id),
+                    tariff: i as u16,
+                    flags,
+                });
+            }
+            out
+        })
     }
 
     /// The compiled market.
@@ -295,7 +291,16 @@ impl MarketIndex {
     /// Position of each tariff when sorted by id, by tariff index (the order summaries list
     /// tariffs in; it never decides a rank).
     pub fn id_order(&self) -> &[u32] {
-        &self.id_order
+        self.id_order.get_or_init(|| {
+            let tariffs = &self.market.tariffs;
+            let mut order: Vec<usize> = (0..tariffs.len()).collect();
+            order.sort_by(|&a, &b| tariffs[a].id.cmp(&tariffs[b].id));
+            let mut id_order = vec![0u32; tariffs.len()];
+            for (rank, &i) in order.iter().enumerate() {
+                id_order[i] = rank as u32;
+            }
+            id_order
+        })
     }
 
     fn quote_of(
@@ -440,7 +445,7 @@ impl MarketIndex {
         if page_size == 0 {
             return 0;
         }
-        for c in &self.segments[p.segment as usize] {
+        for c in self.segment(p.segment as usize) {
             if c.flags & p.mask != p.mask || c.tariff == p.hidden {
                 continue;
             }
@@ -472,7 +477,7 @@ impl MarketIndex {
         page.clear();
         ranks.clear();
         ranks.resize(tracked.len(), None);
-        let candidates = &self.segments[p.segment as usize];
+        let candidates = self.segment(p.segment as usize);
         let shown = |c: &&Candidate| c.flags & p.mask == p.mask && c.tariff != p.hidden;
         // The rows of the tracked tariffs, by their place in `tracked`.
         let mut found = Vec::new();
@@ -515,7 +520,8 @@ impl MarketIndex {
                 .is_ok_and(|k| list[k].quote == a.quote)
         };
         let (mut base_only, mut scenario_only) = (Vec::new(), Vec::new());
-        for (mine, theirs) in self.segments.iter().zip(&scenario.segments) {
+        for i in 0..Segment::COUNT {
+            let (mine, theirs) = (self.segment(i), scenario.segment(i));
             base_only.push(mine.iter().filter(|c| !same(c, theirs)).copied().collect());
             scenario_only.push(
                 theirs

@@ -39,11 +39,6 @@
 //   TARIFFSIM_FUNCTION_PREFIX  function name = prefix + target (default config/functions.json's, tariffsim-)
 //   TARIFFSIM_RETRY_DELAYS_MS  in-process retries of a failed asynchronous call (default 50,100)
 //   TARIFFSIM_FAIL_CHUNKS    DEV-only fault injection for tests: <run>:<chunk>:<times>,...
-//   TARIFFSIM_WASM_TIERING_BUDGET
-//                           V8's --wasm-tiering-budget, which the price handler sets before the
-//                           module compiles (default 0: V8's own; e.g. 50000000 keeps a cold
-//                           start on the baseline compiler, which helped the full build but costs
-//                           the lean price build more, node:v8 included, than it saves)
 //   TARIFFSIM_PRIME         1: the price handler answers one request on the bundled sample market
 //                           during init (js/price.js prime), so that its first real request finds
 //                           the code compiled (about 2 ms instead of 15 on a 2-core machine) at
@@ -250,11 +245,7 @@ function loadConfig(env = process.env, options = {}) {
     byName[name] = frozen;
   }
   const logFormat = (env.AWS_LAMBDA_LOG_FORMAT || env.TARIFFSIM_LOG_FORMAT || 'text').toUpperCase() === 'JSON' ? 'json' : 'text';
-  const budget = env.TARIFFSIM_WASM_TIERING_BUDGET === undefined || env.TARIFFSIM_WASM_TIERING_BUDGET === '' ? 0 : Number(env.TARIFFSIM_WASM_TIERING_BUDGET);
-  if (!Number.isSafeInteger(budget) || budget < 0) throw new Error(`TARIFFSIM_WASM_TIERING_BUDGET=${env.TARIFFSIM_WASM_TIERING_BUDGET}: give a whole number, 0 for V8's default`);
   return Object.freeze({
-    /** V8's wasm tiering budget to set before compiling the module (0: leave V8's). */
-    wasmTieringBudget: budget,
     /** Whether the price handler primes itself during init (TARIFFSIM_PRIME=1). */
     prime: env.TARIFFSIM_PRIME === '1',
     /** The settings for requests of environment `name` (DEV for anything unknown). */

@@ -25,9 +25,11 @@ const TASK_ROOT = path.join(__dirname, '..', '..') + path.sep;
 /** How long a task-root market file is taken as unchanged without looking at the disk again. */
 const TASK_FILE_RECHECK_MS = 1000;
 
-const PKGS = {
-  full: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg', 'tariffsim_wasm.js'),
-  price: path.join(__dirname, '..', '..', 'tariffsim-wasm', 'pkg-price', 'tariffsim_price.js'),
+const PKG_DIR = path.join(__dirname, '..', '..', 'tariffsim-wasm');
+/** Each build's glue (a factory of instances: js/tools/wasm-glue.js) and its .wasm. */
+const BUILDS = {
+  full: { glue: path.join(PKG_DIR, 'pkg', 'tariffsim_wasm.js'), wasm: path.join(PKG_DIR, 'pkg', 'tariffsim_wasm_bg.wasm') },
+  price: { glue: path.join(PKG_DIR, 'pkg-price', 'tariffsim_price.js'), wasm: path.join(PKG_DIR, 'pkg-price', 'tariffsim_price_bg.wasm') },
 };
 
 /** Where the module's panic hook leaves the panic message (tariffsim_wasm::PANIC_MESSAGE_GLOBAL). */
@@ -35,16 +37,60 @@ const PANIC_MESSAGE = '__tariffsimPanicMessage';
 
 /** The live instance of each build, made on first use. */
 const current = { full: null, price: null };
+/** Each build's compiled module: compiled once per process, instantiated again after a trap. */
+const modules = { full: null, price: null };
+/** Each build's compilation in flight (compileAhead). */
+const compiling = { full: null, price: null };
 /** 1, plus one for each instance discarded after a trap. */
 let generation = 1;
 
+/** A build's glue: the price build's by a literal path, so the price handler's bundle carries it. */
+function glueOf(kind) {
+  return kind === 'price' ? require('../../tariffsim-wasm/pkg-price/tariffsim_price.js') : require(BUILDS.full.glue);
+}
+
+/** A build's compiled module (compiled here, on this thread, unless compileAhead has done it). */
+function moduleOf(kind) {
+  if (modules[kind] === null) modules[kind] = new WebAssembly.Module(fs.readFileSync(BUILDS[kind].wasm));
+  return modules[kind];
+}
+
 function instantiate(kind) {
-  const pkg = PKGS[kind];
-  delete require.cache[pkg];
-  const wasm = require(pkg);
+  const wasm = glueOf(kind)(moduleOf(kind));
   // `tables`: the text of compiled markets by serial number (priceAnswer).
   // `recent`: task-root market files by path, with their key and when they were last looked at.
   return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), recent: new Map(), generation };
+}
+
+/**
+ * Starts compiling a build on V8's background threads (WebAssembly.compile validates the module
+ * there) while the caller's cold start goes on, and instantiates it once compiled. The price
+ * handler calls it first thing and waits for it before its first request: its module scope runs
+ * meanwhile, instead of after a compilation on the main thread. The promise never rejects: a
+ * module that fails to compile or instantiate fails again, with its error, on first use.
+ * @param {'full'|'price'} kind
+ * @returns {Promise<void>}
+ */
+function compileAhead(kind) {
+  if (current[kind] !== null || modules[kind] !== null) return Promise.resolve();
+  if (compiling[kind] === null) {
+    let bytes;
+    try {
+      bytes = fs.readFileSync(BUILDS[kind].wasm);
+    } catch {
+      return Promise.resolve(); // as above: first use reports it
+    }
+    compiling[kind] = WebAssembly.compile(bytes)
+      .then((compiled) => {
+        if (modules[kind] === null) modules[kind] = compiled;
+        preload(kind);
+      })
+      .catch(() => {})
+      .finally(() => {
+        compiling[kind] = null;
+      });
+  }
+  return compiling[kind];
 }
 
 /**
@@ -280,6 +326,7 @@ function priceAnswer(instance, call) {
 module.exports = {
   withEngine,
   preload,
+  compileAhead,
   priceAnswer,
   marketFromFile,
   visitsFromFile,

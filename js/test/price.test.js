@@ -216,18 +216,20 @@ test('the lean build answers in numbers exactly what the full build answers in J
   }
 });
 
-test('TARIFFSIM_PRIME=1: the handler primes itself during init, silently, and answers as it does unprimed', () => {
+test('TARIFFSIM_PRIME=1: the handler primes itself during init (before `ready` settles), silently, and answers as it does unprimed', () => {
   const { spawnSync } = require('node:child_process');
   const event = JSON.stringify(fixture('price-sample.json'));
   // One child per setting: require the handler, then answer the sample request. Priming leaves
   // the sample market loaded and its code compiled before the request (the engine's stats say so),
   // writes no log line, and changes nothing in the answer.
   const script = `
-    const { handler } = require(${JSON.stringify(path.join(ROOT, 'js', 'price.js'))});
+    const { handler, ready } = require(${JSON.stringify(path.join(ROOT, 'js', 'price.js'))});
     const { withEngine } = require(${JSON.stringify(path.join(ROOT, 'js', 'runtime', 'engine.js'))});
-    const before = withEngine((i) => i.engine.stats(), 'price');
-    handler(${event}, { invokedFunctionArn: 'arn:aws:lambda:eu-west-2:1:function:tariffsim-price:PROD' })
-      .then((r) => process.stderr.write('ANSWER ' + JSON.stringify({ before, answer: r }) + '\\n'));`;
+    ready.then(() => {
+      const before = withEngine((i) => i.engine.stats(), 'price');
+      return handler(${event}, { invokedFunctionArn: 'arn:aws:lambda:eu-west-2:1:function:tariffsim-price:PROD' })
+        .then((r) => process.stderr.write('ANSWER ' + JSON.stringify({ before, answer: r }) + '\\n'));
+    });`;
   const run = (prime, more = {}) => {
     const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TARIFFSIM_PRIME: prime, TARIFFSIM_LOG_LEVEL: 'INFO', ...more } });
     assert.equal(out.status, 0, out.stderr);
