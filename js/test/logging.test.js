@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { createLogger } = require('../runtime/logging');
+const { createLogger, isoOf } = require('../runtime/logging');
 const { typed } = require('../runtime/errors');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
@@ -22,6 +22,17 @@ test('text lines carry timestamp, environment, request id and level', () => {
     '2026-07-01T08:15:00.123Z [PROD][req-1][INFO] -- hello\n',
     '2026-07-01T08:15:00.123Z [PROD][req-1][WARN] -- careful\n',
   ]);
+});
+
+test('timestamps are written as toISOString writes them, without a Date (leap days, centuries, the ends of days)', () => {
+  const edges = [0, 1, 999, 86_399_999, 86_400_000, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2100, 2, 1), Date.UTC(2026, 11, 31, 23, 59, 59, 10), Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.now()];
+  // A fixed pseudo-random walk over 1970 to 9999.
+  let x = 12345;
+  for (let i = 0; i < 20_000; i++) {
+    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    edges.push(Math.floor((x / 2_147_483_648) * Date.UTC(9999, 11, 31)));
+  }
+  for (const ms of edges) assert.equal(isoOf(ms), new Date(ms).toISOString(), String(ms));
 });
 
 test('the timestamp is ISO-8601 from the clock', () => {

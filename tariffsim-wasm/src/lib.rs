@@ -315,19 +315,28 @@ impl<V: Clone> Cache<V> {
     }
 
     fn insert(&mut self, key: String, value: V) {
-        if self.entries.len() >= self.capacity
-            && !self.entries.contains_key(&key)
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (used, _))| *used)
-                .map(|(k, _)| k.clone())
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            self.evict_oldest();
+        }
+        self.clock += 1;
+        self.entries.insert(key, (self.clock, value));
+    }
+
+    /// Drops the least recently used entry. Out of line: a cold start's first insert (V8
+    /// compiles a wasm function whole, on its first call) compiles none of it, nor the drop of a
+    /// compiled market.
+    #[cold]
+    #[inline(never)]
+    fn evict_oldest(&mut self) {
+        if let Some(oldest) = self
+            .entries
+            .iter()
+            .min_by_key(|(_, (used, _))| *used)
+            .map(|(k, _)| k.clone())
         {
             self.entries.remove(&oldest);
             self.evicted = self.evicted.wrapping_add(1);
         }
-        self.clock += 1;
-        self.entries.insert(key, (self.clock, value));
     }
 }
 
