@@ -1,7 +1,8 @@
 //! Replay: a visitor on the virtual results table of a market.
 //!
-//! [`MarketIndex`] compiles a market once into per-segment candidate lists of [`Quote`]s, so a
-//! replay is a scan of one short list, an integer cost per candidate, and a partial sort.
+//! [`MarketIndex`] compiles a market into per-segment candidate lists of [`Quote`]s, each list
+//! made on the first use of its segment, so a replay is a scan of one short list, an integer cost
+//! per candidate, and a partial sort.
 //!
 //! ## Ties
 //!
