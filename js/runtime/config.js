@@ -158,6 +158,26 @@ function positiveInt(value, fallback, key) {
   return n;
 }
 
+/** Names of the variables this module reads begin so (TMPDIR aside). */
+const VARIABLE_PREFIXES = ['TARIFFSIM_', 'REDIS_URL', 'AWS_'];
+
+/**
+ * The variables of `env` this module reads, as a plain object: every read of `process.env` is a
+ * call into the host (loadConfig makes about a hundred, most for variables that are not set).
+ * @param {Record<string, string|undefined>} env
+ * @returns {Record<string, string|undefined>}
+ */
+function variablesOf(env) {
+  const out = { TMPDIR: env.TMPDIR };
+  for (const name of Object.keys(env)) {
+    if (VARIABLE_PREFIXES.some((p) => name.startsWith(p))) out[name] = env[name];
+  }
+  return out;
+}
+
+/** The file setting each variable gives: variable name -> setting. */
+const SETTING_OF = new Map(Object.entries(FILE_SETTINGS).map(([key, { variable }]) => [variable, key]));
+
 /** Settings whose value is a secret reference, kept out of sight until resolved. */
 const unresolved = new WeakMap();
 
@@ -169,6 +189,7 @@ const unresolved = new WeakMap();
  *   `deployed`: take the "where" settings from the file (default: running in Lambda)
  */
 function loadConfig(env = process.env, options = {}) {
+  env = variablesOf(env);
   let file = options.file;
   if (file === undefined) file = env.TARIFFSIM_CONFIG_FILE || (fs.existsSync(ENVIRONMENTS_FILE) ? ENVIRONMENTS_FILE : null);
   const fromFile = file ? readEnvironmentsFile(path.resolve(file)) : {};
@@ -181,7 +202,7 @@ function loadConfig(env = process.env, options = {}) {
     const get = (key) => {
       const fromEnv = setting(env, key, name);
       if (fromEnv !== undefined) return fromEnv;
-      const fileKey = Object.keys(FILE_SETTINGS).find((k) => FILE_SETTINGS[k].variable === key);
+      const fileKey = SETTING_OF.get(key);
       if (fileKey === undefined || !Object.hasOwn(own, fileKey) || (FILE_SETTINGS[fileKey].where && !deployed)) return undefined;
       const value = own[fileKey];
       if (isSecretRef(value)) {
