@@ -29,7 +29,7 @@
 const path = require('node:path');
 // The price lambda's own module (only what pricing needs: see engine.js) starts compiling first,
 // on V8's background threads, while the rest of this module loads; the handler waits for it once.
-const { withEngine, compileAhead, priceAnswer, marketFromFile } = require('./runtime/engine');
+const { withEngine, compileAhead, preload, priceAnswer, marketFromFile } = require('./runtime/engine');
 
 const KIND = 'price';
 const compiled = compileAhead(KIND);
@@ -157,7 +157,7 @@ exports.handler = (event, context) => (isReady ? handle(event, context) : ready.
  * the bundled sample market by the same handler (its log lines dropped), so that V8 compiles the
  * wasm functions a request runs (lazily, on first call: most of a first request's time) and the
  * JavaScript around them before a caller waits. Where Lambda initializes an instance ahead of its
- * first request (provisioned concurrency), that request starts warm (about 2 ms instead of 15);
+ * first request (provisioned concurrency), that request starts warm (about 0.4 ms instead of 7);
  * otherwise init plus first request take up to a few milliseconds more in all (`npm run bench`'s
  * primed row), hence off by default. Best effort: a failure here leaves the first request to do
  * the work and to report what fails. The engine's cache is keyed by content, so priming leaves no
@@ -180,11 +180,22 @@ function prime() {
   }
 }
 /**
- * Settles once the module is compiled and instantiated, and with TARIFFSIM_PRIME=1 primed (never
- * rejects: what failed fails again, and is reported, on the first request).
+ * Settles once the module is compiled and instantiated (never rejects: what failed fails again,
+ * and is reported, on the first request).
  * @type {Promise<void>}
  */
-const ready = compiled.then(() => (processConfig.prime ? prime() : undefined)).then(() => {
+const ready = compiled.then(() => {
   isReady = true;
 });
 exports.ready = ready;
+
+// Priming runs during init itself, on this thread: Lambda freezes an instance between its init
+// and its first request, so work left to the event loop would wait for that request.
+if (processConfig.prime) {
+  try {
+    preload(KIND);
+  } catch {
+    // the first request reports it
+  }
+  prime();
+}
