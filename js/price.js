@@ -32,7 +32,9 @@ const path = require('node:path');
 const { withEngine, compileAhead, preload, priceAnswer, marketFromFile } = require('./runtime/engine');
 
 const KIND = 'price';
-const compiled = compileAhead(KIND);
+// With TARIFFSIM_PRIME=1 (config.js; read here before the configuration loads) init compiles the
+// module on this thread to prime it (below), and a compile on another thread would be wasted.
+const compiled = process.env.TARIFFSIM_PRIME === '1' ? Promise.resolve() : compileAhead(KIND);
 
 const { config: processConfig, SAMPLE_MARKET } = require('./runtime/config');
 const { wrapHandler } = require('./runtime/wrap-handler');

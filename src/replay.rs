@@ -270,6 +270,8 @@ impl MarketIndex {
                     flags,
                 });
             }
+            // In tariff order, each tariff once: `delta` searches segments by tariff.
+            debug_assert!(out.is_sorted_by_key(|c| c.tariff));
             out
         })
     }

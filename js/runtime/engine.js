@@ -5,18 +5,21 @@
 // filters, summaries, and every price variant) for simulate-chunk, run-simulation,
 // filter-population and the tools; `price` (tariffsim-wasm/pkg-price: only what pricing needs, so
 // a cold start compiles less) for the price lambda. Both price with the same code. Each is
-// instantiated on first use (`preload` does it at a handler's module scope, during a Lambda cold
-// start's init), with one Engine whose cache keeps parsed markets and visits in wasm memory. Files
+// compiled once per process (the price handler starts it during init on V8's background threads:
+// `compileAhead`; otherwise on first use) and instantiated on first use, with one Engine whose
+// cache keeps parsed markets and visits in wasm memory. A module that cannot be read or compiled
+// is a typed InternalError on every use, from the first failure (never compiled again). Files
 // are read only when they changed: each is remembered by path with its size and mtime and the
 // content key the engine gave it.
 //
 // After a trap (a panic in Rust is a bug, and leaves the instance unusable) the instance is thrown
-// away: the failing request gets a WasmTrap error, and the next request is served by a freshly
-// instantiated module whose cache is rebuilt on demand.
+// away: the failing request gets a WasmTrap error, and the next request is served by a fresh
+// instance of the compiled module whose cache is rebuilt on demand.
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { codes, typed } = require('./errors');
+const { codes, typed, asError } = require('./errors');
+const { publicPath } = require('./paths');
 const { withoutBom, readError } = require('./inputs');
 const { nowMs } = require('./logging');
 
@@ -41,6 +44,8 @@ const current = { full: null, price: null };
 const modules = { full: null, price: null };
 /** Each build's compilation in flight (compileAhead). */
 const compiling = { full: null, price: null };
+/** Each build's failure to load (a typed error), once it failed: thrown on every use. */
+const failed = { full: null, price: null };
 /** 1, plus one for each instance discarded after a trap. */
 let generation = 1;
 
@@ -49,9 +54,22 @@ function glueOf(kind) {
   return kind === 'price' ? require('../../tariffsim-wasm/pkg-price/tariffsim_price.js') : require(BUILDS.full.glue);
 }
 
+/** The typed error of a build that cannot be read or compiled (kept: every use throws it). */
+function loadFailure(kind, cause) {
+  failed[kind] = typed(codes.InternalError, `the ${kind} wasm module ${publicPath(BUILDS[kind].wasm)} could not be loaded (${cause.name}: ${cause.message}): the deployment is broken; build it again with scripts/build-wasm`, { cause });
+  return failed[kind];
+}
+
 /** A build's compiled module (compiled here, on this thread, unless compileAhead has done it). */
 function moduleOf(kind) {
-  if (modules[kind] === null) modules[kind] = new WebAssembly.Module(fs.readFileSync(BUILDS[kind].wasm));
+  if (failed[kind] !== null) throw failed[kind];
+  if (modules[kind] === null) {
+    try {
+      modules[kind] = new WebAssembly.Module(fs.readFileSync(BUILDS[kind].wasm));
+    } catch (e) {
+      throw loadFailure(kind, asError(e));
+    }
+  }
   return modules[kind];
 }
 
@@ -66,25 +84,32 @@ function instantiate(kind) {
  * Starts compiling a build on V8's background threads (WebAssembly.compile validates the module
  * there) while the caller's cold start goes on, and instantiates it once compiled. The price
  * handler calls it first thing and waits for it before its first request: its module scope runs
- * meanwhile, instead of after a compilation on the main thread. The promise never rejects: a
- * module that fails to compile or instantiate fails again, with its error, on first use.
+ * meanwhile, instead of after a compilation on the main thread. A module file that cannot be read
+ * throws here (a Lambda init then fails, as a broken zip should). The promise never rejects: a
+ * module that fails to compile is then an InternalError on every use, one that fails to
+ * instantiate fails again, with its error, on first use.
  * @param {'full'|'price'} kind
  * @returns {Promise<void>}
  */
 function compileAhead(kind) {
-  if (current[kind] !== null || modules[kind] !== null) return Promise.resolve();
+  if (current[kind] !== null || modules[kind] !== null || failed[kind] !== null) return Promise.resolve();
   if (compiling[kind] === null) {
     let bytes;
     try {
       bytes = fs.readFileSync(BUILDS[kind].wasm);
-    } catch {
-      return Promise.resolve(); // as above: first use reports it
+    } catch (e) {
+      throw loadFailure(kind, asError(e));
     }
     compiling[kind] = WebAssembly.compile(bytes)
-      .then((compiled) => {
-        if (modules[kind] === null) modules[kind] = compiled;
-        preload(kind);
-      })
+      .then(
+        (compiled) => {
+          if (modules[kind] === null) modules[kind] = compiled;
+          preload(kind);
+        },
+        (e) => {
+          if (modules[kind] === null) loadFailure(kind, asError(e));
+        },
+      )
       .catch(() => {})
       .finally(() => {
         compiling[kind] = null;

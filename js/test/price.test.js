@@ -250,3 +250,47 @@ test('TARIFFSIM_PRIME=1: the handler primes itself during init (before `ready` s
   // The one log line of each is the request's own (one line per record in Lambda: CR inside).
   for (const r of [primed, plain, deployed]) assert.deepEqual(r.stdout.trim().split('\n').map((l) => /\[INFO\] -- price done in/.test(l)), [true]);
 });
+
+test('a broken zip: a price module that is missing fails the init; one that does not compile is a typed InternalError on every call (compiled once)', () => {
+  const { spawnSync } = require('node:child_process');
+  const { bundleFiles } = require('../tools/bundle');
+  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-broken-'));
+  try {
+    for (const [name, data] of bundleFiles()) {
+      fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
+      fs.writeFileSync(path.join(task, name), data);
+    }
+    const wasm = path.join(task, 'tariffsim-wasm', 'pkg-price', 'tariffsim_price_bg.wasm');
+    const event = JSON.stringify(fixture('price-sample.json'));
+    // Two calls; each answer's error (name, message) on stderr, and how often a module compiled.
+    const script = `
+      let compiles = 0;
+      const compile = WebAssembly.compile;
+      WebAssembly.compile = (b) => { compiles += 1; return compile(b); };
+      const Module = WebAssembly.Module;
+      WebAssembly.Module = function (b) { compiles += 1; return new Module(b); };
+      const { handler } = require(${JSON.stringify(path.join(task, 'js', 'price.js'))});
+      const call = () => handler(${event}, {}).then(() => ({ ok: true }), (e) => ({ name: e.name, message: e.message }));
+      call().then((a) => call().then((b) => process.stderr.write('RESULT ' + JSON.stringify({ a, b, compiles }) + '\\n')));`;
+    const run = () => spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TARIFFSIM_PRIME: '0' } });
+    const result = (out) => {
+      const line = out.stderr.split('\n').find((l) => l.startsWith('RESULT '));
+      assert.ok(line, out.stderr);
+      return JSON.parse(line.slice(7));
+    };
+    assert.deepEqual(result(run()), { a: { ok: true }, b: { ok: true }, compiles: 1 });
+    fs.writeFileSync(wasm, fs.readFileSync(wasm).subarray(0, 1000));
+    const cut = result(run());
+    for (const e of [cut.a, cut.b]) {
+      assert.equal(e.name, 'InternalError', e.message);
+      assert.match(e.message, /the price wasm module .*tariffsim_price_bg\.wasm could not be loaded \(CompileError: /);
+    }
+    assert.equal(cut.compiles, 1, 'a module that does not compile is not compiled again');
+    fs.rmSync(wasm);
+    const missing = run();
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /InternalError: the price wasm module .*tariffsim_price_bg\.wasm could not be loaded \(Error: ENOENT/);
+  } finally {
+    fs.rmSync(task, { recursive: true, force: true });
+  }
+});
