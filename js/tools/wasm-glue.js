@@ -39,7 +39,6 @@ function factoryOf(text, name) {
     'wasm.__wbindgen_start();',
     'return exports;',
     '};',
-    `module.exports.wasmFile = ${JSON.stringify(tail[1])};`,
     '',
   ].join('\n');
 }
@@ -56,10 +55,6 @@ function rewrite(file) {
   fs.writeFileSync(types, [
     '/* Made by js/tools/wasm-glue.js: the glue is a factory of instances (see the .js). */',
     `declare function instantiate(wasmModule: WebAssembly.Module): typeof import('./${name}_exports');`,
-    'declare namespace instantiate {',
-    '  /** The .wasm file next to the glue. */',
-    '  const wasmFile: string;',
-    '}',
     'export = instantiate;',
     '',
   ].join('\n'));
