@@ -8,7 +8,6 @@
 
 use crate::domain::{Fuel, Meter};
 use chrono::NaiveDate;
-use std::sync::OnceLock;
 
 /// The TDCV table, as published (see `data/domain/README.md` for the source).
 pub const TDCV_CSV: &str = include_str!("../data/domain/tdcv.csv");
@@ -48,50 +47,21 @@ impl TypicalConsumption {
     }
 }
 
-/// Every vintage of the table, oldest first.
+/// Every vintage of the table, oldest first: `data/domain/tdcv.csv` read at build time (build.rs),
+/// so no reader for it is compiled into the modules or runs at a cold start.
 pub fn vintages() -> &'static [TypicalConsumption] {
-    static TABLE: OnceLock<Vec<TypicalConsumption>> = OnceLock::new();
-    TABLE.get_or_init(|| parse(TDCV_CSV))
+    VINTAGES
 }
 
-/// Reads our own embedded table: a header, then one vintage a line. The free-text `note` column
-/// is the last, so a line splits into the header's number of fields with any comma of the note
-/// kept in it (no CSV reader needed: the price lambda's module carries none).
-fn parse(csv_text: &str) -> Vec<TypicalConsumption> {
-    let mut lines = csv_text.lines().filter(|l| !l.trim().is_empty());
-    let headers: Vec<&str> = lines
-        .next()
-        .expect("embedded TDCV header")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("embedded TDCV table lacks column {name}"))
-    };
-    let (date, elec, e7, gas) = (
-        col("in_force_from"),
-        col("elec_medium"),
-        col("e7_medium"),
-        col("gas_medium"),
-    );
-    let mut rows: Vec<TypicalConsumption> = lines
-        .map(|line| {
-            let r: Vec<&str> = line.splitn(headers.len(), ',').map(str::trim).collect();
-            let kwh = |i: usize| r[i].parse::<u32>().expect("embedded TDCV value");
-            TypicalConsumption {
-                in_force_from: crate::dates::parse_date(r[date]).expect("embedded TDCV date"),
-                electricity_kwh: kwh(elec),
-                economy7_kwh: kwh(e7),
-                gas_kwh: kwh(gas),
-            }
-        })
-        .collect();
-    rows.sort_by_key(|r| r.in_force_from);
-    rows
+/// A date of the table (build.rs checked the text; an impossible date fails the build here).
+const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(d) => d,
+        None => panic!("data/domain/tdcv.csv: a date that does not exist"),
+    }
 }
+
+const VINTAGES: &[TypicalConsumption] = &include!(concat!(env!("OUT_DIR"), "/tdcv.rs"));
 
 /// The typical consumption in force at `date`: the latest vintage in force on or before it (the
 /// oldest vintage for a date before every vintage).
