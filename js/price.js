@@ -159,7 +159,7 @@ exports.handler = (event, context) => (isReady ? handle(event, context) : ready.
  * the bundled sample market by the same handler (its log lines dropped), so that V8 compiles the
  * wasm functions a request runs (lazily, on first call: most of a first request's time) and the
  * JavaScript around them before a caller waits. Where Lambda initializes an instance ahead of its
- * first request (provisioned concurrency), that request starts warm (about 0.4 ms instead of 7);
+ * first request (provisioned concurrency), that request starts warm (about 0.4 ms instead of 6);
  * otherwise init plus first request take up to a few milliseconds more in all (`npm run bench`'s
  * primed row), hence off by default. Best effort: a failure here leaves the first request to do
  * the work and to report what fails. The engine's cache is keyed by content, so priming leaves no

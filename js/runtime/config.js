@@ -41,7 +41,7 @@
 //   TARIFFSIM_FAIL_CHUNKS    DEV-only fault injection for tests: <run>:<chunk>:<times>,...
 //   TARIFFSIM_PRIME         1: the price handler answers one request on the bundled sample market
 //                           during init (js/price.js prime), so that its first real request finds
-//                           the code compiled (about 0.4 ms instead of 7 on a 2-core machine) at
+//                           the code compiled (about 0.4 ms instead of 6 on a 2-core machine) at
 //                           the cost of up to a few ms more in all; for instances initialized ahead
 //                           of their first request (provisioned concurrency). Off by default.
 //   TARIFFSIM_CONFIG_FILE   the configuration per alias (default config/environments.json)
