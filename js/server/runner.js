@@ -29,7 +29,9 @@ class Runner {
     this.dead = null;
     this.worker.on('message', (m) => {
       if (m.eventDone !== undefined) {
+        const finished = events.get(m.eventDone);
         events.delete(m.eventDone);
+        if (finished !== undefined && finished.done) finished.done();
         this.holdProcess();
         return;
       }
@@ -55,6 +57,7 @@ class Runner {
       for (const [id, pending] of events) {
         if (pending.deliveries > pending.message.delays.length) {
           events.delete(id);
+          if (pending.done) pending.done();
           process.stderr.write(`tariffsim: an Event for ${pending.message.target} (request ${pending.message.requestId}) was dropped: a runner thread stopped during each of its ${pending.deliveries} deliveries (it, or another Event then running, stopped it)\n`);
         }
       }
@@ -114,11 +117,13 @@ class Runner {
    * A lambda's handler run on the runner as an Event: in the background, retried as Lambda retries,
    * every attempt and delivery with the request id the caller was answered with. It is kept here
    * until the runner says it finished, so that one accepted in the instant its runner dies is run
-   * by the next (accepted is never lost).
+   * by the next (accepted is never lost; the server's journal keeps it across processes:
+   * event-journal.js). `done` is called once it has finished, or was dropped.
+   * @param {() => void} [done]
    */
-  event(target, event, arn, delays, requestId) {
+  event(target, event, arn, delays, requestId, done) {
     const id = nextEventId++;
-    events.set(id, { message: { kind: 'event', eventId: id, target, event, arn, delays, requestId }, deliveries: 0 });
+    events.set(id, { message: { kind: 'event', eventId: id, target, event, arn, delays, requestId }, deliveries: 0, done });
     this.deliver(id);
   }
 
@@ -156,7 +161,7 @@ let users = 0;
 /**
  * Events accepted (answered 202) that no runner has finished yet, by id: {message, deliveries}.
  * Kept by the process, not by a runner, so that the runner replacing one that died gets them.
- * @type {Map<number, {message: {kind: 'event', eventId: number, target: string, event: unknown, arn: string, delays: number[], requestId: string}, deliveries: number}>}
+ * @type {Map<number, {message: {kind: 'event', eventId: number, target: string, event: unknown, arn: string, delays: number[], requestId: string}, deliveries: number, done?: () => void}>}
  */
 const events = new Map();
 let nextEventId = 1;
@@ -189,8 +194,8 @@ function acquireRunner() {
       users -= 1;
       if (users > 0) return;
       // The last user gone: a close stops what runs, Events too, as a process's end does (the
-      // next server's sweep takes up the runs they started); none is left for a later server of
-      // this process, and no runner starts again (one may be due after a crash).
+      // next server's sweep takes up the runs they started, and the Events its server's journal
+      // kept); none is left in memory, and no runner starts again (one may be due after a crash).
       const runner = current;
       current = null;
       sweeping = false;

@@ -28,6 +28,7 @@ const { readInput } = require('../runtime/inputs');
 const { scrubPaths } = require('../runtime/paths');
 const { requestGuard, frameworkErrors } = require('./guard');
 const { acquireRunner } = require('./runner');
+const { EventJournal } = require('./event-journal');
 
 /** @typedef {InstanceType<typeof import('../runtime/storage').FolderStorage>} FolderStorage */
 
@@ -175,6 +176,19 @@ function errorBody(err) {
  */
 function buildServer(options = {}) {
   const runner = acquireRunner();
+  // Accepted Events are kept on disk until they finish, next to the runs they start
+  // (event-journal.js); a server that sweeps takes up those a dead or closed server left.
+  const dev = config.forEnvironment('DEV');
+  const journal = new EventJournal(path.resolve(/^[a-z][a-z0-9+.-]*:\/\//i.test(dev.storage) ? dev.outDir : dev.storage));
+  /** Runs a kept Event in the background (this thread for `price`, the runner for the others). */
+  const runEvent = (file, { target, event, arn, delays, requestId }) => {
+    const done = () => journal.done(file);
+    if (!SERVED_HERE.has(target)) return runner.get().event(target, event, arn, delays, requestId, done);
+    Promise.resolve()
+      .then(() => runAsEvent(handlerOf(target), event, arn, delays, requestId))
+      .catch((e) => process.stderr.write(`tariffsim: an Event for ${target} could not run: ${e && e.message}\n`))
+      .finally(done);
+  };
   const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB, frameworkErrors });
   // Host, Origin and content type, before any route (guard.js).
   app.addHook('onRequest', requestGuard({ allowedHosts: [...config.allowedHosts, ...(options.allowedHosts || [])], listenHost: options.listenHost }));
@@ -235,10 +249,16 @@ function buildServer(options = {}) {
     reply.header('x-amzn-RequestId', context.awsRequestId).header('X-Amz-Executed-Version', '$LATEST');
     if (type === 'DryRun') return reply.code(204).send();
     if (type === 'Event') {
-      // Runs in the background and is retried twice after a failure, as Lambda does.
-      const delays = config.forEnvironment('DEV').retryDelaysMs;
-      if (SERVED_HERE.has(target)) runAsEvent(handlerOf(target), event, context.invokedFunctionArn, delays, context.awsRequestId);
-      else runner.get().event(target, event, context.invokedFunctionArn, delays, context.awsRequestId);
+      // Kept first (a 202 promises it runs, whatever happens to this process), then run in the
+      // background and retried twice after a failure, as Lambda does.
+      const entry = { target, event, arn: context.invokedFunctionArn, delays: config.forEnvironment('DEV').retryDelaysMs, requestId: context.awsRequestId };
+      let file;
+      try {
+        file = journal.record(entry);
+      } catch (e) {
+        return awsError(reply, 500, 'ServiceException', scrubPaths(e.message));
+      }
+      runEvent(file, entry);
       return reply.code(202).send();
     }
     const wantTail = request.headers['x-amz-log-type'] === 'Tail';
@@ -264,10 +284,12 @@ function buildServer(options = {}) {
   if (options.sweep !== false) {
     app.addHook('onReady', async () => {
       await runner.get().sweep();
+      for (const { file, entry } of journal.takeOver()) runEvent(file, entry);
     });
   }
   app.addHook('onClose', async () => {
     await runner.release();
+    journal.close();
     await closeWorkers();
   });
   return app;

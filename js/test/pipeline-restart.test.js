@@ -156,3 +156,42 @@ test('cancel through the REST route and through the Invoke API', async () => {
   assert.equal(finalB.cancellation.reason, 'by sdk');
   client.destroy();
 });
+
+test('an accepted Event outlives its server: the next server on the storage runs it', async () => {
+  const { storage, bus, runs } = helpers();
+  const journalDir = path.join(storageDir, 'dev-server-events');
+  const kept = () => (fs.existsSync(journalDir) ? fs.readdirSync(journalDir, { recursive: true }).filter((n) => String(n).endsWith('.json')) : []);
+  // An Event answered 202 by a server whose process then died before running it: its kept file,
+  // as the server wrote it, under a process that is gone.
+  const dead = spawn(process.execPath, ['-e', '0']);
+  await new Promise((resolve) => dead.once('exit', resolve));
+  const orphan = path.join(journalDir, `p${dead.pid}-1-0badc0de`);
+  fs.mkdirSync(orphan, { recursive: true });
+  const event = JSON.stringify({ 'request-id': 'orphan-event', spec: spec() });
+  const arn = 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-run-simulation';
+  fs.writeFileSync(path.join(orphan, '1.json'), JSON.stringify({ target: 'run-simulation', event, arn, delays: [50, 100], requestId: 'orphan-event' }));
+  const unknown = async () => (await runs.readState(storage, 'orphan-event')).status === 'unknown';
+  assert.ok(await unknown(), 'the run does not exist yet');
+
+  // The server running now does not take it (it took up what was left when it started)...
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.ok(await unknown());
+  // ...the next one does, and the run it starts ends done.
+  await stopServer('SIGKILL');
+  await startServer();
+  const final = await runs.watchRun({ storage, bus, runId: 'orphan-event', pollMs: 250, timeoutMs: 120000 });
+  assert.equal(final.status, 'done', `${JSON.stringify(final)}\n${serverLog}`);
+  assert.ok(!fs.existsSync(orphan), 'the dead server\'s folder is gone');
+
+  // An Event through the Invoke API is kept while it runs and forgotten once it has finished.
+  const sdk = require('@aws-sdk/client-lambda');
+  const client = new sdk.LambdaClient({ region: 'eu-west-2', endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const out = await client.send(new sdk.InvokeCommand({ FunctionName: 'tariffsim-run-simulation', InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ 'request-id': 'kept-event', spec: spec() })) }));
+  assert.equal(out.StatusCode, 202);
+  const second = await runs.watchRun({ storage, bus, runId: 'kept-event', pollMs: 250, timeoutMs: 120000 });
+  assert.equal(second.status, 'done');
+  const until = Date.now() + 10000;
+  while (kept().length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(kept(), [], 'no Event is kept once finished');
+  client.destroy();
+});

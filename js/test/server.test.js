@@ -117,6 +117,16 @@ test('Invoke API: unknown function, DryRun, Event', async () => {
   const { openBus } = require('../runtime/pubsub');
   const final = /** @type {{status: string}} */ (await watchRun({ storage: openStorage(storageDir), bus: openBus(null), runId: 'event-run', pollMs: 100, timeoutMs: 30000 }));
   assert.equal(final.status, 'done', JSON.stringify(await readState(openStorage(storageDir), 'event-run')));
+  // An Event is kept on disk before its 202 (server/event-journal.js): one that cannot be kept is
+  // not accepted (500), and does not run.
+  const kept = path.join(storageDir, 'dev-server-events');
+  const [own] = fs.readdirSync(kept);
+  fs.rmSync(path.join(kept, own), { recursive: true, force: true });
+  fs.writeFileSync(path.join(kept, own), 'not a folder');
+  await assert.rejects(invoke({ FunctionName: 'tariffsim-run-simulation', InvocationType: 'Event', Payload: { 'request-id': 'unkept-run', spec } }), (/** @type {SdkError} */ e) => e.name === 'ServiceException' && e.$metadata.httpStatusCode === 500 && /could not be kept/.test(e.message));
+  fs.rmSync(path.join(kept, own));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await readState(openStorage(storageDir), 'unkept-run')).status, 'unknown');
 });
 
 test('Invoke API: payloads over 6 MB (RequestResponse) or 1 MB (Event) are refused with 413', async () => {
