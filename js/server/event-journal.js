@@ -11,7 +11,9 @@
 //   <storage folder>/dev-server-events/<owner>/closed      its server closed (a process may run
 //                                                          several servers: tests do)
 //
-// <owner> is p<pid>-<ms>-<random>: the process that wrote it, while it runs, keeps it.
+// <owner> is p<pid>-<ms>-<random>: the process that wrote it keeps it while it runs. A folder of
+// this process's pid that no journal of this process owns is a former process's (a container's
+// server restarted with the same pid). Servers on one storage are on one machine (one PID space).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -31,23 +33,31 @@ function alive(pid) {
   }
 }
 
+/** The journals of this process that are open: their folders. */
+const open = new Set();
+
+/** Syncs a folder's entries (a file created or renamed in it). */
+function syncDir(dir) {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Writes a file whole and synced, then names it: a reader never sees half of one. */
 function writeSynced(file, text) {
   const tmp = `${file}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, text);
+    fs.writeFileSync(fd, text); // every byte, or an error
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  const dir = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
-  }
+  syncDir(path.dirname(file));
 }
 
 class EventJournal {
@@ -56,6 +66,17 @@ class EventJournal {
     this.root = path.join(folder, FOLDER);
     this.dir = path.join(this.root, `p${process.pid}-${Date.now()}-${crypto.randomBytes(4).toString('hex')}`);
     this.next = 1;
+    this.made = false;
+    open.add(this.dir);
+  }
+
+  /** Makes this journal's folder (and its parents) once, synced into their parents. */
+  make() {
+    if (this.made) return;
+    fs.mkdirSync(this.dir, { recursive: true });
+    syncDir(this.root);
+    syncDir(path.dirname(this.root));
+    this.made = true;
   }
 
   /**
@@ -66,13 +87,16 @@ class EventJournal {
   record(entry) {
     const file = path.join(this.dir, `${this.next++}.json`);
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      this.make();
       writeSynced(file, JSON.stringify(entry));
     } catch (e) {
-      try {
-        fs.rmSync(`${file}.tmp`, { force: true });
-      } catch {
-        // nothing was written
+      // Not accepted: nothing of it may stay to be run later.
+      for (const f of [`${file}.tmp`, file]) {
+        try {
+          fs.rmSync(f, { force: true });
+        } catch {
+          // never written
+        }
       }
       throw typed(codes.StorageWriteFailed, `the Event could not be kept in ${FOLDER}/ (${e.code || e.message}): it was not accepted`);
     }
@@ -97,58 +121,84 @@ class EventJournal {
     let owners;
     try {
       owners = fs.readdirSync(this.root);
-    } catch {
+    } catch (e) {
+      if (e.code !== 'ENOENT') process.stderr.write(`tariffsim: the kept Events could not be read (${e.code}): they wait for the next start\n`);
       return [];
     }
     const taken = [];
     for (const owner of owners.sort()) {
       const from = path.join(this.root, owner);
       const m = OWNER.exec(owner);
-      if (from === this.dir || m === null) continue;
-      if (!fs.existsSync(path.join(from, 'closed')) && alive(Number(m[1]))) continue;
+      if (m === null || open.has(from)) continue;
+      const pid = Number(m[1]);
+      if (!fs.existsSync(path.join(from, 'closed')) && pid !== process.pid && alive(pid)) continue;
       let names;
       try {
         names = fs.readdirSync(from).filter((n) => /^\d+\.json$/.test(n));
-      } catch {
+        names.sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+        if (names.length > 0) this.make();
+      } catch (e) {
+        process.stderr.write(`tariffsim: the Events kept in ${FOLDER}/${owner} could not be taken up (${e.code}): they wait for the next start\n`);
         continue;
       }
-      names.sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+      let left = false;
       for (const name of names) {
-        let text;
-        try {
-          text = fs.readFileSync(path.join(from, name), 'utf8');
-          fs.mkdirSync(this.dir, { recursive: true });
-        } catch {
-          continue;
-        }
         const file = path.join(this.dir, `${this.next++}.json`);
         try {
           fs.renameSync(path.join(from, name), file);
-        } catch {
-          continue; // another server took it
+        } catch (e) {
+          // Gone: another server took it. Anything else: it stays for the next start.
+          if (e.code !== 'ENOENT') left = true;
+          continue;
         }
         let entry;
         try {
-          entry = JSON.parse(text);
-        } catch {
-          process.stderr.write(`tariffsim: an unreadable Event file was dropped (${owner}/${name})\n`);
-          this.done(file);
+          entry = JSON.parse(fs.readFileSync(file, 'utf8'));
+        } catch (e) {
+          if (e instanceof SyntaxError) {
+            process.stderr.write(`tariffsim: a kept Event that is not JSON was dropped (${owner}/${name})\n`);
+            this.done(file);
+          } else {
+            process.stderr.write(`tariffsim: a kept Event could not be read (${e.code}): it waits for the next start\n`);
+          }
           continue;
         }
         taken.push({ file, entry });
       }
-      fs.rmSync(from, { recursive: true, force: true });
+      if (taken.length > 0) {
+        try {
+          syncDir(this.dir);
+        } catch {
+          // the files are renamed; a crash before this sync leaves them where they were
+        }
+      }
+      if (!left) {
+        try {
+          fs.rmSync(from, { recursive: true, force: true });
+        } catch {
+          // emptied: what is left in it is not an Event
+        }
+      }
     }
     return taken;
   }
 
-  /** This server closed: what it has not finished is for the next server on this storage. */
-  close() {
+  /**
+   * This server closed. `stopped`: none of its Events runs any more in this process (its runner
+   * stopped with it, and none runs on the server's thread): what it has not finished is then for
+   * the next server on this storage. Otherwise they finish here (or wait for this process's end).
+   * @param {boolean} stopped
+   */
+  close(stopped) {
+    open.delete(this.dir);
+    if (!this.made) return;
     try {
-      if (fs.readdirSync(this.dir).some((n) => n.endsWith('.json'))) fs.writeFileSync(path.join(this.dir, 'closed'), '');
-      else fs.rmSync(this.dir, { recursive: true, force: true });
-    } catch {
-      // never written to
+      if (!fs.readdirSync(this.dir).some((n) => n.endsWith('.json'))) fs.rmSync(this.dir, { recursive: true, force: true });
+      else if (stopped) fs.writeFileSync(path.join(this.dir, 'closed'), '');
+      else open.add(this.dir);
+    } catch (e) {
+      process.stderr.write(`tariffsim: the kept Events of a closed server could not be handed on (${e.code}): they wait for this process's end\n`);
+      open.add(this.dir);
     }
   }
 }

@@ -182,17 +182,20 @@ function start() {
   return runner;
 }
 
-/** The process's runner, started when needed; `release()` it when done. */
+/**
+ * The process's runner, started when needed; `release()` it when done. `release` resolves true
+ * when it stopped the runner (it was the last user): the Events it ran stopped with it.
+ */
 function acquireRunner() {
   users += 1;
   let released = false;
   return {
     get: () => current || start(),
     release: async () => {
-      if (released) return;
+      if (released) return false;
       released = true;
       users -= 1;
-      if (users > 0) return;
+      if (users > 0) return false;
       // The last user gone: a close stops what runs, Events too, as a process's end does (the
       // next server's sweep takes up the runs they started, and the Events its server's journal
       // kept); none is left in memory, and no runner starts again (one may be due after a crash).
@@ -204,6 +207,7 @@ function acquireRunner() {
       restartTimer = null;
       setRemoteIdle(null);
       if (runner !== null) await runner.close();
+      return true;
     },
   };
 }

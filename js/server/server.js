@@ -180,14 +180,20 @@ function buildServer(options = {}) {
   // (event-journal.js); a server that sweeps takes up those a dead or closed server left.
   const dev = config.forEnvironment('DEV');
   const journal = new EventJournal(path.resolve(/^[a-z][a-z0-9+.-]*:\/\//i.test(dev.storage) ? dev.outDir : dev.storage));
+  /** Events running on this thread (a close does not stop them). */
+  let runningHere = 0;
   /** Runs a kept Event in the background (this thread for `price`, the runner for the others). */
   const runEvent = (file, { target, event, arn, delays, requestId }) => {
     const done = () => journal.done(file);
     if (!SERVED_HERE.has(target)) return runner.get().event(target, event, arn, delays, requestId, done);
+    runningHere += 1;
     Promise.resolve()
       .then(() => runAsEvent(handlerOf(target), event, arn, delays, requestId))
       .catch((e) => process.stderr.write(`tariffsim: an Event for ${target} could not run: ${e && e.message}\n`))
-      .finally(done);
+      .finally(() => {
+        runningHere -= 1;
+        done();
+      });
   };
   const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB, frameworkErrors });
   // Host, Origin and content type, before any route (guard.js).
@@ -288,8 +294,9 @@ function buildServer(options = {}) {
     });
   }
   app.addHook('onClose', async () => {
-    await runner.release();
-    journal.close();
+    const stopped = await runner.release();
+    // What it accepted and has not finished: for the next server when nothing here runs it any more.
+    journal.close(stopped && runningHere === 0);
     await closeWorkers();
   });
   return app;
