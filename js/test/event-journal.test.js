@@ -40,7 +40,9 @@ test("a former process's Events are taken up: one that exited, or one that had t
   const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-journal-'));
   try {
     const gone = spawnSync(process.execPath, ['-e', '0']).pid;
-    for (const [owner, n] of [[`p${gone}-1-00000001`, 1], [`p${process.pid}-1-00000002`, 2], [`p${process.ppid}-1-00000003`, 3]]) {
+    /** @type {Array<[string, number]>} */
+    const owners = [[`p${gone}-1-00000001`, 1], [`p${process.pid}-1-00000002`, 2], [`p${process.ppid}-1-00000003`, 3]];
+    for (const [owner, n] of owners) {
       fs.mkdirSync(path.join(storage, FOLDER, owner), { recursive: true });
       fs.writeFileSync(path.join(storage, FOLDER, owner, '1.json'), JSON.stringify(entry(n)));
     }
