@@ -2,8 +2,9 @@
 // The development server's accepted Events, kept on disk until they finish. An Event is written
 // here (and synced) before the server answers 202, and removed once its handler has finished (done,
 // or failed after its retries, as Lambda gives up on one). A server that takes up unfinished runs
-// (its sweep: docs/pipeline.md) takes up, the same way, the Events a server on the same storage
-// left: one whose process is gone (killed, crashed) or that closed first. They run again there,
+// (its sweep: docs/pipeline.md) takes up, the same way (at its start, then every
+// TARIFFSIM_SWEEP_MS), the Events a server on the same storage left: one whose process is gone
+// (killed, crashed) or that closed first. They run again there,
 // so an accepted Event runs at least once, as Lambda delivers one. In Lambda itself the Lambda
 // service keeps them; nothing here runs there.
 //

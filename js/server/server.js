@@ -287,13 +287,22 @@ function buildServer(options = {}) {
   registerPage(app, runner);
   // Runs left unfinished by a process that died are taken up again when the server starts, and
   // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md). On the runner.
+  /** @type {NodeJS.Timeout | null} */
+  let takingOver = null;
   if (options.sweep !== false) {
     app.addHook('onReady', async () => {
       await runner.get().sweep();
-      for (const { file, entry } of journal.takeOver()) runEvent(file, entry);
+      const takeOver = () => {
+        for (const { file, entry } of journal.takeOver()) runEvent(file, entry);
+      };
+      takeOver();
+      // And every TARIFFSIM_SWEEP_MS, as runs are: another server on this storage may die meanwhile.
+      takingOver = setInterval(takeOver, dev.sweepMs);
+      takingOver.unref();
     });
   }
   app.addHook('onClose', async () => {
+    if (takingOver !== null) clearInterval(takingOver);
     const stopped = await runner.release();
     // What it accepted and has not finished: for the next server when nothing here runs it any more.
     journal.close(stopped && runningHere === 0);
