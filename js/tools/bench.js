@@ -7,6 +7,8 @@
 //                a bare node that answers at once (both timed from spawn to the answer; a Lambda
 //                instance does not exit after it)
 //                                          target: <= +10 ms, and below the plain JS kernel's
+//                and, for reference, the same in-process (from the require to the answer, node's
+//                own start left out) against the JS kernel's, with the bundle's parts
 //   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
 //                on the sample market, against the same handler path around a plain JavaScript
 //                kernel (js-kernel.js: the same rules and answers), the handlers taking turns
@@ -47,23 +49,32 @@ function row(measurement, value, baseline, ratio, target) {
 // Each child reports the CPU it used up to its answer (user + system, all threads, ms): on a busy
 // machine CPU time varies less than the wall clock.
 const CPU = 'const CPU = () => { const c = process.cpuUsage(); return ((c.user + c.system) / 1000).toFixed(2); }';
-// A cold start: require the handler from a task root, answer one request.
-const coldWasm = (root) => `${CPU};
+// Milliseconds since a process.hrtime.bigint() mark, as text.
+const SINCE = 'const since = (t) => (Number(process.hrtime.bigint() - t) / 1e6).toFixed(2)';
+// A cold start: require the handler from a task root, answer one request. It reports its CPU, the
+// first request's time and, in-process, the time from the require to the answer, with its parts.
+const coldWasm = (root) => `${CPU}; ${SINCE};
+const t0 = process.hrtime.bigint();
 const { handler, ready } = require(${JSON.stringify(path.join('ROOT', 'js', 'price.js'))}.replace('ROOT', ${JSON.stringify(root)}));
+const required = since(t0);
 const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
 // The end of init (the module compiled and instantiated, and primed when asked), then the request.
 ready.then(() => {
   const t = process.hrtime.bigint();
-  return handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { const first = (Number(process.hrtime.bigint() - t) / 1e6).toFixed(2); const cpu = CPU(); process.stderr.write(r.results[0].rows.length ? \`ANSWER \${cpu} \${first}\\n\` : 'EMPTY\\n'); });
+  const init = since(t0);
+  return handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { const first = since(t); const total = since(t0); const cpu = CPU(); process.stderr.write(r.results[0].rows.length ? \`ANSWER \${cpu} \${first} \${total} \${required} \${init}\\n\` : 'EMPTY\\n'); });
 });
 `;
 // The same with the plain JavaScript kernel: read and parse the market, compile, price.
-const COLD_JS = `${CPU};
+const COLD_JS = `${CPU}; ${SINCE};
 const fs = require('node:fs');
+const t0 = process.hrtime.bigint();
 const kernel = require(${JSON.stringify(path.join(__dirname, 'js-kernel.js'))});
 const m = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
 const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
-process.stderr.write(kernel.price(m, event.profiles, 10)[0].rows.length ? \`ANSWER \${CPU()}\\n\` : 'EMPTY\\n');
+const rows = kernel.price(m, event.profiles, 10)[0].rows.length;
+const total = since(t0);
+process.stderr.write(rows ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n');
 `;
 const BARE = `${CPU}; process.stderr.write(\`ANSWER \${CPU()}\\n\`)`;
 
@@ -196,10 +207,10 @@ function child(mode, ...args) {
 // ---- main ---------------------------------------------------------------------------------------
 
 /**
- * Milliseconds from spawning `node ARGS` to its answer (the line `ANSWER <cpu ms>` on stderr), and
- * the CPU the child used until then: a Lambda instance answers and stays up, so the process's exit
- * is not part of a cold start.
- * @returns {Promise<{wall: number, cpu: number, first: number}>}
+ * Milliseconds from spawning `node ARGS` to its answer (the line `ANSWER <cpu ms> [<first request
+ * ms>|-] [<in-process ms> [<require ms> <init ms>]]` on stderr), and the CPU the child used until
+ * then: a Lambda instance answers and stays up, so the process's exit is not part of a cold start.
+ * @returns {Promise<{wall: number, cpu: number, first: number, inProcess: number, required: number, init: number}>}
  */
 function timeSpawn(args, env = process.env) {
   return new Promise((resolve, reject) => {
@@ -209,10 +220,11 @@ function timeSpawn(args, env = process.env) {
     let answered = false;
     child.stderr.on('data', (d) => {
       err += d;
-      const m = /ANSWER ([0-9.]+)( [0-9.]+)?\n/.exec(err);
+      const m = /ANSWER ([0-9.]+)(.*)\n/.exec(err);
       if (!answered && m) {
         answered = true;
-        resolve({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: Number(m[1]), first: m[2] === undefined ? NaN : Number(m[2]) });
+        const [first, inProcess, required, init] = [...m[2].trim().split(' '), '-', '-', '-', '-'].map(Number);
+        resolve({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: Number(m[1]), first, inProcess, required, init });
       }
     });
     child.on('exit', () => { if (!answered) reject(new Error(`node ${args.join(' ').slice(0, 60)} gave no answer:\n${err}`)); });
@@ -254,6 +266,9 @@ async function cold(rounds) {
   const cb = cpu('bare');
   const overCpu = (k) => `+${(cpu(k) - cb).toFixed(1)} ms`;
   row('cold start CPU to the answer (user+sys, all threads): bundle', `${cpu('bundle').toFixed(1)} ms`, `bare node: ${cb.toFixed(1)} ms`, overCpu('bundle'), `JS kernel: ${overCpu('js')} (less noisy than wall time)`);
+  // The part the code decides, without node's own start: from the require to the answer.
+  const inProcess = (k, field = 'inProcess') => median(samples[k].map((x) => x[field]));
+  row('cold start in-process, require to answer: bundle', `${inProcess('bundle').toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(inProcess('bundle') / inProcess('js')).toFixed(2)}x`, `(reference) the require ${inProcess('bundle', 'required').toFixed(1)} ms, init done at ${inProcess('bundle', 'init').toFixed(1)}, then the first request ${first('bundle').toFixed(1)}`);
 }
 
 function warm(calls) {
