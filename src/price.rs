@@ -1,7 +1,9 @@
 //! Pricing: the annual cost of a tariff for a household's consumption, in integer milli-pence.
 //!
 //! Annual cost = 365 x standing charge + kWh x unit rate, per fuel, from VAT-inclusive rates,
-//! less any dual-fuel discount. Economy 7 splits electricity between the day and night registers
+//! less any dual-fuel discount, and never below zero: a discount at most cancels the bill (prices
+//! cut by a scenario, or a market's discount above a small user's charges, would otherwise give
+//! a negative annual cost, which no supplier bills). Economy 7 splits electricity between the day and night registers
 //! by the visitor's night share, or 42% night (Ofgem's GB average) when they do not know it.
 
 use crate::domain::{Fuel, Meter};
@@ -30,7 +32,7 @@ pub struct Usage {
 
 /// A rate card reduced to what one fuel-and-meter choice pays: the formula of the hot path.
 ///
-/// cost = fixed + round(kWh_e x ((1 - night) x day + night x night_rate)) + kWh_g x gas.
+/// cost = max(0, fixed + round(kWh_e x ((1 - night) x day + night x night_rate)) + kWh_g x gas).
 /// For a single-rate meter day = night, which makes the rounding exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quote {
@@ -78,7 +80,7 @@ impl Quote {
         Some(q)
     }
 
-    /// Annual cost in milli-pence.
+    /// Annual cost in milli-pence, never below zero (a discount at most cancels the bill).
     #[inline]
     pub fn cost(&self, usage: &Usage) -> i64 {
         let night = usage.night_share_bp as i64;
@@ -87,7 +89,7 @@ impl Quote {
             e * ((BASIS_POINTS - night) * self.day + night * self.night),
             BASIS_POINTS,
         );
-        self.fixed + elec + usage.gas_kwh as i64 * self.gas
+        (self.fixed + elec + usage.gas_kwh as i64 * self.gas).max(0)
     }
 }
 
@@ -195,6 +197,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(full.0 - less.0, 5_000_000);
+        // A discount above the bill cancels it, no more: no annual cost is negative.
+        let over = annual_cost(
+            &card(),
+            Fuel::DualFuel,
+            Meter::SingleRate,
+            &u,
+            Millipence(full.0 + 1_000),
+        )
+        .unwrap();
+        assert_eq!(over, Millipence::ZERO);
         let mut c = card();
         c.gas = None;
         assert!(annual_cost(&c, Fuel::DualFuel, Meter::SingleRate, &u, Millipence::ZERO).is_none());

@@ -8,9 +8,8 @@ const MARKET: &str = include_str!("fixtures/mini_market.json");
 const VISITS: &str = include_str!("fixtures/mini_visits.csv");
 
 fn config() -> ProptestConfig {
-    // Bounded in time: a few hundred cases each (PROPTEST_CASES overrides).
+    // Bounded in time: proptest's default of 256 cases each (PROPTEST_CASES overrides it).
     ProptestConfig {
-        cases: 256,
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -106,4 +105,31 @@ proptest! {
             prop_assert!(a.rows.windows(2).all(|w| w[0].annual_cost_gbp <= w[1].annual_cost_gbp));
         }
     }
+}
+
+/// The case proptest found: prices cut by about 90%, three times over, leave less than the
+/// £10 dual-fuel discount of a tariff; its annual cost is 0, not negative.
+#[test]
+fn a_discount_larger_than_the_bill_cancels_it_and_no_more() {
+    let market = Market::from_json(MARKET).unwrap();
+    let scenario = Scenario::from_json(
+        r#"{"changes": [{"op": "move_prices", "percent": -89.96164723616431},
+                        {"op": "move_prices", "percent": -83.46576086420433},
+                        {"op": "move_prices", "percent": -86.09455932000614}]}"#,
+    )
+    .unwrap();
+    let ix = MarketIndex::new(market.apply(&scenario).unwrap());
+    let mut zero = 0;
+    for v in &parse_visits_csv(VISITS.as_bytes()).unwrap() {
+        for r in ix.results(v, PageRules::default(), 0).rows {
+            assert!(
+                r.annual_cost_gbp >= 0.0,
+                "{} costs {}",
+                r.tariff_id,
+                r.annual_cost_gbp
+            );
+            zero += usize::from(r.annual_cost_gbp == 0.0);
+        }
+    }
+    assert!(zero > 0, "some discount exceeds its bill here");
 }

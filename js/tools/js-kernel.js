@@ -132,7 +132,8 @@ function quote(t, region, pm, fuel, meter) {
   return q;
 }
 
-const cost = (q, u) => q.fixed + divRound(u.elec * ((BP - u.night) * q.day + u.night * q.night), BP) + u.gas * q.gas;
+// Never below zero, as the core's Quote::cost: a discount at most cancels the bill.
+const cost = (q, u) => Math.max(0, q.fixed + divRound(u.elec * ((BP - u.night) * q.day + u.night * q.night), BP) + u.gas * q.gas);
 
 /** A visit's date from its timestamp (RFC 3339 or a date), as milliseconds at midnight UTC. */
 function visitDate(timestamp, asOf) {
