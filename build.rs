@@ -41,6 +41,7 @@ fn main() {
             let r: Vec<&str> = line.splitn(headers.len(), ',').map(str::trim).collect();
             let kwh = |i: usize| {
                 r.get(i)
+                    .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()))
                     .and_then(|v| v.parse::<u32>().ok())
                     .unwrap_or_else(|| {
                         panic!(
@@ -49,16 +50,29 @@ fn main() {
                         )
                     })
             };
-            let ymd: Vec<&str> = r[date].split('-').collect();
-            let part = |i: usize| ymd.get(i).and_then(|v| v.parse::<u32>().ok());
-            let (Some(y), Some(m), Some(d), 3) = (part(0), part(1), part(2), ymd.len()) else {
-                panic!("tdcv.csv: {line:?}: in_force_from is not a YYYY-MM-DD date");
-            };
+            // YYYY-MM-DD exactly (a date that does not exist fails in src/consumption.rs's const fn).
+            let text = r[date].as_bytes();
+            let digits = |a: usize, b: usize| text[a..b].iter().all(u8::is_ascii_digit);
+            let well_formed = text.len() == 10
+                && text[4] == b'-'
+                && text[7] == b'-'
+                && digits(0, 4)
+                && digits(5, 7)
+                && digits(8, 10);
+            assert!(
+                well_formed,
+                "tdcv.csv: {line:?}: in_force_from is not a YYYY-MM-DD date"
+            );
+            let number = |a: usize, b: usize| r[date][a..b].parse::<u32>().expect("digits");
+            let (y, m, d) = (number(0, 4), number(5, 7), number(8, 10));
             ((y as i32, m, d), [kwh(elec), kwh(e7), kwh(gas)])
         })
         .collect();
     assert!(!rows.is_empty(), "tdcv.csv: no vintage");
     rows.sort_by_key(|r| r.0);
+    if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+        panic!("tdcv.csv: two vintages in force from {:?}", w[0].0);
+    }
     let mut out = String::from("[\n");
     for ((y, m, d), [e, e7, g]) in rows {
         writeln!(

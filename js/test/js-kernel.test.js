@@ -66,3 +66,18 @@ test('the JS kernel agrees with the core on the mini market (fixes rolling onto 
   const market = fs.readFileSync(path.join(FIXTURES, 'mini_market.json'), 'utf8');
   agree(market, [], visitsAsProfiles(path.join(FIXTURES, 'mini_visits.csv'), 100), 3);
 });
+
+test('the JS kernel and the core agree where a dual-fuel discount exceeds the bill: the cost is 0, never negative', () => {
+  const market = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'market.json'), 'utf8');
+  const parsed = JSON.parse(market);
+  // Discounts of £400 to £600 against small bills, and visits through the year (fixes roll over).
+  for (const [i, t] of parsed.tariffs.entries()) t.dual_fuel_discount_gbp = 400 + (i % 3) * 100;
+  const profiles = visitsAsProfiles(path.join(ROOT, 'data', 'sample', 'visits.csv'), 300)
+    .filter((p) => !p.visit_id.includes('"'))
+    .map((p, i) => ({ ...p, fuel: 'dual_fuel', elec_kwh: 200 + i, gas_kwh: 300 + i, timestamp: `2026-${String(1 + (i % 12)).padStart(2, '0')}-15T10:00:00Z` }));
+  const text = JSON.stringify(parsed);
+  for (let i = 0; i < profiles.length; i += 100) agree(text, [], profiles.slice(i, i + 100), 1000);
+  const rows = kernel.price(kernel.compileMarket(parsed, []), profiles, 1000).flatMap((r) => r.rows);
+  assert.ok(rows.some((r) => r.annual_cost_gbp === 0), 'some bills are cancelled');
+  assert.ok(rows.every((r) => r.annual_cost_gbp >= 0));
+});

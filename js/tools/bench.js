@@ -223,7 +223,8 @@ function timeSpawn(args, env = process.env) {
       const m = /ANSWER ([0-9.]+)(.*)\n/.exec(err);
       if (!answered && m) {
         answered = true;
-        const [first, inProcess, required, init] = [...m[2].trim().split(' '), '-', '-', '-', '-'].map(Number);
+        // A field not given (the bare child's) or given as '-' (the JS kernel's first request) is NaN.
+        const [first, inProcess, required, init] = [...m[2].split(' ').filter(Boolean), '-', '-', '-', '-'].map(Number);
         resolve({ wall: Number(process.hrtime.bigint() - t) / 1e6, cpu: Number(m[1]), first, inProcess, required, init });
       }
     });
