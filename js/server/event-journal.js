@@ -12,30 +12,17 @@
 //   <storage folder>/dev-server-events/<owner>/closed      its server closed (a process may run
 //                                                          several servers: tests do)
 //
-// <owner> is p<pid>-<ms>-<random>: the process that wrote it keeps it while it runs. A folder of
-// this process's pid that no journal of this process owns is a former process's (a container's
-// server restarted with the same pid). Servers on one storage are on one machine (one PID space).
+// <owner> is a holder name as the budget's (`<host>:<pid>:<boot>:<n>`, js/runtime/budget.js): the
+// process that wrote it keeps it while it runs; one of this host that is gone (`deadLocal`: its pid
+// no longer runs, or now runs another process, as a restarted container's) left it. Folders of
+// other hosts are taken only once their server closed.
 
 const fs = require('node:fs');
 const path = require('node:path');
-const crypto = require('node:crypto');
 const { codes, typed } = require('../runtime/errors');
+const { deadLocal, holderName } = require('../runtime/budget');
 
 const FOLDER = 'dev-server-events';
-const OWNER = /^p(\d+)-\d+-[0-9a-f]+$/;
-
-/** Whether process `pid` is running (one of another user counts: it may not be signalled). */
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === 'EPERM';
-  }
-}
-
-/** The journals of this process that are open: their folders. */
-const open = new Set();
 
 /** Syncs a folder's entries (a file created or renamed in it). */
 function syncDir(dir) {
@@ -65,10 +52,9 @@ class EventJournal {
   /** @param {string} folder the storage folder of the server's runs (a local folder) */
   constructor(folder) {
     this.root = path.join(folder, FOLDER);
-    this.dir = path.join(this.root, `p${process.pid}-${Date.now()}-${crypto.randomBytes(4).toString('hex')}`);
+    this.dir = path.join(this.root, holderName());
     this.next = 1;
     this.made = false;
-    open.add(this.dir);
   }
 
   /** Makes this journal's folder (and its parents) once, synced into their parents. */
@@ -129,10 +115,7 @@ class EventJournal {
     const taken = [];
     for (const owner of owners.sort()) {
       const from = path.join(this.root, owner);
-      const m = OWNER.exec(owner);
-      if (m === null || open.has(from)) continue;
-      const pid = Number(m[1]);
-      if (!fs.existsSync(path.join(from, 'closed')) && pid !== process.pid && alive(pid)) continue;
+      if (from === this.dir || !(fs.existsSync(path.join(from, 'closed')) || deadLocal(owner))) continue;
       let names;
       try {
         names = fs.readdirSync(from).filter((n) => /^\d+\.json$/.test(n));
@@ -191,15 +174,12 @@ class EventJournal {
    * @param {boolean} stopped
    */
   close(stopped) {
-    open.delete(this.dir);
     if (!this.made) return;
     try {
       if (!fs.readdirSync(this.dir).some((n) => n.endsWith('.json'))) fs.rmSync(this.dir, { recursive: true, force: true });
       else if (stopped) fs.writeFileSync(path.join(this.dir, 'closed'), '');
-      else open.add(this.dir);
     } catch (e) {
       process.stderr.write(`tariffsim: the kept Events of a closed server could not be handed on (${e.code}): they wait for this process's end\n`);
-      open.add(this.dir);
     }
   }
 }

@@ -9,6 +9,9 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { EventJournal, FOLDER } = require('../server/event-journal');
+const { self } = require('../runtime/budget');
+
+const HOST = self().host;
 
 const entry = (n) => ({ target: 'run-simulation', event: JSON.stringify({ n }), arn: 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-run-simulation', delays: [50, 100], requestId: `r-${n}` });
 const jsonFiles = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).filter((n) => n.endsWith('.json')) : []);
@@ -41,17 +44,17 @@ test("a former process's Events are taken up: one that exited, or one that had t
   try {
     const gone = spawnSync(process.execPath, ['-e', '0']).pid;
     /** @type {Array<[string, number]>} */
-    const owners = [[`p${gone}-1-00000001`, 1], [`p${process.pid}-1-00000002`, 2], [`p${process.ppid}-1-00000003`, 3]];
+    const owners = [[`${HOST}:${gone}:00000001:1`, 1], [`${HOST}:${process.pid}:00000002:1`, 2], [`${HOST}:${process.ppid}:00000003:1`, 3]];
     for (const [owner, n] of owners) {
       fs.mkdirSync(path.join(storage, FOLDER, owner), { recursive: true });
       fs.writeFileSync(path.join(storage, FOLDER, owner, '1.json'), JSON.stringify(entry(n)));
     }
-    fs.writeFileSync(path.join(storage, FOLDER, `p${gone}-1-00000001`, '2.json'), 'not json');
+    fs.writeFileSync(path.join(storage, FOLDER, `${HOST}:${gone}:00000001:1`, '2.json'), 'not json');
     const j = new EventJournal(storage);
     const taken = j.takeOver().map((t) => t.entry.requestId).sort();
     // The parent's (alive, another process) stays; the unreadable one is dropped.
     assert.deepEqual(taken, ['r-1', 'r-2']);
-    assert.deepEqual(fs.readdirSync(path.join(storage, FOLDER)).filter((o) => o !== path.basename(j.dir)), [`p${process.ppid}-1-00000003`]);
+    assert.deepEqual(fs.readdirSync(path.join(storage, FOLDER)).filter((o) => o !== path.basename(j.dir)), [`${HOST}:${process.ppid}:00000003:1`]);
     j.close(true);
   } finally {
     fs.rmSync(storage, { recursive: true, force: true });

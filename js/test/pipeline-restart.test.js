@@ -166,7 +166,8 @@ test('an accepted Event outlives its server: the next server on the storage runs
   await stopServer('SIGKILL');
   const dead = spawn(process.execPath, ['-e', '0']);
   await new Promise((resolve) => dead.once('exit', resolve));
-  const orphan = path.join(journalDir, `p${dead.pid}-1-0badc0de`);
+  const host = require('../runtime/budget').self().host;
+  const orphan = path.join(journalDir, `${host}:${dead.pid}:0badc0de:1`);
   fs.mkdirSync(orphan, { recursive: true });
   const event = JSON.stringify({ 'request-id': 'orphan-event', spec: spec() });
   const arn = 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-run-simulation';
@@ -192,7 +193,7 @@ test('an accepted Event outlives its server: the next server on the storage runs
 
   // A server that dies while another runs on the same storage: the running one takes its Events
   // up at its next sweep (TARIFFSIM_SWEEP_MS, 500 ms here).
-  const late = path.join(journalDir, `p${dead.pid}-2-0badc0de`);
+  const late = path.join(journalDir, `${host}:${dead.pid}:0badc0de:2`);
   fs.mkdirSync(late, { recursive: true });
   fs.writeFileSync(path.join(late, '1.json'), JSON.stringify({ target: 'run-simulation', event: JSON.stringify({ 'request-id': 'late-event', spec: spec() }), arn, delays: [50, 100], requestId: 'late-event' }));
   const third = await runs.watchRun({ storage, bus, runId: 'late-event', pollMs: 250, timeoutMs: 120000 });
