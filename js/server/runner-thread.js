@@ -11,7 +11,7 @@
 
 const { parentPort } = require('node:worker_threads');
 const { localHandler, runAsEvent, idle } = require('../runtime/invoke');
-const { tailStore } = require('../runtime/logging');
+const { withTail } = require('../runtime/logging');
 const { startSweeping } = require('../runtime/scheduler');
 const { closeWorkers } = require('../runtime/workers');
 const { closeBuses } = require('../runtime/pubsub');
@@ -32,7 +32,7 @@ async function handle(m) {
     case 'invoke': {
       const tail = { text: '' };
       try {
-        const result = await tailStore.run(tail, () => localHandler(m.target)(m.event, m.context));
+        const result = await withTail(tail, () => localHandler(m.target)(m.event, m.context));
         parentPort.postMessage({ id: m.id, result, tail: tail.text });
       } catch (e) {
         parentPort.postMessage({ id: m.id, error: errorRecord(e), tail: tail.text });

@@ -23,7 +23,7 @@ const { DEFAULT_REGION, functionName, lambdaOf } = require('../runtime/functions
 const { pipelineOf } = require('../runtime/pipeline');
 const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
 const { closeWorkers } = require('../runtime/workers');
-const { tailStore } = require('../runtime/logging');
+const { withTail } = require('../runtime/logging');
 const { readInput } = require('../runtime/inputs');
 const { scrubPaths } = require('../runtime/paths');
 const { requestGuard, frameworkErrors } = require('./guard');
@@ -112,7 +112,7 @@ async function invokeWithTail(runner, target, event, context) {
   if (!SERVED_HERE.has(target)) return runner.get().invoke(target, event, context);
   const tail = { text: '' };
   try {
-    const result = await tailStore.run(tail, () => handlerOf(target)(event, context));
+    const result = await withTail(tail, () => handlerOf(target)(event, context));
     return { result, tail: tail.text };
   } catch (err) {
     err.tail = tail.text;

@@ -8,7 +8,8 @@
 //                instance does not exit after it)
 //                                          target: <= +10 ms, and below the plain JS kernel's
 //                and, for reference, the same in-process (from the require to the answer, node's
-//                own start left out) against the JS kernel's, with the bundle's parts
+//                own start left out) against the JS kernel's, with the bundle's parts, and the
+//                WebAssembly path alone (module, Engine, snapshot, one price; no handler)
 //   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
 //                on the sample market, against the same handler path around a plain JavaScript
 //                kernel (js-kernel.js: the same rules and answers), the handlers taking turns
@@ -77,6 +78,24 @@ const total = since(t0);
 process.stderr.write(rows ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n');
 `;
 const BARE = `${CPU}; process.stderr.write(\`ANSWER \${CPU()}\\n\`)`;
+// The WebAssembly path alone, without the handler around it: the price module compiled
+// (asynchronously, as the handler does), instantiated, an Engine, the task root's market snapshot
+// loaded, one price and the compiled market's text. What the bundle takes beyond this is the
+// handler's JavaScript (runtime, configuration, logging, checks, the answer's objects).
+const coldWasmAlone = (root) => `${CPU}; ${SINCE};
+const fs = require('node:fs');
+const t0 = process.hrtime.bigint();
+WebAssembly.compile(fs.readFileSync(${JSON.stringify(path.join('ROOT', 'tariffsim-wasm', 'pkg-price', 'tariffsim_price_bg.wasm'))}.replace('ROOT', ${JSON.stringify(root)}))).then((module) => {
+  const wasm = require(${JSON.stringify(path.join('ROOT', 'tariffsim-wasm', 'pkg-price', 'tariffsim_price.js'))}.replace('ROOT', ${JSON.stringify(root)}))(module);
+  const engine = new wasm.Engine();
+  const key = engine.loadMarketSnapshot(fs.readFileSync(${JSON.stringify(path.join('ROOT', 'data', 'sample', 'market.json.snapshot'))}.replace('ROOT', ${JSON.stringify(root)})));
+  const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
+  const out = engine.priceCompact(key, undefined, undefined, Buffer.from(JSON.stringify(event.profiles)), 10, 0, false, true);
+  const tables = JSON.parse(engine.indexTables(out[0]));
+  const total = since(t0);
+  process.stderr.write(out[6] > 0 && tables.tariffs.length > 0 ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n');
+});
+`;
 
 async function warmChild(calls) {
   const { handler } = require('../price');
@@ -240,7 +259,7 @@ async function cold(rounds) {
     fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
     fs.writeFileSync(path.join(task, name), data);
   }
-  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [] };
+  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [], alone: [] };
   await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
@@ -249,6 +268,7 @@ async function cold(rounds) {
     samples.primed.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '1' }));
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
+    samples.alone.push(await timeSpawn(['-e', coldWasmAlone(task)]));
   }
   fs.rmSync(task, { recursive: true, force: true });
   const wall = (k) => median(samples[k].map((x) => x.wall));
@@ -270,6 +290,8 @@ async function cold(rounds) {
   // The part the code decides, without node's own start: from the require to the answer.
   const inProcess = (k, field = 'inProcess') => median(samples[k].map((x) => x[field]));
   row('cold start in-process, require to answer: bundle', `${inProcess('bundle').toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(inProcess('bundle') / inProcess('js')).toFixed(2)}x`, `(reference) the require ${inProcess('bundle', 'required').toFixed(1)} ms, init done at ${inProcess('bundle', 'init').toFixed(1)}, then the first request ${first('bundle').toFixed(1)}`);
+  const alone = inProcess('alone');
+  row('cold start in-process: the WebAssembly path alone (no handler)', `${alone.toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(alone / inProcess('js')).toFixed(2)}x`, `(reference) the handler's JavaScript takes ${(inProcess('bundle') - alone).toFixed(1)} ms more; below the kernel leaves it ${(inProcess('js') - alone).toFixed(1)}`);
 }
 
 function warm(calls) {
