@@ -156,6 +156,14 @@ pub enum ScenarioError {
         /// Why the tariff is invalid.
         source: MarketError,
     },
+    /// The changes leave the market with more tariffs than the replay can index.
+    #[error(
+        "the changes leave the market with {count} tariffs: at most 65535 are supported; add fewer tariffs or remove some"
+    )]
+    TooManyTariffs {
+        /// Number of tariffs after the changes.
+        count: usize,
+    },
     /// A price move that makes no sense.
     #[error("changes[{change}]: {problem}")]
     InvalidChange {
@@ -184,6 +192,7 @@ impl ScenarioError {
             ScenarioError::UnknownSupplier { .. } => "UnknownSupplier",
             ScenarioError::InvalidAddedTariff { .. } => "InvalidTariff",
             ScenarioError::InvalidChange { .. } => "InvalidScenarioChange",
+            ScenarioError::TooManyTariffs { .. } => "TooManyTariffs",
         }
     }
 }

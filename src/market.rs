@@ -11,6 +11,10 @@ use std::collections::HashSet;
 /// Longest id, supplier or tariff name accepted, bytes.
 pub const MAX_TEXT_LEN: usize = 256;
 
+/// The most tariffs a market may have, after any scenario too: the replay indexes them with
+/// `u16`, `u16::MAX` meaning none.
+pub const MAX_TARIFFS: usize = u16::MAX as usize;
+
 /// A set of tariffs on sale at a date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -197,7 +201,7 @@ impl Market {
                 return Err(MarketError::DuplicateTariff { id: t.id.clone() });
             }
         }
-        if self.tariffs.len() > u16::MAX as usize {
+        if self.tariffs.len() > MAX_TARIFFS {
             return Err(MarketError::TooManyTariffs {
                 count: self.tariffs.len(),
             });

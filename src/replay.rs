@@ -201,6 +201,8 @@ impl MarketIndex {
     /// `price` call needs one or two of the [`Segment::COUNT`]; a run, those of its visitors), so
     /// compiling costs only the lookups by id and supplier.
     pub fn new(market: Market) -> MarketIndex {
+        // Validated markets and the markets of scenarios never exceed it (Market::apply).
+        debug_assert!(market.tariffs.len() <= crate::market::MAX_TARIFFS);
         let by_id = market
             .tariffs
             .iter()

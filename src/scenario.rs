@@ -2,7 +2,7 @@
 
 use crate::domain::{PaymentMethod, Region};
 use crate::error::{MarketError, ScenarioError};
-use crate::market::{Market, RateCard, Tariff, TariffKind};
+use crate::market::{MAX_TARIFFS, Market, RateCard, Tariff, TariffKind};
 use crate::money::{Millipence, div_round};
 use serde::{Deserialize, Serialize};
 
@@ -278,12 +278,14 @@ impl Market {
     /// # Errors
     /// [`ScenarioError::UnknownTariff`] or [`ScenarioError::UnknownSupplier`] for a change naming
     /// what the market lacks, [`ScenarioError::InvalidAddedTariff`] for a bad or clashing added
-    /// tariff, [`ScenarioError::InvalidChange`] for a percentage of -100 or less.
+    /// tariff, [`ScenarioError::InvalidChange`] for a percentage of -100 or less,
+    /// [`ScenarioError::TooManyTariffs`] when the market ends with more than [`MAX_TARIFFS`].
     pub fn apply(&self, scenario: &Scenario) -> Result<Market, ScenarioError> {
         let mut market = self.clone();
         for (change, c) in scenario.changes.iter().enumerate() {
             market.apply_change(change, c)?;
         }
+        market.check_count()?;
         Ok(market)
     }
 
@@ -309,7 +311,18 @@ impl Market {
             };
             market.apply_change(changes.len() + k, &c)?;
         }
+        market.check_count()?;
         Ok(market)
+    }
+
+    /// Whether the market after changes still fits the replay's index ([`MAX_TARIFFS`]).
+    fn check_count(&self) -> Result<(), ScenarioError> {
+        if self.tariffs.len() > MAX_TARIFFS {
+            return Err(ScenarioError::TooManyTariffs {
+                count: self.tariffs.len(),
+            });
+        }
+        Ok(())
     }
 
     fn apply_change(&mut self, change: usize, c: &Change) -> Result<(), ScenarioError> {
@@ -483,6 +496,36 @@ mod tests {
                 assert_eq!(au, bu);
             }
         }
+    }
+
+    #[test]
+    fn changes_never_leave_more_tariffs_than_the_index_holds() {
+        // A market at the limit is valid; one tariff more, from a scenario or as a hypothetical
+        // tariff of a `price` call, is refused (the index would wrap and name the wrong tariff).
+        let mut m = market();
+        let base = m.tariffs[0].clone();
+        m.tariffs = (0..MAX_TARIFFS)
+            .map(|i| Tariff {
+                id: format!("t{i}"),
+                ..base.clone()
+            })
+            .collect();
+        assert!(m.validate().is_ok());
+        let added = Tariff {
+            id: "one-more".into(),
+            ..base
+        };
+        let e = m.apply_with_tariffs(None, &[added.clone()]).unwrap_err();
+        assert_eq!(e.code(), "TooManyTariffs");
+        assert!(e.to_string().contains("65536 tariffs"), "{e}");
+        let s = Scenario {
+            name: None,
+            description: None,
+            changes: vec![Change::AddTariff {
+                tariff: Box::new(added),
+            }],
+        };
+        assert_eq!(m.apply(&s).unwrap_err().code(), "TooManyTariffs");
     }
 
     #[test]
