@@ -73,7 +73,8 @@ function marketKey(instance, market, config) {
   if (typeof market === 'string') {
     const file = storedMarketFile(market, config);
     try {
-      return marketFromFile(instance, file);
+      // The zip's own markets (no TARIFFSIM_MARKETS_DIR) are read-only: looked at once a second.
+      return marketFromFile(instance, file, config.marketsDir === null);
     } catch (e) {
       if (e.name === codes.InputNotFound) throw typed(codes.UnknownMarket, `there is no stored market ${JSON.stringify(market)} (no ${publicPath(file)})`);
       throw e;

@@ -7,7 +7,8 @@
 //! from a market the core parsed and validated, and a caller validates the market it gives back
 //! again ([`Market::validate`]). Format: a magic and version, the key, then the market's fields in declaration order,
 //! little-endian; money as integer milli-pence, dates as days from the common era, vocabulary as
-//! indices. Any change to the market model changes `VERSION` (the encoder and decoder destructure
+//! indices; last, the XXH3-64 checksum of all that: a damaged snapshot (a flipped bit that still
+//! decodes to a plausible market) is refused, never priced. Any change to the market model changes `VERSION` (the encoder and decoder destructure
 //! and build every struct whole, so a new field does not compile until it is handled here).
 
 use crate::domain::{Fuel, PaymentMethod, Region};
@@ -18,7 +19,9 @@ use crate::money::Millipence;
 use chrono::{Datelike, NaiveDate};
 
 const MAGIC: &[u8; 7] = b"TSIMMKT";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Bytes of the checksum that ends a snapshot.
+const CHECKSUM: usize = 8;
 
 struct Writer(Vec<u8>);
 
@@ -160,6 +163,8 @@ pub fn encode(key: &str, market: &Market) -> Vec<u8> {
     for t in tariffs {
         w.tariff(t);
     }
+    let sum = xxhash_rust::xxh3::xxh3_64(&w.0);
+    w.0.extend_from_slice(&sum.to_le_bytes());
     w.0
 }
 
@@ -276,10 +281,14 @@ impl<'a> Reader<'a> {
 }
 
 /// The key a snapshot was made for and its market; `None` for bytes that are not a snapshot of
-/// this version (the caller then parses the JSON). The market is as it was encoded: validate it
+/// this version or whose checksum does not match (the caller then parses the JSON). The market is as it was encoded: validate it
 /// before use.
 pub fn decode(bytes: &[u8]) -> Option<(String, Market)> {
-    let mut r = Reader(bytes);
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(CHECKSUM)?)?;
+    if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
+        return None;
+    }
+    let mut r = Reader(body);
     if r.take(MAGIC.len())? != MAGIC || r.u8()? != VERSION {
         return None;
     }
@@ -316,9 +325,18 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer).is_none());
-        let mut other_version = bytes;
+        let mut other_version = bytes.clone();
         other_version[7] = VERSION + 1;
         assert!(decode(&other_version).is_none());
+        // Any one bit flipped anywhere is refused, though many such snapshots would still decode
+        // to a plausible market (another date, another rate).
+        for at in 0..bytes.len() {
+            for bit in [0, 3, 7] {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 1 << bit;
+                assert!(decode(&damaged).is_none(), "bit {bit} of byte {at}");
+            }
+        }
     }
 
     #[test]

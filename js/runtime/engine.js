@@ -23,9 +23,7 @@ const { publicPath } = require('./paths');
 const { withoutBom, readError } = require('./inputs');
 const { nowMs } = require('./logging');
 
-/** The task root (the zip's files in Lambda, read-only there). */
-const TASK_ROOT = path.join(__dirname, '..', '..') + path.sep;
-/** How long a task-root market file is taken as unchanged without looking at the disk again. */
+/** How long a bundled market file is taken as unchanged without looking at the disk again. */
 const TASK_FILE_RECHECK_MS = 1000;
 
 const PKG_DIR = path.join(__dirname, '..', '..', 'tariffsim-wasm');
@@ -76,7 +74,7 @@ function moduleOf(kind) {
 function instantiate(kind) {
   const wasm = glueOf(kind)(moduleOf(kind));
   // `tables`: the text of compiled markets by serial number (priceAnswer).
-  // `recent`: task-root market files by path, with their key and when they were last looked at.
+  // `recent`: bundled market files by path, with their key and when they were last looked at.
   return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), recent: new Map(), generation };
 }
 
@@ -206,32 +204,42 @@ function present(file, what) {
   }
 }
 
-/** The snapshot next to a market file (`<file>.snapshot`, made by js/tools/snapshot.js), if any. */
+/**
+ * The snapshot next to a market file (`<file>.snapshot`, made by js/tools/snapshot.js), if any. A
+ * snapshot is a cache of the JSON beside it: one that cannot be read (a folder of that name, no
+ * permission) is passed over like a stale one, and the JSON is parsed.
+ */
 function snapshotOf(file) {
   try {
     return fs.readFileSync(`${file}.snapshot`);
-  } catch (e) {
-    if (e.code === 'ENOENT') return undefined;
-    throw e;
+  } catch {
+    return undefined;
   }
 }
 
 /**
  * A market file's key in the instance's engine (read only when new or changed). A snapshot next to
- * it, made from these very bytes, spares parsing the JSON; a stale one is ignored. Where only the
- * snapshot is shipped (`<file>.snapshot` without `<file>`, as in the Lambda zip), it is the market.
+ * it, made from these very bytes, spares parsing the JSON; a stale or damaged one is ignored. Where
+ * only the snapshot is shipped (`<file>.snapshot` without `<file>`, as in the Lambda zip), it is
+ * the market.
  *
- * The task root's own markets (the bundled `sample`: read-only files in Lambda) are looked at on
- * disk at most once every TASK_FILE_RECHECK_MS per instance; markets elsewhere
- * (TARIFFSIM_MARKETS_DIR) on every call, so an edit shows at once. A warm call on a bundled market
- * then makes no system call (two `stat`s, about 5 us, otherwise).
+ * The markets bundled in the zip (`bundled`: the `sample` of a `price` without
+ * TARIFFSIM_MARKETS_DIR, read-only files in Lambda) are looked at on disk at most once every
+ * TASK_FILE_RECHECK_MS per instance; any other market file (TARIFFSIM_MARKETS_DIR, a run's data
+ * folder, wherever it lies) on every call, so an edit shows at once. A warm call on a bundled
+ * market then makes no system call (two `stat`s, about 5 us, otherwise).
+ * @param {{files: Map<string, LoadedFile>, recent: Map<string, {key: string, at: number, evicted?: number}>, engine: any}} instance
+ * @param {string} file absolute path
+ * @param {boolean} [bundled] the file is one of the zip's own markets
  */
-function marketFromFile(instance, file) {
-  const recent = instance.recent.get(file);
-  // No market has left the engine's cache since: this one is still loaded (no key passed to ask).
-  if (recent !== undefined && nowMs() - recent.at < TASK_FILE_RECHECK_MS && recent.evicted === instance.engine.marketsEvicted()) return recent.key;
+function marketFromFile(instance, file, bundled = false) {
+  if (bundled) {
+    const recent = instance.recent.get(file);
+    // No market has left the engine's cache since: this one is still loaded (no key passed to ask).
+    if (recent !== undefined && nowMs() - recent.at < TASK_FILE_RECHECK_MS && recent.evicted === instance.engine.marketsEvicted()) return recent.key;
+  }
   const key = marketFromDisk(instance, file, (k) => instance.engine.hasMarket(k));
-  if (file.startsWith(TASK_ROOT)) instance.recent.set(file, { key, at: nowMs(), evicted: instance.engine.marketsEvicted() });
+  if (bundled) instance.recent.set(file, { key, at: nowMs(), evicted: instance.engine.marketsEvicted() });
   return key;
 }
 

@@ -52,3 +52,52 @@ test('a stale snapshot next to its JSON is ignored; a damaged one alone is a typ
   fs.writeFileSync(path.join(dir, 'broken.json.snapshot'), Buffer.from('not a snapshot'));
   assert.throws(() => marketFromFile(withEngine((i) => i), path.join(dir, 'broken.json')), { name: 'InvalidSnapshot' });
 });
+
+test('a damaged snapshot next to its JSON is never priced, and one that cannot be read is passed over', () => {
+  // One bit flipped in the rates: the market still decodes, so only the checksum tells.
+  const damaged = path.join(dir, 'damaged.json');
+  fs.copyFileSync(sample, damaged);
+  const snapshot = snapshotOfFile(sample);
+  snapshot[Math.floor(snapshot.length / 2)] ^= 1;
+  fs.writeFileSync(`${damaged}.snapshot`, snapshot);
+  const expectedKey = withEngine(({ engine }) => engine.loadMarket(fs.readFileSync(sample)));
+  const expected = price(expectedKey);
+  // A fresh engine, as after a cold start (the one above already holds the key).
+  const wasm = withEngine((i) => i.wasm);
+  const cold = new wasm.Engine();
+  const key = cold.loadMarket(fs.readFileSync(damaged), snapshot);
+  assert.equal(key, expectedKey);
+  assert.deepEqual([cold.stats().markets_parsed, cold.stats().markets_from_snapshot], [1, 0]);
+  assert.equal(cold.priceJson(key, undefined, undefined, profiles, 5, 0, false, true), expected);
+  assert.throws(() => cold.loadMarketSnapshot(snapshot), { name: 'InvalidSnapshot' });
+  cold.free();
+  // `<name>.json.snapshot` a folder: the JSON is parsed, no raw EISDIR.
+  const folder = path.join(dir, 'folder.json');
+  fs.copyFileSync(mini, folder);
+  fs.mkdirSync(`${folder}.snapshot`);
+  assert.equal(marketFromFile(withEngine((i) => i), folder), withEngine(({ engine }) => engine.loadMarket(fs.readFileSync(mini))));
+});
+
+test('a market folder inside the task root is looked at on every call; only bundled markets are taken as unchanged for a second', () => {
+  fs.mkdirSync(path.join(ROOT, 'target'), { recursive: true });
+  const inside = fs.mkdtempSync(path.join(ROOT, 'target', 'markets-in-task-root-'));
+  try {
+    const file = path.join(inside, 'm.json');
+    const market = JSON.parse(fs.readFileSync(mini, 'utf8'));
+    fs.writeFileSync(file, JSON.stringify(market));
+    const first = marketFromFile(withEngine((i) => i), file);
+    market.source = 'edited at once';
+    fs.writeFileSync(file, JSON.stringify(market));
+    const second = marketFromFile(withEngine((i) => i), file);
+    assert.notEqual(second, first, 'the edit shows on the next call');
+    market.source = 'edited again';
+    fs.writeFileSync(file, JSON.stringify(market));
+    // As a bundled market (read-only in Lambda) the same file is not looked at again so soon.
+    const bundled = marketFromFile(withEngine((i) => i), file, true);
+    market.source = 'edited a third time';
+    fs.writeFileSync(file, JSON.stringify(market));
+    assert.equal(marketFromFile(withEngine((i) => i), file, true), bundled);
+  } finally {
+    fs.rmSync(inside, { recursive: true, force: true });
+  }
+});
