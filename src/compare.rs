@@ -22,10 +22,12 @@ pub const MAX_COMPARE_PAGE_SIZE: u16 = 100;
 pub struct PairedSums {
     /// Profiles with the figure known both before and after.
     pub n: u64,
-    /// Sum before, pence.
-    pub before: i64,
+    /// Sum before, pence (wide: many profiles' large bills would overflow 64 bits).
+    #[serde(with = "crate::stats::wide")]
+    pub before: i128,
     /// Sum after, pence.
-    pub after: i64,
+    #[serde(with = "crate::stats::wide")]
+    pub after: i128,
     /// Sum of squares before, pence squared.
     #[serde(with = "crate::stats::wide")]
     pub before_sq: i128,
@@ -41,8 +43,8 @@ impl PairedSums {
     /// Adds one profile's figures.
     pub fn add(&mut self, before: i64, after: i64) {
         self.n += 1;
-        self.before += before;
-        self.after += after;
+        self.before += i128::from(before);
+        self.after += i128::from(after);
         self.before_sq += i128::from(before) * i128::from(before);
         self.after_sq += i128::from(after) * i128::from(after);
         let d = i128::from(after) - i128::from(before);

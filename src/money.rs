@@ -70,6 +70,16 @@ pub fn div_round_i128(numerator: i128, denominator: i128) -> i128 {
     }
 }
 
+/// The mean of `count` whole-pence amounts summing to `total`, rounded half away from zero. The
+/// mean of `i64` amounts is itself one, whatever the sum.
+///
+/// # Panics
+/// When `count` is 0.
+pub fn mean_pence(total: i128, count: u64) -> Gbp {
+    let mean = div_round_i128(total, i128::from(count));
+    Gbp(i64::try_from(mean).expect("a mean of i64 amounts fits in i64"))
+}
+
 /// Whole pence displayed as pounds with two decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gbp(pub i64);

@@ -409,7 +409,7 @@ impl Simulation {
         let page = self.spec.page_size as usize;
         let mut eligible = vec![0u64; n_tariffs];
         let mut hist = vec![0u64; n_tariffs * page];
-        let mut saving_total = vec![0i64; n_tariffs];
+        let mut saving_total = vec![0i128; n_tariffs];
         let mut saving_sq = vec![0i128; n_tariffs];
         let mut saving_count = vec![0u64; n_tariffs];
         let (mut with_results, mut with_current, mut impressions) = (0u64, 0u64, 0u64);
@@ -445,7 +445,7 @@ impl Simulation {
                 let cost = Millipence(cost).round_to_pence();
                 if let Some(current) = current {
                     let saving = current - cost;
-                    saving_total[t as usize] += saving;
+                    saving_total[t as usize] += i128::from(saving);
                     saving_sq[t as usize] += i128::from(saving) * i128::from(saving);
                     saving_count[t as usize] += 1;
                 }

@@ -3,7 +3,7 @@
 
 use crate::compare::Comparison;
 use crate::error::RunError;
-use crate::money::{Gbp, div_round};
+use crate::money::mean_pence;
 use crate::stats::Estimate;
 use serde::{Deserialize, Serialize};
 
@@ -52,8 +52,10 @@ pub struct TariffSummary {
     /// Impressions by rank: `rank_histogram[r - 1]` profiles saw it at rank r.
     pub rank_histogram: Vec<u64>,
     /// Sum of the savings of its impressions with a known current cost, in pence (each rounded to
-    /// the penny, as in the impressions file).
-    pub saving_total_pence: i64,
+    /// the penny, as in the impressions file). Wide: a billion impressions of large bills would
+    /// overflow 64 bits.
+    #[serde(with = "crate::stats::wide")]
+    pub saving_total_pence: i128,
     /// Impressions with a known current cost.
     pub saving_count: u64,
     /// Sum of the squares of those savings, pence squared (for the standard error of the mean).
@@ -206,7 +208,7 @@ impl Summary {
             );
             t.page1_share_of_eligible = ratio(t.impressions, t.eligible);
             t.mean_saving_gbp = (t.saving_count > 0)
-                .then(|| Gbp(div_round(t.saving_total_pence, t.saving_count as i64)).as_f64());
+                .then(|| mean_pence(t.saving_total_pence, t.saving_count).as_f64());
             // Summed in rank order, so the float result does not depend on how chunks merged.
             let (clicks, clicks_sq) = click_sums(&t.rank_histogram, &self.ctr_by_rank);
             t.expected_clicks = clicks;
@@ -302,9 +304,23 @@ mod tests {
         s.profiles = 10;
         s.tariffs[0].rank_histogram = hits.to_vec();
         s.tariffs[0].impressions = hits.iter().sum();
-        s.tariffs[0].saving_total_pence = saving;
+        s.tariffs[0].saving_total_pence = i128::from(saving);
         s.tariffs[0].saving_count = s.tariffs[0].impressions;
         s
+    }
+
+    #[test]
+    fn savings_totals_never_wrap() {
+        // Sums past 64 bits (a long run of very large bills) stay exact, in the JSON too.
+        let mut s = partial(&[3, 0, 0], i64::MAX);
+        s.merge(&partial(&[3, 0, 0], i64::MAX)).unwrap();
+        assert_eq!(s.tariffs[0].saving_total_pence, 2 * i128::from(i64::MAX));
+        let back = Summary::from_json(&s.to_json()).unwrap();
+        assert_eq!(back.tariffs[0].saving_total_pence, 2 * i128::from(i64::MAX));
+        s.finish();
+        let mean = s.tariffs[0].mean_saving_gbp.unwrap();
+        let expected = (2.0 * i64::MAX as f64 / 6.0 / 100.0).round();
+        assert!((mean - expected).abs() / expected < 1e-12, "{mean} against {expected}");
     }
 
     #[test]
