@@ -320,7 +320,10 @@ mod tests {
         s.finish();
         let mean = s.tariffs[0].mean_saving_gbp.unwrap();
         let expected = (2.0 * i64::MAX as f64 / 6.0 / 100.0).round();
-        assert!((mean - expected).abs() / expected < 1e-12, "{mean} against {expected}");
+        assert!(
+            (mean - expected).abs() / expected < 1e-12,
+            "{mean} against {expected}"
+        );
     }
 
     #[test]
