@@ -56,7 +56,7 @@ pub fn price_compact(
         .iter()
         .enumerate()
         .map(|(n, v)| {
-            let p = index.compile(v, options.rules);
+            let p = index.compile(v, options.rules, options.seed);
             let eligible = index.page_and_ranks(
                 &p,
                 tie_key(options.seed, n as u64),
@@ -68,7 +68,7 @@ pub fn price_compact(
             CompactTable {
                 visit_id: v.visit_id.clone(),
                 fuel: v.fuel,
-                current: index.current(v),
+                current: index.current(v, options.seed),
                 eligible,
                 rows: page
                     .iter()

@@ -83,6 +83,13 @@ fn tariff_key(id: &str) -> u64 {
     mix64(h)
 }
 
+/// The key of a visit's own draw among its supplier's equally cheap variable tariffs, when it names
+/// the supplier but not the tariff: from the run's seed and the visit's id, so that it does not
+/// depend on where the visit sits in a file or a request, nor on where a tariff's id sorts.
+fn visit_key(seed: u64, visit_id: &str) -> u64 {
+    tie_key(seed, tariff_key(visit_id))
+}
+
 /// The rank order of a tariff among equal costs for one profile.
 #[inline]
 fn tie_of(profile_key: u64, tariff_key: u64) -> u64 {
@@ -329,8 +336,15 @@ impl MarketIndex {
     }
 
     /// The supplier's variable tariff for this visitor: the one sold to them, and when a supplier
-    /// has several, the cheapest for them (never the first by id or by file position).
-    fn supplier_variable(&self, supplier: &str, v: &Visit, meter: Meter) -> Option<(u16, Quote)> {
+    /// has several, the cheapest for them; among equally cheap ones, a pseudo-random draw for this
+    /// visit (`key`, [`visit_key`]), never the first by id or by file position.
+    fn supplier_variable(
+        &self,
+        supplier: &str,
+        v: &Visit,
+        meter: Meter,
+        key: u64,
+    ) -> Option<(u16, Quote)> {
         let usage = v.usage();
         self.variable_by_supplier
             .get(supplier)?
@@ -339,15 +353,16 @@ impl MarketIndex {
                 self.quote_of(t, v.region, v.payment_method, v.fuel, meter)
                     .map(|q| (t, q))
             })
-            .min_by_key(|&(t, q)| (q.cost(&usage), tariff_key(&self.tariff(t).id)))
+            .min_by_key(|&(t, q)| (q.cost(&usage), tie_of(key, tariff_key(&self.tariff(t).id))))
     }
 
     /// What staying put costs the visitor: a year of the current tariff from the visit's date,
     /// where a fix that ends within that year rolls onto its supplier's variable tariff for the
     /// rest of it, and the exit fee owed for leaving now (none in the last 49 days of a fix). Falls
     /// back to the current supplier's variable tariff when the tariff is not known; `None` when
-    /// neither is in the market for the visitor's region and payment method.
-    pub fn current(&self, v: &Visit) -> Option<CurrentCost> {
+    /// neither is in the market for the visitor's region and payment method. `seed` is the run's
+    /// (or the `price` call's): it draws among a supplier's equally cheap variable tariffs.
+    pub fn current(&self, v: &Visit, seed: u64) -> Option<CurrentCost> {
         let usage = v.usage();
         let meter = v.pricing_meter();
         let current = v
@@ -361,7 +376,7 @@ impl MarketIndex {
         let Some((t, quote)) = current else {
             let supplier = v.current_supplier.as_deref()?;
             return self
-                .supplier_variable(supplier, v, meter)
+                .supplier_variable(supplier, v, meter, visit_key(seed, &v.visit_id))
                 .map(|(t, q)| CurrentCost {
                     annual_cost: q.cost(&usage),
                     switch_cost: 0,
@@ -383,7 +398,8 @@ impl MarketIndex {
                 let cost = if days >= DAYS_PER_YEAR {
                     cost
                 } else {
-                    match self.supplier_variable(&tariff.supplier, v, meter) {
+                    // Only the cost counts here: equally cheap tariffs cost the same.
+                    match self.supplier_variable(&tariff.supplier, v, meter, 0) {
                         Some((_, svt)) => div_round(
                             cost * days + svt.cost(&usage) * (DAYS_PER_YEAR - days),
                             DAYS_PER_YEAR,
@@ -406,18 +422,19 @@ impl MarketIndex {
 
     /// The projected cost of staying put for a year from the visit's date ([`MarketIndex::current`]).
     pub fn current_cost(&self, v: &Visit) -> Option<i64> {
-        self.current(v).map(|c| c.annual_cost)
+        // The cost is the same whichever of equally cheap tariffs is drawn.
+        self.current(v, 0).map(|c| c.annual_cost)
     }
 
-    /// Compiles a visit for replay under the page's rules.
-    pub fn compile(&self, v: &Visit, rules: PageRules) -> CompiledProfile {
+    /// Compiles a visit for replay under the page's rules, with the run's `seed` ([`MarketIndex::current`]).
+    pub fn compile(&self, v: &Visit, rules: PageRules, seed: u64) -> CompiledProfile {
         let seg = Segment {
             region: v.region,
             payment_method: v.payment_method,
             fuel: v.fuel,
             meter: v.pricing_meter(),
         };
-        let current = self.current(v);
+        let current = self.current(v, seed);
         CompiledProfile {
             segment: seg.index() as u16,
             mask: filter_mask(&v.filters) | if rules.whole_of_market { 0 } else { SWITCHABLE },
@@ -596,9 +613,15 @@ impl MarketIndex {
     }
 
     /// The whole results table for one visit (every eligible tariff, ranked), for the `price`
-    /// call; `profile_key` orders ties ([`tie_key`]).
-    pub fn results(&self, v: &Visit, rules: PageRules, profile_key: u64) -> ResultsTable {
-        let p = self.compile(v, rules);
+    /// call with `seed`; `profile_key` orders ties ([`tie_key`]).
+    pub fn results(
+        &self,
+        v: &Visit,
+        rules: PageRules,
+        seed: u64,
+        profile_key: u64,
+    ) -> ResultsTable {
+        let p = self.compile(v, rules, seed);
         let mut scratch = Vec::new();
         let n = self.replay(&p, profile_key, usize::MAX, &mut scratch, |_| {});
         let current = p.current_cost.map(|c| Millipence(c).round_to_pence());
@@ -626,7 +649,9 @@ impl MarketIndex {
         ResultsTable {
             visit_id: v.visit_id.clone(),
             current_cost_gbp: current.map(|c| Gbp(c).as_f64()),
-            current_tariff_id: self.current(v).map(|c| self.tariff(c.tariff).id.clone()),
+            current_tariff_id: self
+                .current(v, seed)
+                .map(|c| self.tariff(c.tariff).id.clone()),
             switch_cost_gbp: p
                 .current_cost
                 .map(|_| Millipence(p.switch_cost).gbp().as_f64()),
@@ -716,6 +741,34 @@ mod tests {
     }
 
     #[test]
+    fn a_supplier_only_visit_is_put_on_one_of_equally_cheap_variable_tariffs_by_a_seeded_draw() {
+        // Beta Power sells a second variable tariff, the same in all but its id: neither may be
+        // everyone's baseline (and so hidden from everyone's table) by where its id sorts.
+        let mut market = index().market().clone();
+        let mut twin = market.tariff("beta-svt").unwrap().clone();
+        twin.id = "beta-svt-twin".into();
+        market.tariffs.push(twin);
+        let ix = MarketIndex::new(market);
+        let picks = |seed: u64| -> Vec<String> {
+            (0..200)
+                .map(|i| {
+                    let v = visit(&format!(
+                        "v{i},2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,,,,,"
+                    ));
+                    let c = ix.current(&v, seed).unwrap();
+                    assert_eq!(Some(c.annual_cost), ix.current_cost(&v));
+                    ix.tariff(c.tariff).id.clone()
+                })
+                .collect()
+        };
+        let a = picks(7);
+        let twins = a.iter().filter(|id| *id == "beta-svt-twin").count();
+        assert!((60..=140).contains(&twins), "{twins} of 200 on the twin");
+        assert_eq!(a, picks(7), "the same seed, the same draws");
+        assert_ne!(a, picks(8), "another seed, other draws");
+    }
+
+    #[test]
     fn a_fix_ending_within_the_year_rolls_onto_the_supplier_variable_from_the_visit_date() {
         let ix = index();
         // beta-fix-old ends 2026-10-01. (visit date, days on the fix): the roll-over counts from
@@ -780,7 +833,7 @@ mod tests {
                 "v,{date},A,{fuel},{meter},direct_debit,2700,11500,,Beta Power,beta-fix-old,,,,"
             ));
             assert_eq!(
-                ix.current(&v).unwrap().switch_cost,
+                ix.current(&v, 0).unwrap().switch_cost,
                 fee,
                 "{fuel} visit on {date}"
             );
@@ -789,14 +842,14 @@ mod tests {
         let v = visit(
             "v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,beta-svt,,,,",
         );
-        assert_eq!(ix.current(&v).unwrap().switch_cost, 0);
+        assert_eq!(ix.current(&v, 0).unwrap().switch_cost, 0);
         let v =
             visit("v,2026-07-01,A,dual_fuel,single_rate,direct_debit,2700,11500,,Beta Power,,,,,");
-        assert_eq!(ix.current(&v).unwrap().switch_cost, 0);
+        assert_eq!(ix.current(&v, 0).unwrap().switch_cost, 0);
     }
 
     fn ids(ix: &MarketIndex, row: &str, rules: PageRules) -> Vec<String> {
-        let mut rows = ix.results(&visit(row), rules, 0).rows;
+        let mut rows = ix.results(&visit(row), rules, 0, 0).rows;
         // Ties come in a seeded random order: compare as (cost, id) to test membership and order.
         rows.sort_by(|a, b| {
             a.annual_cost_gbp
@@ -884,6 +937,7 @@ mod tests {
         let p = ix.compile(
             &visit("v,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,,,,"),
             PageRules::default(),
+            1,
         );
         let mut scratch = Vec::new();
         let mut seen = Vec::new();

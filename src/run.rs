@@ -242,8 +242,10 @@ impl Simulation {
         let index = MarketIndex::new(market);
         let population: Vec<Visit> = spec.filter.apply(visits)?.into_iter().cloned().collect();
         let rules = spec.page_rules();
-        let profiles: Vec<CompiledProfile> =
-            population.iter().map(|v| index.compile(v, rules)).collect();
+        let profiles: Vec<CompiledProfile> = population
+            .iter()
+            .map(|v| index.compile(v, rules, spec.seed))
+            .collect();
         let compares = scenario.is_some() && spec.compare;
         if compares && spec.page_size > MAX_COMPARE_PAGE_SIZE {
             return Err(RunError::InvalidField {
@@ -257,7 +259,10 @@ impl Simulation {
         // A scenario only appends tariffs, so a tariff has the same index on both markets.
         let base = compares.then(|| {
             let base = MarketIndex::new(base_market.clone());
-            let compiled = population.iter().map(|v| base.compile(v, rules)).collect();
+            let compiled = population
+                .iter()
+                .map(|v| base.compile(v, rules, spec.seed))
+                .collect();
             let delta = base.delta(&index);
             (base, compiled, delta)
         });

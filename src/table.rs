@@ -340,7 +340,12 @@ pub fn price_tables(
         .iter()
         .enumerate()
         .map(|(n, v)| {
-            let table = index.results(v, options.rules, tie_key(options.seed, n as u64));
+            let table = index.results(
+                v,
+                options.rules,
+                options.seed,
+                tie_key(options.seed, n as u64),
+            );
             let eligible = table.rows.len();
             let hypothetical = hypothetical
                 .iter()

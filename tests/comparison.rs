@@ -69,8 +69,8 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
     for (j, member) in sim.sample(0..n) {
         let v = population[member];
         let key = tie_key(spec.seed, j);
-        let tb = before.results(v, spec.page_rules(), key);
-        let ta = after.results(v, spec.page_rules(), key);
+        let tb = before.results(v, spec.page_rules(), spec.seed, key);
+        let ta = after.results(v, spec.page_rules(), spec.seed, key);
         for (id, xs) in per.iter_mut() {
             let rank = |rows: &[tariffsim::replay::ResultRow]| {
                 rows.iter()
@@ -213,7 +213,7 @@ fn the_base_page_rebuilt_from_the_scenario_replay_equals_a_full_replay() {
         for page in [1usize, 3, 10] {
             for (j, v) in visits.iter().enumerate().step_by(7) {
                 let key = tie_key(3, j as u64);
-                let (pb, pa) = (base.compile(v, rules), after.compile(v, rules));
+                let (pb, pa) = (base.compile(v, rules, 3), after.compile(v, rules, 3));
                 let extra = MarketIndex::extra_rows(&delta, &pa);
                 let kept = after.replay(&pa, key, page + extra, &mut ranked, |_| {});
                 let n = base.replay(&pb, key, page, &mut full, |_| {});

@@ -60,7 +60,7 @@ proptest! {
             let ix = MarketIndex::new(m);
             let visits = parse_visits_csv(VISITS.as_bytes()).unwrap();
             for v in &visits {
-                let _ = ix.results(v, PageRules::default(), 1);
+                let _ = ix.results(v, PageRules::default(), 0, 1);
             }
         }
     }
@@ -78,7 +78,7 @@ proptest! {
             Ok(h) => {
                 let ix = MarketIndex::new(h);
                 for v in &parse_visits_csv(VISITS.as_bytes()).unwrap() {
-                    for r in ix.results(v, PageRules::default(), 0).rows {
+                    for r in ix.results(v, PageRules::default(), 0, 0).rows {
                         prop_assert!(r.annual_cost_gbp >= 0.0, "{} costs {}", r.tariff_id, r.annual_cost_gbp);
                     }
                 }
@@ -93,10 +93,10 @@ proptest! {
         let rules = PageRules { show_current_tariff: true, whole_of_market: true };
         for v in &visits {
             let key = tariffsim::replay::tie_key(seed, profile);
-            let a = ix.results(v, rules, key);
-            let b = ix.results(v, rules, key);
+            let a = ix.results(v, rules, seed, key);
+            let b = ix.results(v, rules, seed, key);
             prop_assert_eq!(&a, &b);
-            let by_zero = ix.results(v, rules, tariffsim::replay::tie_key(0, 0));
+            let by_zero = ix.results(v, rules, 0, tariffsim::replay::tie_key(0, 0));
             let mut ids_a: Vec<_> = a.rows.iter().map(|r| r.tariff_id.clone()).collect();
             let mut ids_b: Vec<_> = by_zero.rows.iter().map(|r| r.tariff_id.clone()).collect();
             ids_a.sort();
@@ -121,7 +121,7 @@ fn a_discount_larger_than_the_bill_cancels_it_and_no_more() {
     let ix = MarketIndex::new(market.apply(&scenario).unwrap());
     let mut zero = 0;
     for v in &parse_visits_csv(VISITS.as_bytes()).unwrap() {
-        for r in ix.results(v, PageRules::default(), 0).rows {
+        for r in ix.results(v, PageRules::default(), 0, 0).rows {
             assert!(
                 r.annual_cost_gbp >= 0.0,
                 "{} costs {}",

@@ -81,3 +81,15 @@ test('the JS kernel and the core agree where a dual-fuel discount exceeds the bi
   assert.ok(rows.some((r) => r.annual_cost_gbp === 0), 'some bills are cancelled');
   assert.ok(rows.every((r) => r.annual_cost_gbp >= 0));
 });
+
+test('the JS kernel and the core put a supplier-only visitor on the same one of two equally cheap variable tariffs (a seeded draw, not the id)', () => {
+  const market = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'mini_market.json'), 'utf8'));
+  const svt = market.tariffs.find((t) => t.id === 'beta-svt');
+  market.tariffs.push({ ...svt, id: 'beta-svt-twin' });
+  const json = JSON.stringify(market);
+  const profiles = Array.from({ length: 120 }, (_, i) => ({ visit_id: `v${i}`, region: 'A', current_supplier: 'Beta Power' }));
+  for (const seed of [0, 5]) agree(json, [], profiles, 3, { seed, show_current_tariff: false });
+  // Either twin is some visitors' baseline (and so left off their table), never the same one for all.
+  const current = kernel.price(kernel.compileMarket(JSON.parse(json), []), profiles, 3, { seed: 5 }).map((r) => r.current_tariff_id);
+  assert.ok(current.includes('beta-svt') && current.includes('beta-svt-twin'), String(new Set(current)));
+});

@@ -155,10 +155,13 @@ function profileOf(p, n, m = { typical: TDCV[0], asOf: TDCV[0].from }, seed = 0)
   const gasKwh = p.gas_kwh === undefined ? (hasGas(fuel) ? typical.gas : 0) : Math.round(p.gas_kwh);
   const f = p.filters || {};
   const text = (s) => (s === undefined || s === null || s.trim() === '' ? null : s.trim());
+  const visitId = text(p.visit_id) || `profile-${n + 1}`;
   return {
-    visitId: text(p.visit_id) || `profile-${n + 1}`,
+    visitId,
     date: visitDate(p.timestamp, m.asOf),
     tieKey: tieKey(seed, n),
+    // The draw among a supplier's equally cheap variable tariffs (replay.rs visit_key).
+    visitKey: tieKey(seed, tariffKey(visitId)),
     region: p.region,
     fuel,
     meter: hasElec(fuel) ? meter : 'single_rate',
@@ -174,14 +177,14 @@ function profileOf(p, n, m = { typical: TDCV[0], asOf: TDCV[0].from }, seed = 0)
   };
 }
 
-/** The supplier's variable tariff for the visitor: the cheapest for them, ties by tariff key. */
-function supplierVariable(m, supplier, v) {
+/** The supplier's variable tariff for the visitor: the cheapest for them, ties by a draw from `key`. */
+function supplierVariable(m, supplier, v, key) {
   let best = null;
   for (const t of m.variableBySupplier.get(supplier) || []) {
     const q = quote(t, v.region, v.pm, v.fuel, v.meter);
     if (!q) continue;
     const c = cost(q, v.usage);
-    if (best === null || c < best.cost || (c === best.cost && t.key < best.t.key)) best = { t, q, cost: c };
+    if (best === null || c < best.cost || (c === best.cost && tieOf(key, t.key) < tieOf(key, best.t.key))) best = { t, q, cost: c };
   }
   return best;
 }
@@ -194,7 +197,7 @@ function currentCost(m, v) {
   const q = t ? quote(t, v.region, v.pm, v.fuel, v.meter) : null;
   if (!q) {
     if (!v.currentSupplier) return null;
-    const s = supplierVariable(m, v.currentSupplier, v);
+    const s = supplierVariable(m, v.currentSupplier, v, v.visitKey);
     return s ? { cost: s.cost, switchCost: 0, t: s.t } : null;
   }
   const c = cost(q, v.usage);
@@ -202,7 +205,8 @@ function currentCost(m, v) {
     const days = Math.min(Math.max(Math.round((t.endDate - v.date) / DAY_MS), 0), DAYS);
     const switchCost = days > EXIT_FEE_FREE_DAYS ? exitFee(t, v.fuel) : 0;
     if (days >= DAYS) return { cost: c, switchCost, t };
-    const s = supplierVariable(m, t.supplier, v);
+    // Only the cost counts here: equally cheap tariffs cost the same.
+    const s = supplierVariable(m, t.supplier, v, 0n);
     return { cost: s ? divRound(c * days + s.cost * (DAYS - days), DAYS) : c, switchCost, t };
   }
   return { cost: c, switchCost: t.kind === 'fixed' ? exitFee(t, v.fuel) : 0, t };
