@@ -28,13 +28,14 @@ const { wrapHandler, checkJsonValue } = require('./runtime/wrap-handler');
 const { withEngine, textFromFile } = require('./runtime/engine');
 const { codes, typed } = require('./runtime/errors');
 const { inside } = require('./runtime/inputs');
-const { publicPath } = require('./runtime/paths');
+const { publicPath, scrubPaths } = require('./runtime/paths');
 const { invoke } = require('./runtime/invoke');
 const { pipelineOf } = require('./runtime/pipeline');
 const { topic } = require('./runtime/pubsub');
-const { RUN_ID, keys, json, readJson, readState, ended, topicsOf, cancelRun } = require('./runtime/runs');
+const { RUN_ID, keys, json, readJson, readState, ended, topicsOf, cancelRun, failRun } = require('./runtime/runs');
 const { registerRun, resumeRun, pumpQuietly } = require('./runtime/scheduler');
 const { recordUsage } = require('./runtime/usage');
+const { failForStorage } = require('./runtime/chunk-pipeline');
 
 const FIELDS = new Set(['request-id', 'requestId', 'spec', 'depth']);
 const CANCEL_FIELDS = new Set(['request-id', 'requestId', 'cancel', 'reason', 'depth']);
@@ -57,6 +58,31 @@ async function cancel(input, request) {
   await cancelRun(storage, bus, runId, { reason: input.reason || 'cancelled on request', environment: request.env.name });
   request.log.info(`run ${runId} cancelled`);
   return readState(storage, runId, { bus });
+}
+
+/**
+ * A run whose start could not be recorded (spec.json or its active record): failed as StorageFull
+ * when storage refused for good (the run has ended: failed.json, or Redis and this process when it
+ * cannot be stored; a retry with the same id answers it), else, with `undo`, its spec.json removed
+ * (the run was never started: a retry starts it). Never leaves a run that nothing would end.
+ * @returns {Promise<Error>} the error to throw
+ */
+async function notStarted(request, runId, e, { undo = false } = {}) {
+  const { storage, bus } = pipelineOf(request);
+  if (await failForStorage(storage, bus, runId, e, { lambda: 'run-simulation' }, request.env.name)) {
+    const state = await readState(storage, runId, { bus });
+    const reason = state.failure ? state.failure.reason : scrubPaths(e.message);
+    return typed(codes.StorageFull, `run ${runId} could not be started: ${reason}`, { cause: e });
+  }
+  if (undo) {
+    try {
+      await storage.delete(keys(runId).spec);
+    } catch (e2) {
+      // Neither made active nor undone: fail it, so that it still ends (kept by the bus if need be).
+      await failRun(storage, bus, runId, { lambda: 'run-simulation', error_type: e.name, reason: `${e.name}: ${scrubPaths(e.message)}: the run could not be recorded as active (and ${e2.name}: ${scrubPaths(e2.message)}); start it again with a new request id`, environment: request.env.name }).catch(() => {});
+    }
+  }
+  return e;
 }
 
 async function work(input, request) {
@@ -115,7 +141,15 @@ async function work(input, request) {
   const { storage, bus } = pipelineOf(request);
   const k = keys(runId);
   const record = { spec, base, environment: request.env.name, started_at: new Date().toISOString() };
-  if (!(await storage.putIfAbsent(k.spec, json(record)))) {
+  let created;
+  try {
+    created = await storage.putIfAbsent(k.spec, json(record));
+  } catch (e) {
+    // The run cannot be recorded at all: a storage that refuses for good fails it (kept by the bus,
+    // which readState reads), so that a caller following it sees it end; otherwise nothing is left.
+    throw await notStarted(request, runId, e);
+  }
+  if (!created) {
     const existing = await readJson(storage, k.spec);
     if (JSON.stringify(existing.spec) !== JSON.stringify(spec) || existing.base !== base) {
       throw typed(codes.RunExists, `run ${runId} already exists with another spec: give a new request-id`);
@@ -123,15 +157,25 @@ async function work(input, request) {
     let state = await readState(storage, runId, { bus });
     if (!ended(state.status)) {
       // Started again: take up its work if a process died with it (a no-op while it progresses).
-      await registerRun(storage, request.env.name, runId);
+      try {
+        await registerRun(storage, request.env.name, runId);
+      } catch (e) {
+        throw await notStarted(request, runId, e);
+      }
       await resumeRun(request, runId);
       await pumpQuietly(request);
       state = await readState(storage, runId, { bus });
     }
     return { run_id: runId, status: state.status, topics: topicsOf(runId), state_url: publicPath(storage.url(k.base)) };
   }
-  // Active before anything else: a run whose starter dies is found by the next sweep.
-  await registerRun(storage, request.env.name, runId);
+  // Active before anything else: a run whose starter dies is found by the next sweep. A run that
+  // cannot be made active would be found by nothing: it fails (a storage that refuses for good) or
+  // is undone (spec.json removed: a retry starts it afresh).
+  try {
+    await registerRun(storage, request.env.name, runId);
+  } catch (e) {
+    throw await notStarted(request, runId, e, { undo: true });
+  }
   await bus.publish(topic('run-simulation', runId), { event: 'started', run_id: runId });
   request.log.info(`run ${runId} started: ${spec.sample_size} profiles`);
   await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);

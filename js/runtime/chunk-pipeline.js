@@ -14,7 +14,7 @@
 
 const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
-const { keys, json, readJson, failRun, activeKey, endedHere } = require('./runs');
+const { keys, json, readJson, failRun, activeKey, endedHere, claimEnd, unclaimDone } = require('./runs');
 const { codes, typed } = require('./errors');
 const { publicPath, scrubPaths } = require('./paths');
 const { recordUsage, collectUsage } = require('./usage');
@@ -163,20 +163,28 @@ class RunEnded extends Error {}
  */
 async function claimMerge(request, k) {
   const { storage } = pipelineOf(request);
-  if (await storage.putIfAbsent(k.mergeLock, claimRecord())) return true;
-  const lock = await readJson(storage, k.mergeLock).catch(() => null);
-  if (!stale(lock, request.config.mergeLeaseMs || MERGE_LEASE_MS)) return false;
-  await storage.delete(k.mergeLock);
-  return storage.putIfAbsent(k.mergeLock, claimRecord());
+  let claimed = await storage.putIfAbsent(k.mergeLock, claimRecord());
+  if (!claimed) {
+    const lock = await readJson(storage, k.mergeLock).catch(() => null);
+    if (!stale(lock, request.config.mergeLeaseMs || MERGE_LEASE_MS)) return false;
+    await storage.delete(k.mergeLock);
+    claimed = await storage.putIfAbsent(k.mergeLock, claimRecord());
+  }
+  // A merge (re)started: what mergers that are gone left half-written is removed (never the file
+  // of a writer that is alive).
+  if (claimed) await storage.removeStaleTemporaries(k.impressions).catch(() => {});
+  return claimed;
 }
 
 /**
  * The run's impressions, chunk by chunk in chunk order, each chunk's object read from storage (one
  * read ahead while the one before is written; on a folder into two buffers used in turn, so that
  * a merge allocates nothing per chunk): `counts[i]` is chunk i's done record. With `waitFor(i)`
- * ({record}), a chunk not done yet is waited for (see follow).
+ * ({record}), a chunk not done yet is waited for (see follow). After the last chunk, a run that has
+ * ended meanwhile (failed, cancelled) ends the stream with RunEnded: its impressions.csv is never
+ * put in place.
  */
-async function* chunkObjects(storage, runId, k, plan, counts, waitFor = null) {
+async function* chunkObjects(storage, bus, runId, k, plan, counts, waitFor = null) {
   const buffers = [{}, {}];
   const fetch = (i) => {
     const p = (async () => {
@@ -196,6 +204,7 @@ async function* chunkObjects(storage, runId, k, plan, counts, waitFor = null) {
     if (i + 1 < plan.chunks) next = fetch(i + 1);
     yield bytes;
   }
+  if (await endedRun(storage, bus, k, runId, { fresh: true })) throw new RunEnded(`run ${runId} has ended`);
 }
 
 /**
@@ -262,7 +271,7 @@ function follow(request, runId, plan) {
     const renewal = setInterval(() => storage.put(k.mergeLock, claimRecord()).catch(() => {}), 60_000);
     renewal.unref();
     try {
-      await storage.putStream(k.impressions, chunkObjects(storage, runId, k, plan, follower.counts, waitForAll));
+      await storage.putStream(k.impressions, chunkObjects(storage, bus, runId, k, plan, follower.counts, waitForAll));
       return true;
     } catch (e) {
       await storage.delete(k.mergeLock).catch(() => {});
@@ -298,7 +307,9 @@ function follow(request, runId, plan) {
  * once; then the chunk objects, merged, are deleted. A merge following the run in this process
  * (development) is adopted: its impressions.csv is awaited rather than written again. A merger
  * that fails releases the claim, so that a retry merges; a write the storage refuses for good
- * fails the run.
+ * fails the run. A run that has ended another way (failed, cancelled) is never merged: it is read
+ * before the merge starts, after the impressions are streamed, and the end is claimed (end.json)
+ * just before result.json is written, so that a failure or cancel recorded first always wins.
  * @returns {Promise<object|null>} the result when this call merged
  */
 async function mergeRun(request, runId) {
@@ -309,6 +320,11 @@ async function mergeRun(request, runId) {
   if (plan === null || (await storage.get(k.result)) !== null) return null;
   const done = await storage.list(k.doneDir);
   if (done.length !== plan.chunks) return null;
+  const where = storage.url(k.base);
+  if (await endedRun(storage, bus, k, runId, { fresh: true })) {
+    request.log.info(`run ${runId} has ended: not merged`);
+    return null;
+  }
   const started = performance.now();
   const follower = followers.get(storage.url(k.base));
   let counts = null;
@@ -321,10 +337,11 @@ async function mergeRun(request, runId) {
     return null;
   }
   if (counts === null && !(await claimMerge(request, k))) return null;
+  let claimedDone = false;
   try {
     if (counts === null) {
       counts = await Promise.all(done.map((key) => readJson(storage, key)));
-      await storage.putStream(k.impressions, chunkObjects(storage, runId, k, plan, counts));
+      await storage.putStream(k.impressions, chunkObjects(storage, bus, runId, k, plan, counts));
     }
     // summary.json, and comparison.json/.csv when the run compares (empty strings otherwise).
     const merged = reports ? await reports.catch(() => null) : null;
@@ -351,6 +368,15 @@ async function mergeRun(request, runId) {
     };
     // A sweep is not a lambda of the run: its own time is not the run's.
     Object.assign(result, await collectUsage(storage, runId, request.lambda === 'sweep' ? null : request));
+    // The run's end is taken once: a failure or cancel recorded before this (end.json, or only in
+    // Redis when storage could not keep it) wins, and the run is not done.
+    if ((await endedRun(storage, bus, k, runId, { fresh: true })) || !(await claimEnd(storage, runId, 'done'))) {
+      endedRuns.add(where);
+      await storage.delete(k.mergeLock).catch(() => {});
+      request.log.info(`run ${runId} ended while it was merged: not done`);
+      return null;
+    }
+    claimedDone = true;
     if (!(await storage.putIfAbsent(k.result, json(result)))) return null;
     await bus.publish(topic('run-simulation', runId), { event: 'run-done', ...result });
     await storage.delete(activeKey(env, runId)).catch(() => {});
@@ -361,9 +387,15 @@ async function mergeRun(request, runId) {
     for (let i = 0; i < plan.chunks; i += 1) await storage.delete(k.chunkCsv(i)).catch(() => {});
     return result;
   } catch (e) {
+    // result.json was not written: the run's end is not taken (a failure may record it).
+    if (claimedDone) await unclaimDone(storage, runId).catch(() => {});
     await storage.delete(k.mergeLock).catch(() => {});
     // A retry merges from the start.
-    if (follower && followers.get(storage.url(k.base)) === follower) followers.delete(storage.url(k.base));
+    if (follower && followers.get(where) === follower) followers.delete(where);
+    if (e instanceof RunEnded) {
+      request.log.info(`run ${runId} ended while it was merged: not done`);
+      return null;
+    }
     if (await failForStorage(storage, bus, runId, e, { lambda: 'simulate-chunk', step: 'merge' }, env)) return null;
     throw e;
   }
@@ -377,13 +409,14 @@ const ENDED_RECHECK_MS = 250;
 /**
  * Whether the run has ended (failed, cancelled or done): an end this process saw is known at once;
  * an end another process recorded (a cancel from the watch command) is read from storage (and the
- * bus), at most every ENDED_RECHECK_MS per run.
+ * bus), at most every ENDED_RECHECK_MS per run (`fresh`: now, as the merge does before it starts
+ * and before it takes the run's end).
  */
-async function endedRun(storage, bus, k, runId) {
+async function endedRun(storage, bus, k, runId, { fresh = false } = {}) {
   const where = storage.url(k.base);
   if (endedRuns.has(where) || endedHere.has(where)) return true;
   const checked = checkedOpen.get(where);
-  if (checked !== undefined && Date.now() - checked < ENDED_RECHECK_MS) return false;
+  if (!fresh && checked !== undefined && Date.now() - checked < ENDED_RECHECK_MS) return false;
   const [failed, cancelled] = await Promise.all([storage.get(k.failed), storage.get(k.cancelled)]);
   let end = failed !== null || cancelled !== null;
   // A failure storage could not keep (a full disk) is remembered by the bus.
@@ -473,8 +506,13 @@ async function computeAndStore(request, { runId, index, k, plan, lease, release,
   const env = request.env.name;
   const started = performance.now();
   let out;
-  // The lease is renewed while the chunk computes (in a worker thread: this thread is free).
-  const renewal = setInterval(() => lease.renew().catch(() => {}), Math.max(250, Math.floor(request.config.leaseMs / 4)));
+  // The budget slot and the chunk's claim are renewed while the chunk waits for a worker and
+  // computes (in a worker thread: this thread is free), so that neither looks abandoned to a sweep
+  // (docs/pipeline.md: nothing is computed twice).
+  const renewal = setInterval(() => {
+    lease.renew().catch(() => {});
+    storage.put(k.claim(index), claimRecord()).catch(() => {});
+  }, Math.max(250, Math.floor(request.config.leaseMs / 4)));
   renewal.unref();
   enter(env);
   try {
@@ -522,12 +560,15 @@ async function computeAndStore(request, { runId, index, k, plan, lease, release,
     throw e;
   }
   const where = storage.url(k.base);
-  if (follows() && plan.chunks > 1) follow(request, runId, plan);
+  // A run that ended while this chunk computed (failed, cancelled) keeps the chunk's outputs, and
+  // no merge follows.
+  const isEnded = await endedRun(storage, bus, k, runId);
+  if (follows() && plan.chunks > 1 && !isEnded) follow(request, runId, plan);
   signalDone(where, index, record);
   await noteProgress(storage, k);
   const done = (await storage.list(k.doneDir)).length;
   await bus.publish(topic('simulate-chunk', runId), { event: 'chunk-done', run_id: runId, ...counts, done, chunks: plan.chunks });
-  const merged = done === plan.chunks && (await mergeRun(request, runId)) !== null;
+  const merged = done === plan.chunks && !isEnded && (await mergeRun(request, runId)) !== null;
   return { run_id: runId, ...counts, done, chunks: plan.chunks, merged };
 }
 

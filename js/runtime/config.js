@@ -29,7 +29,8 @@
 //                            STAGING 20,000,000, PROD 200,000,000): SampleSizeTooLarge above
 //   TARIFFSIM_LEASE_MS       how long a chunk's budget slot and claim last without renewal
 //                            (default 60000): a dead chunk's slot is free again after this
-//   TARIFFSIM_STALL_MS       a run with no progress for this long fails as stalled (default 900000)
+//   TARIFFSIM_STALL_MS       a run with no progress for this long of work fails as stalled (time
+//                            when nothing ran it, a server down, does not count; default 900000)
 //   TARIFFSIM_SWEEP_MS       how often the development server (and, at most, any invocation)
 //                            looks for runs to resume or to fail as stalled (default 5000)
 //   TARIFFSIM_MAX_DEPTH      longest chain of lambdas calling lambdas (default 8)

@@ -13,6 +13,9 @@
 //                        partial summary
 //   progress.json        when the run last moved (a chunk done), for the stall timeout
 //   attempts/<i>-<n>     failed attempts of chunk i
+//   end.json             which end the run takes (`{status: done|failed|cancelled}`), created once
+//                        (putIfAbsent) by whatever ends it first: the merge just before result.json,
+//                        a failure or a cancel; only its creator writes its end's record (below)
 //   failed.json          written once, when the run fails: the reason (and the chunk)
 //   cancelled.json       written once, when the run is cancelled
 //   merge.lock           claimed by exactly one merger (a lease)
@@ -52,6 +55,7 @@ function keys(runId) {
     attempt: (i, n) => `${base}/attempts/${pad(i)}-${n}`,
     failed: `${base}/failed.json`,
     cancelled: `${base}/cancelled.json`,
+    end: `${base}/end.json`,
     mergeLock: `${base}/merge.lock`,
     impressions: `${base}/impressions.csv`,
     summary: `${base}/summary.json`,
@@ -98,6 +102,10 @@ async function readState(storage, runId, options = {}) {
   const bus = options.bus;
   const failed = failedStored || (!result && bus ? await bus.recall(runId, 'failed') : null);
   const cancelled = cancelledStored || (!result && !failed && bus ? await bus.recall(runId, 'cancelled') : null);
+  // A run takes one end (end.json); should two be kept (a run kept before end.json, or a failure
+  // only Redis could keep), the first wins: a result never overrides an end recorded before it.
+  const end = firstEnd(failed, cancelled);
+  const doneFirst = result !== null && (end === null || Date.parse(result.finished_at) < Date.parse(end.record.at));
   /** @type {RunState} */
   const state = { run_id: runId, status: 'unknown', chunks: plan ? plan.chunks : null, done: 0, profiles: 0, impressions: 0 };
   if (spec === null && !failed && !cancelled) return state;
@@ -109,17 +117,27 @@ async function readState(storage, runId, options = {}) {
       state.impressions = result.impressions;
     }
   }
-  if (result) {
+  if (doneFirst) {
     state.status = 'done';
     state.result = result;
-  } else if (failed) {
+  } else if (end !== null && end.status === 'failed') {
     state.status = 'failed';
-    state.failure = failed;
-  } else if (cancelled) {
+    state.failure = end.record;
+  } else if (end !== null) {
     state.status = 'cancelled';
-    state.cancellation = cancelled;
+    state.cancellation = end.record;
   }
   return state;
+}
+
+/** Of a failure and a cancellation (either may be null), the one recorded first (a failure on a tie). */
+function firstEnd(failed, cancelled) {
+  if (failed && cancelled) {
+    return Date.parse(cancelled.at) < Date.parse(failed.at) ? { status: 'cancelled', record: cancelled } : { status: 'failed', record: failed };
+  }
+  if (failed) return { status: 'failed', record: failed };
+  if (cancelled) return { status: 'cancelled', record: cancelled };
+  return null;
 }
 
 /** Whether a status is an end: done, failed or cancelled. */
@@ -139,28 +157,62 @@ function topicsOf(runId) {
 const endedHere = new Set();
 
 /**
- * Records a run's end (failed.json or cancelled.json) once and says so on its topic. When storage
- * cannot keep the record (a full disk, say), the bus remembers it (Redis, and this process), the
- * message still goes out (with `stored: false`) and readState still reports it.
+ * Claims the run's end for `status` (end.json, putIfAbsent): true when this call created it or it
+ * names the same end already (a second failure, or a merge taken up again after its merger died),
+ * false when the run took another end first.
+ * @param {import('./pipeline').Storage} storage
+ * @param {string} runId
+ * @param {'done'|'failed'|'cancelled'} status
+ */
+async function claimEnd(storage, runId, status) {
+  const k = keys(runId);
+  if (await storage.putIfAbsent(k.end, json({ status, at: new Date().toISOString() }))) return true;
+  const current = await readJson(storage, k.end).catch(() => null);
+  return current !== null && current.status === status;
+}
+
+/** Gives back a claim of the run's end as done (its merge failed before result.json was written). */
+async function unclaimDone(storage, runId) {
+  const k = keys(runId);
+  const current = await readJson(storage, k.end).catch(() => null);
+  if (current !== null && current.status === 'done' && (await storage.get(k.result)) === null) await storage.delete(k.end);
+}
+
+/**
+ * Records a run's end (failed.json or cancelled.json) once and says so on its topic, unless the run
+ * took another end first (end.json: a merge that has decided the run is done, an earlier failure
+ * or cancel). When storage cannot keep the record (a full disk, say), the bus remembers it (Redis,
+ * and this process), the message still goes out (with `stored: false`) and readState still
+ * reports it.
  * @returns {Promise<boolean>} whether this call recorded it
  */
 async function endRun(storage, bus, runId, what, event, record) {
   const k = keys(runId);
-  if (endedHere.size > 10_000) endedHere.clear();
-  endedHere.add(storage.url(k.base));
   const at = new Date().toISOString();
   let first;
   let stored = true;
+  let other = false;
   try {
-    first = await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at }));
+    if (await claimEnd(storage, runId, what)) first = await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at }));
+    else other = true;
   } catch (e) {
     stored = false;
     record = { ...record, stored: false, storage_error: scrubPaths(`${e.name}: ${e.message}`) };
     first = await bus.remember(runId, what, { ...record, at });
   }
+  if (other) {
+    // Ended another way first; a merge that claimed it done keeps the run active until result.json.
+    const end = await readJson(storage, k.end).catch(() => null);
+    if (end !== null && end.status !== 'done') endedHere.add(storage.url(k.base));
+    return false;
+  }
+  if (endedHere.size > 10_000) endedHere.clear();
+  endedHere.add(storage.url(k.base));
   if (first) {
     await bus.publish(topic('run-simulation', runId), { event, run_id: runId, ...record, at });
     if (stored) await bus.remember(runId, what, { ...record, at }).catch(() => {});
+    // Whatever a merger killed mid-stream left is not needed any more.
+    await storage.removeStaleTemporaries(k.impressions).catch(() => {});
   }
   // The run is no longer active: nobody starts its chunks any more.
   if (record.environment) await storage.delete(activeKey(record.environment, runId)).catch(() => {});
@@ -266,4 +318,4 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   }
 }
 
-module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, watchRun, endedHere };
+module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, claimEnd, unclaimDone, watchRun, endedHere };

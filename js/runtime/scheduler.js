@@ -8,13 +8,15 @@
 //   (`runs/<id>/claims/<i>.json`, putIfAbsent) and invokes simulate-chunk with the slot's lease.
 //   Runs are served in turn, so concurrent runs of an environment share its budget. Called when a
 //   run is planned and whenever a chunk has computed (its slot just freed).
-// - sweep(request): every active run of the environment: one that ended leaves the list; one with
-//   no progress for `stallMs` fails as stalled (RunStalled); otherwise its work is taken up again
-//   (filter-population when it has no plan and nobody holds its claim, chunks whose claim is
+// - sweep(request): every active run of the environment: one that ended leaves the list; one that
+//   made no progress for `stallMs` of work (time a claim or lock of it was renewed, not time when
+//   nothing ran: see resumeRun) fails as stalled (RunStalled); otherwise its work is taken up
+//   again (filter-population when it has no plan and nobody holds its claim, chunks whose claim is
 //   stale, the merge when every chunk is done), then pump. The development server sweeps when it
 //   starts and every `sweepMs`; any invocation of the fan-out lambdas sweeps at most once per
-//   `sweepMs` per process. A claim or lock is stale when older than its lease, or at once when its
-//   holder was a process of this host that is gone (a dev server killed and started again).
+//   `sweepMs` per process. A claim or lock is stale when not renewed for its lease (a chunk renews
+//   its claim while it waits for a worker and computes), or at once when its holder was a process
+//   of this host that is gone (a dev server killed and started again).
 
 const { budgetOf, deadLocal, self } = require('./budget');
 const { invoke } = require('./invoke');
@@ -54,12 +56,23 @@ async function activeRuns(storage, env) {
   return (await storage.list(`active/${env}`)).map((key) => key.slice(prefix.length).replace(/\.json$/, ''));
 }
 
+/**
+ * Why a claim or lock record is stale, or null when it is not: 'dead' (its holder was a process of
+ * this host that is gone), 'expired' (not renewed for `leaseMs`), 'missing' (no record, or one
+ * without a time).
+ * @returns {'dead'|'expired'|'missing'|null}
+ */
+function staleness(record, leaseMs) {
+  if (record === null) return 'missing';
+  if (record.holder && deadLocal(record.holder)) return 'dead';
+  const at = Date.parse(record.at);
+  if (!Number.isFinite(at)) return 'missing';
+  return Date.now() - at > leaseMs ? 'expired' : null;
+}
+
 /** Whether a claim or lock record is stale: older than `leaseMs`, or its holder died here. */
 function stale(record, leaseMs) {
-  if (record === null) return true;
-  if (record.holder && deadLocal(record.holder)) return true;
-  const at = Date.parse(record.at);
-  return !Number.isFinite(at) || Date.now() - at > leaseMs;
+  return staleness(record, leaseMs) !== null;
 }
 
 /** A claim, lock or lease record of this process. */
@@ -175,17 +188,47 @@ function pumpQuietly(request) {
   });
 }
 
-/** When a run last moved: its progress record, else its plan or its start. */
-async function lastProgress(storage, runId) {
+/**
+ * The run's stall clock (see resumeRun): `at`, when it last moved (its progress record: a chunk
+ * done, the plan, or a sweep's take-up moved on by the time nobody worked; else its start), and
+ * `resumedAt`, when a sweep last took it up (work meant to go on from then).
+ */
+async function stallClock(storage, runId) {
   const k = keys(runId);
   const progress = await readJson(storage, k.progress).catch(() => null);
-  if (progress && progress.at) return Date.parse(progress.at);
-  const spec = await readJson(storage, k.spec).catch(() => null);
-  return spec && spec.started_at ? Date.parse(spec.started_at) : Date.now();
+  const resumed = progress ? Date.parse(progress.resumed_at) : NaN;
+  let at = progress ? Date.parse(progress.at) : NaN;
+  if (!Number.isFinite(at)) {
+    const spec = await readJson(storage, k.spec).catch(() => null);
+    at = spec && Number.isFinite(Date.parse(spec.started_at)) ? Date.parse(spec.started_at) : Date.now();
+  }
+  return { at, resumedAt: Number.isFinite(resumed) ? resumed : at };
 }
 
 /**
- * Takes up the work of one run again (see the file's comment).
+ * The records of whoever works (or worked) on a run's current step, with their keys: filter.lock
+ * while it has no plan, merge.lock once every chunk is done, else the claims of the chunks not done.
+ */
+async function holdersOf(storage, runId, state) {
+  const k = keys(runId);
+  const read = async (key) => ({ key, record: await readJson(storage, key).catch(() => null) });
+  if (state.status === 'started') return { step: 'filter-population', held: [await read(k.filterLock)] };
+  if (state.done === state.chunks) return { step: 'merge', held: [await read(k.mergeLock)] };
+  const done = new Set((await storage.list(k.doneDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
+  const held = [];
+  for (const key of await storage.list(k.claimsDir)) {
+    if (!done.has(Number(/(\d+)\.json$/.exec(key)[1]))) held.push(await read(key));
+  }
+  return { step: 'chunks', held, done: done.size };
+}
+
+/**
+ * Takes up the work of one run again (see the file's comment). A run that can be taken up is: the
+ * stall clock (progress.json) counts only the time something worked on the run, or was meant to
+ * (a claim or lock renewed, as a chunk renews its claim while it waits and computes), never the
+ * time after its last holder stopped renewing (a server that was down, a sweep not yet come). A
+ * sweep that takes the run up after such a gap moves the clock on by the gap. A run whose lambdas
+ * keep dying still stalls: the time they worked adds up.
  * @returns {Promise<string>} what it found: 'ended', 'stalled', 'filtering', 'merging', 'running'
  */
 async function resumeRun(request, runId) {
@@ -198,56 +241,79 @@ async function resumeRun(request, runId) {
     await storage.delete(activeKey(env, runId)).catch(() => {});
     return 'ended';
   }
-  const since = Date.now() - (await lastProgress(storage, runId));
-  if (since > request.config.stallMs) {
+  const leaseMs = request.config.leaseMs;
+  const lockLeaseMs = (step) => (step === 'merge' ? request.config.mergeLeaseMs || 15 * 60_000 : leaseMs);
+  const { step, held, done } = await holdersOf(storage, runId, state);
+  const now = Date.now();
+  const clock = await stallClock(storage, runId);
+  // Until when someone worked on the run: now while a holder is alive, else the last renewal of a
+  // claim or lock, or the last take-up.
+  const live = held.some(({ record }) => !stale(record, lockLeaseMs(step)));
+  const renewed = held.map(({ record }) => Date.parse(record && record.at)).filter(Number.isFinite);
+  const workedUntil = live ? now : Math.min(now, Math.max(clock.at, clock.resumedAt, ...renewed));
+  const busy = Math.max(0, workedUntil - clock.at);
+  if (busy > request.config.stallMs) {
     const minutes = (request.config.stallMs / 60000).toFixed(1);
     await failRun(storage, bus, runId, {
       lambda: 'sweep',
       error_type: 'RunStalled',
-      reason: `RunStalled: no progress for ${Math.round(since / 1000)} s (the limit is ${minutes} min, TARIFFSIM_STALL_MS) with ${state.done} of ${state.chunks ?? '?'} chunks done: its lambdas keep dying or timing out; look at their logs, then start the run again with a new request id`,
+      reason: `RunStalled: no progress for ${Math.round(busy / 1000)} s of work (the limit is ${minutes} min, TARIFFSIM_STALL_MS) with ${state.done} of ${state.chunks ?? '?'} chunks done: its lambdas keep dying or timing out; look at their logs, then start the run again with a new request id`,
       environment: env,
     });
     return 'stalled';
   }
-  const leaseMs = request.config.leaseMs;
-  if (state.status === 'started') {
+  // Taken up after a time nobody worked on it: the stall clock skips that time.
+  const restartClock = async () => {
+    if (now - workedUntil > 1000) await storage.put(k.progress, json({ at: new Date(now - busy).toISOString(), resumed_at: new Date(now).toISOString() })).catch(() => {});
+  };
+  if (step === 'filter-population') {
     // No plan: filter-population died (or is still at work, holding its claim).
-    const lock = await readJson(storage, k.filterLock).catch(() => null);
-    if (lock === null || stale(lock, leaseMs)) {
+    if (!live) {
+      await restartClock();
       await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'filter-population' });
       await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);
     }
     return 'filtering';
   }
-  if (state.done === state.chunks) {
+  if (step === 'merge') {
     // Every chunk done, no result: the merger died (its lock goes stale) or has not finished.
-    const lock = await readJson(storage, k.mergeLock).catch(() => null);
-    if (lock === null || stale(lock, request.config.mergeLeaseMs || 15 * 60_000)) {
+    if (!live) {
+      await restartClock();
       await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'merge' });
       const { mergeRun } = require('./chunk-pipeline');
       await mergeRun(request, runId);
     }
     return 'merging';
   }
-  // Chunks whose claim is stale (their process died) and not done: free them for pump.
+  // Chunks whose claim is stale and not done: free them for pump.
   const plan = await planOf(storage, runId);
-  const done = new Set((await storage.list(k.doneDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
-  const claims = await storage.list(k.claimsDir);
-  let freed = 0;
-  for (const key of claims) {
-    const i = Number(/(\d+)\.json$/.exec(key)[1]);
-    if (done.has(i)) continue;
-    const record = await readJson(storage, key).catch(() => null);
-    if (stale(record, leaseMs)) {
-      await storage.delete(key);
-      freed += 1;
+  const why = { dead: 0, expired: 0, missing: 0 };
+  for (const { key, record } of held) {
+    const reason = staleness(record, leaseMs);
+    // (A claim gone meanwhile was given back: the pump finds the gap.)
+    if (reason === null || record === null) continue;
+    if (reason !== 'dead') {
+      // Read again just before: a claim renewed meanwhile is not taken from its chunk.
+      const again = await readJson(storage, key).catch(() => null);
+      if (again === null || staleness(again, leaseMs) === null) continue;
     }
+    await storage.delete(key);
+    why[reason] += 1;
   }
+  const freed = why.dead + why.expired + why.missing;
   // Claims given back, or freed here: the next pump looks for the first gap again.
   cursors.delete(storage.url(k.base));
   if (freed > 0) {
-    await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'chunks', chunks: freed, done: done.size, of: plan.chunks });
-    request.log.warn(`run ${runId}: ${freed} chunk(s) started by a process that is gone are started again`);
+    await restartClock();
+    await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'chunks', chunks: freed, done, of: plan.chunks });
+    const parts = [];
+    if (why.dead > 0) parts.push(`${why.dead} whose process on this host is gone`);
+    if (why.expired > 0) parts.push(`${why.expired} whose claim was not renewed for ${Math.round(leaseMs / 1000)} s (TARIFFSIM_LEASE_MS: its process died, hangs or cannot reach the storage)`);
+    if (why.missing > 0) parts.push(`${why.missing} whose claim has no time`);
+    request.log.warn(`run ${runId}: ${freed} chunk(s) not done are started again: ${parts.join('; ')}`);
+  } else if (!live && held.length === 0 && now - workedUntil > 1000) {
+    // Nothing claimed (its chunks wait for the budget, or were given back): not stalled by that.
+    await restartClock();
   }
   return 'running';
 }
@@ -345,4 +411,4 @@ function forget(storage, runId) {
   givenBack.delete(where);
 }
 
-module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, stale, claimRecord, forget, planOf };
+module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, stale, staleness, claimRecord, forget, planOf };

@@ -13,6 +13,9 @@
 //   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
 //                          merged impressions (a file renamed into place on a folder, a multipart
 //                          upload on S3)
+//   removeStaleTemporaries(key) removes what putStream(key) writers that are gone (killed
+//                          mid-stream) left on a folder; nothing on S3 (an abandoned multipart
+//                          upload is not an object: a lifecycle rule aborts it)
 //   putSync?(key, bytes)   folder only: put in the calling thread (a chunk worker's own chunk)
 //   readInto?(key, into)   folder only: get into a reused buffer (the merge)
 //   url(key)               where the object is, for people and logs
@@ -36,6 +39,7 @@ const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
+const { holderName, deadLocal } = require('./budget');
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 
@@ -59,6 +63,25 @@ function writeFailed(e, key, op = 'write') {
 function readFailed(e, key) {
   if (!e || typeof e.code !== 'string') return e;
   return typed(codes.StorageReadFailed, `storage read of ${key} failed (${e.code})`, { cause: e });
+}
+
+/**
+ * Whether the writer a temporary file's name gives is gone: `<host>:<pid>:<boot>:<n>` (putStream)
+ * when it was a process (or thread) of this host that is gone; a bare `<pid>` (putStream's names
+ * before they named the writer) when that process is not running, or is this process (which never
+ * wrote such a name: an earlier process had its pid).
+ */
+function writerGone(writer) {
+  if (writer.includes(':')) return deadLocal(writer);
+  if (!/^\d+$/.test(writer)) return false;
+  const pid = Number(writer);
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return e.code === 'ESRCH';
+  }
 }
 
 /** Writes all of `bytes` at `position` (null: the file's current offset), continuing short writes. */
@@ -298,9 +321,39 @@ class FolderStorage {
     return out.sort();
   }
 
+  /**
+   * Removes the temporary files of putStream(key) whose writer is gone: a process of this host
+   * that is no longer running (or an earlier life of this process's pid), named in the file's name.
+   * A writer that is alive, or of another host, keeps its file. Called when a merge (re)starts and
+   * when a run ends (js/runtime/chunk-pipeline.js, runs.js).
+   * @param {string} key
+   * @returns {Promise<number>} how many were removed
+   */
+  async removeStaleTemporaries(key) {
+    const file = this.file(key);
+    const dir = path.dirname(file);
+    const prefix = `${path.basename(file)}.`;
+    let names;
+    try {
+      names = await fsp.readdir(dir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      if (!writerGone(name.slice(prefix.length, -'.tmp'.length))) continue;
+      await fsp.rm(path.join(dir, name), { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
   async putStream(key, chunks) {
     const file = this.file(key);
-    const tmp = `${file}.${process.pid}.tmp`;
+    // Named by its writer (host, pid, thread's boot, n: js/runtime/budget.js), so that the file of
+    // a writer that is gone (a server killed mid-merge) is known and removed (removeStaleTemporaries).
+    const tmp = `${file}.${holderName()}.tmp`;
     const sync = durable(key);
     try {
       await this.inFolder(file, () =>
@@ -425,6 +478,11 @@ class S3Storage {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys.sort();
+  }
+
+  /** Nothing to do: an abandoned multipart upload is not an object (a lifecycle rule aborts it). */
+  async removeStaleTemporaries() {
+    return 0;
   }
 
   async putStream(key, chunks) {

@@ -252,12 +252,15 @@ test('a full disk fails the run with its reason, on its topic and in its state, 
   assert.match(final2.failure.reason, /impressions\.csv/);
 });
 
-test('a run with no progress for the stall time fails as stalled, with its reason', async () => {
+test('a run with no progress for the stall time of work fails as stalled, with its reason', async () => {
   const runId = 'stalled-1';
   const k = m.runs.keys(runId);
   const hourAgo = new Date(Date.now() - 3600_000).toISOString();
-  // A run whose starter died an hour ago, before anything else happened.
+  // A run whose filter-population kept being started and kept dying (killed, out of memory) for
+  // an hour: its claim was renewed until 10 s ago, by a process of another host, and it never
+  // planned.
   await m.storage.put(k.spec, m.runs.json({ spec: spec(), base: '', environment: 'DEV', started_at: hourAgo }));
+  await m.storage.put(k.filterLock, m.runs.json({ at: new Date(Date.now() - 10_000).toISOString(), holder: { host: 'elsewhere', pid: 1, boot: 'x' } }));
   await m.storage.put(m.runs.activeKey('DEV', runId), m.runs.json({ run_id: runId, environment: 'DEV', at: hourAgo }));
   const heard = await listen(runId);
   const request = await m.scheduler.systemRequest('DEV');
@@ -268,7 +271,7 @@ test('a run with no progress for the stall time fails as stalled, with its reaso
   const state = await m.runs.readState(m.storage, runId);
   assert.equal(state.status, 'failed');
   assert.equal(state.failure.error_type, 'RunStalled');
-  assert.match(state.failure.reason, /no progress for \d+ s/);
+  assert.match(state.failure.reason, /no progress for \d+ s of work/);
   assert.ok(heard.seen.some(([e, msg]) => e === 'run-failed' && msg.error_type === 'RunStalled'));
   assert.deepEqual(await m.scheduler.activeRuns(m.storage, 'DEV').then((r) => r.includes(runId)), false, 'no longer active');
 });

@@ -131,6 +131,53 @@ test('the dev server killed mid-run and started again: the run resumes and ends 
   assert.equal((await storage.get(k.summary)).toString('utf8'), want.summary);
 });
 
+test('the dev server down for longer than the stall time: its run is resumed, not failed as stalled, and the dead merger\'s file is removed', async () => {
+  const { storage, bus, runs } = helpers();
+  const s = spec({ sample_size: 20000, seed: 6 });
+  const runId = 'down-long';
+  const k = runs.keys(runId);
+  let seen = 0;
+  let killed = null;
+  const unsubscribe = await bus.subscribe(`tariffsim:simulate-chunk:${runId}`, (msg) => {
+    if (msg.event === 'chunk-done') seen += 1;
+    if (seen === 3 && killed === null) killed = stopServer('SIGKILL');
+  });
+  const started = await post('/lambdas/run-simulation', { 'request-id': runId, spec: s });
+  assert.equal(started.status, 200, JSON.stringify(started.body));
+  const until = Date.now() + 60000;
+  while (killed === null && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(killed !== null, `the server was killed mid-run (${seen} chunks seen): ${serverLog}`);
+  await killed;
+  await unsubscribe();
+  const left = await runs.readState(storage, runId);
+  assert.equal(left.status, 'running', 'left unfinished');
+  // The merge that followed the chunks left its temporary file, named by its dead writer.
+  const dir = path.join(storageDir, 'runs', runId);
+  const temporaries = () => fs.readdirSync(dir).filter((n) => /^impressions\.csv\..*\.tmp$/.test(n));
+  assert.equal(temporaries().length, 1, fs.readdirSync(dir).join(' '));
+  // The server stays down for an hour (the stall time is 15 minutes): every time the run recorded
+  // is an hour older.
+  const hour = 3600_000;
+  const older = async (key, fields) => {
+    const record = await runs.readJson(storage, key);
+    if (record === null) return;
+    for (const f of fields) if (record[f]) record[f] = new Date(Date.parse(record[f]) - hour).toISOString();
+    await storage.put(key, runs.json(record));
+  };
+  await older(k.spec, ['started_at']);
+  await older(k.progress, ['at', 'resumed_at']);
+  await older(k.filterLock, ['at']);
+  await older(k.mergeLock, ['at']);
+  for (const key of await storage.list(k.claimsDir)) await older(key, ['at']);
+  await startServer();
+  const final = await runs.watchRun({ storage, bus, runId, pollMs: 250, timeoutMs: 120000 });
+  assert.equal(final.status, 'done', `${JSON.stringify(final)}\n${serverLog}`);
+  const want = native(s);
+  assert.ok((await storage.get(k.impressions)).equals(want.impressions), 'impressions equal native');
+  assert.equal((await storage.get(k.summary)).toString('utf8'), want.summary);
+  assert.deepEqual(temporaries(), [], 'the dead merger\'s temporary file is removed');
+});
+
 test('cancel through the REST route and through the Invoke API', async () => {
   const { storage, bus, runs } = helpers();
   // REST, as the page's button does.
