@@ -84,7 +84,9 @@ function parseFunctionName(raw, qualifier) {
     name = parts[0];
     alias = parts[1] || null;
   }
-  return { name: name || '', qualifier: qualifier || alias };
+  // As Lambda: a Qualifier that names another alias than the function name's is refused.
+  const conflict = Boolean(qualifier) && alias !== null && qualifier !== alias;
+  return { name: name || '', qualifier: qualifier || alias, conflict };
 }
 
 /** The lambda a function name means: `tariffsim-<target>` or `<target>`. */
@@ -230,7 +232,8 @@ function buildServer(options = {}) {
     if (!INVOCATION_TYPES.has(type)) {
       return awsError(reply, 400, 'InvalidParameterValueException', `X-Amz-Invocation-Type ${type} is not one of RequestResponse, Event, DryRun`);
     }
-    const { name, qualifier } = parseFunctionName(request.params.functionName, request.query.Qualifier);
+    const { name, qualifier, conflict } = parseFunctionName(request.params.functionName, request.query.Qualifier);
+    if (conflict) return awsError(reply, 400, 'InvalidParameterValueException', 'The derived qualifier from the function name does not match the specified qualifier.');
     const target = targetOf(name);
     if (!target) {
       return awsError(reply, 404, 'ResourceNotFoundException', `Function not found: arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}${qualifier ? `:${qualifier}` : ''}`);

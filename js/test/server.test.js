@@ -194,6 +194,12 @@ test('Invoke API: a payload that is not JSON is a 400 InvalidRequestContentExcep
   const res = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', headers: JSON_TYPE, body: '{not json' });
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidRequestContentException');
+  // An alias in the name and another as Qualifier: refused, as Lambda does, never run as either.
+  const clash = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price:PROD/invocations?Qualifier=STAGING`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(PRICE) });
+  assert.equal(clash.status, 400);
+  assert.equal(clash.headers.get('x-amzn-errortype'), 'InvalidParameterValueException');
+  const same = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price:PROD/invocations?Qualifier=PROD`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify(PRICE) });
+  assert.equal(same.status, 200);
   const ev = await fetch(`${endpoint}/2015-03-31/functions/tariffsim-price/invocations`, { method: 'POST', body: 'nope', headers: { ...JSON_TYPE, 'x-amz-invocation-type': 'Event' } });
   assert.equal(ev.status, 400);
   const bad = await fetch(`${endpoint}/api/runs/..%2Fetc`);
