@@ -156,6 +156,15 @@ pub enum ScenarioError {
         /// Why the tariff is invalid.
         source: MarketError,
     },
+    /// A hypothetical tariff of a `price` call that is itself invalid, or clashes with a tariff of
+    /// the market (or of the scenario) by id.
+    #[error("hypothetical_tariffs[{index}] is an invalid tariff: {source}")]
+    InvalidHypotheticalTariff {
+        /// Its position in the call's `hypothetical_tariffs`.
+        index: usize,
+        /// Why the tariff is invalid.
+        source: MarketError,
+    },
     /// The changes leave the market with more tariffs than the replay can index.
     #[error(
         "the changes leave the market with {count} tariffs: at most 65535 are supported; add fewer tariffs or remove some"
@@ -191,6 +200,7 @@ impl ScenarioError {
             ScenarioError::UnknownTariff { .. } => "UnknownTariff",
             ScenarioError::UnknownSupplier { .. } => "UnknownSupplier",
             ScenarioError::InvalidAddedTariff { .. } => "InvalidTariff",
+            ScenarioError::InvalidHypotheticalTariff { .. } => "InvalidTariff",
             ScenarioError::InvalidChange { .. } => "InvalidScenarioChange",
             ScenarioError::TooManyTariffs { .. } => "TooManyTariffs",
         }

@@ -209,6 +209,14 @@ impl Market {
         Ok(())
     }
 
+    /// A list of tariffs in the market's tariff format (a `price` call's hypothetical tariffs).
+    ///
+    /// # Errors
+    /// [`MarketError::Json`], naming the tariff and field at fault (`[1].supplier`).
+    pub fn tariffs_from_json(json: &str) -> Result<Vec<Tariff>, MarketError> {
+        crate::error::from_json(json).map_err(MarketError::json)
+    }
+
     /// The tariff with this id.
     pub fn tariff(&self, id: &str) -> Option<&Tariff> {
         self.tariffs.iter().find(|t| t.id == id)

@@ -293,8 +293,8 @@ impl Market {
     /// added hypothetical tariff, as if the scenario ended with `add_tariff` changes.
     ///
     /// # Errors
-    /// As [`Market::apply`]; an added tariff's problems name its change number after the
-    /// scenario's own.
+    /// As [`Market::apply`]; an added tariff's problems are
+    /// [`ScenarioError::InvalidHypotheticalTariff`], naming its place in `added`.
     pub fn apply_with_tariffs(
         &self,
         scenario: Option<&Scenario>,
@@ -309,7 +309,14 @@ impl Market {
             let c = Change::AddTariff {
                 tariff: Box::new(t.clone()),
             };
-            market.apply_change(changes.len() + k, &c)?;
+            market
+                .apply_change(changes.len() + k, &c)
+                .map_err(|e| match e {
+                    ScenarioError::InvalidAddedTariff { source, .. } => {
+                        ScenarioError::InvalidHypotheticalTariff { index: k, source }
+                    }
+                    other => other,
+                })?;
         }
         market.check_count()?;
         Ok(market)

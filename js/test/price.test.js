@@ -124,6 +124,12 @@ test('a warm call parses nothing: markets and compiled markets come from the was
   assert.ok(before.markets_parsed >= 2 && before.indices_built >= 3);
 });
 
+test('a stored market that is not UTF-8 is InvalidEncoding, as tariffsim says of the same file', async () => {
+  fs.writeFileSync(path.join(stagingMarkets, 'latin1.json'), Buffer.from('{"as_of": "2026-07-01", "source": "caf\xe9", "tariffs": []}', 'latin1'));
+  const err = await fails({ market: 'latin1', profile: { region: 'C' } }, 'InvalidEncoding', context('context-staging.json'));
+  assert.match(err.message, /not UTF-8 text \(byte 38 is not valid UTF-8\)/);
+});
+
 test('a stored market that changes on disk is parsed again; other aliases have their own markets', async () => {
   const staging = context('context-staging.json');
   const { result } = await ok({ market: 'mini', profile: { region: 'C' } }, staging);
@@ -157,7 +163,14 @@ test('error paths are typed errors whose name is the code', async () => {
   await fails({ market: 'sample', profile: { region: 'C' }, scenario: { changes: [{ op: 'remove_tariff', id: 'nope' }] } }, 'UnknownTariff');
   const dup = fixture('price-hypothetical.json');
   dup.hypothetical_tariffs[0].id = 'octopus-energy-svt';
-  await fails(dup, 'InvalidTariff');
+  const clash = await fails(dup, 'InvalidTariff');
+  // Named by its place in the call's hypothetical_tariffs, never as a scenario change.
+  assert.match(clash.message, /^hypothetical_tariffs\[0\] is an invalid tariff: tariff id "octopus-energy-svt" appears twice/);
+  const second = fixture('price-hypothetical.json');
+  second.scenario = { changes: [{ op: 'remove_supplier', supplier: 'Outfox the Market' }] };
+  second.hypothetical_tariffs = [second.hypothetical_tariffs[0], { id: 'half-a-tariff' }];
+  const shapeOfSecond = await fails(second, 'InvalidTariff');
+  assert.match(shapeOfSecond.message, /^hypothetical_tariffs\[1\]: missing field `supplier`$/);
   await fails('{"market": "sample", ', 'InvalidJson');
   await fails({ market: 'sample', profile: { region: 'C' }, blob: 'x'.repeat(6 * 1024 * 1024) }, 'PayloadTooLarge');
 });

@@ -49,7 +49,7 @@ use std::rc::Rc;
 #[cfg(feature = "full")]
 use tariffsim::table::{FILTER_FIELDS, PROFILE_FIELDS, PricedTable, price_tables};
 use tariffsim::table::{MarketInfo, PriceOptions, ProfileInput};
-use tariffsim::{Market, MarketIndex, PageRules, Scenario, Tariff, Visit, VisitError};
+use tariffsim::{Market, MarketError, MarketIndex, PageRules, Scenario, Tariff, Visit, VisitError};
 use tariffsim::{compact, snapshot};
 use wasm_bindgen::prelude::*;
 
@@ -208,6 +208,8 @@ pub mod codes {
     pub const INVALID_TARIFF: &str = "InvalidTariff";
     /// Bytes that are not a market snapshot of this version.
     pub const INVALID_SNAPSHOT: &str = "InvalidSnapshot";
+    /// A file that is not UTF-8 text (as `tariffsim` says of the same file).
+    pub const INVALID_ENCODING: &str = "InvalidEncoding";
 }
 
 /// Markets kept parsed at once.
@@ -581,13 +583,20 @@ impl Engine {
             .transpose()
             .map_err(core_error)?;
         let added: Vec<Tariff> = match hypothetical_tariffs {
-            Some(json) => serde_json::from_str(json).map_err(|e| {
-                js_error(
+            Some(json) => Market::tariffs_from_json(json).map_err(|e| match e {
+                // The path names the tariff and its field (`[1].supplier`); the line and column
+                // would point into JSON this side wrote, not the caller's.
+                MarketError::Json { path, message, .. } if path.starts_with('[') => js_error(
+                    codes::INVALID_TARIFF,
+                    format_args!("hypothetical_tariffs{path}: {message}"),
+                ),
+                MarketError::Json { message, .. } => js_error(
                     codes::INVALID_TARIFF,
                     format_args!(
-                        "hypothetical_tariffs is not a list of tariffs in the market format: {e}"
+                        "hypothetical_tariffs is not a list of tariffs in the market format: {message}"
                     ),
-                )
+                ),
+                other => core_error(other),
             })?,
             None => Vec::new(),
         };
@@ -635,7 +644,15 @@ impl Engine {
     pub fn load_market_bytes(&mut self, json: &[u8]) -> Result<String, JsValue> {
         let key = content_key("m", json);
         if !self.markets.contains(&key) {
-            let json = utf8(json, "InvalidMarketJson", "the market")?;
+            let json = std::str::from_utf8(json).map_err(|e| {
+                js_error(
+                    codes::INVALID_ENCODING,
+                    format_args!(
+                        "the market is not UTF-8 text (byte {} is not valid UTF-8): save it as UTF-8",
+                        e.valid_up_to()
+                    ),
+                )
+            })?;
             let market = Market::from_json(json).map_err(core_error)?;
             self.stats.markets_parsed += 1;
             self.insert_market(key.clone(), market);
