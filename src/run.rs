@@ -2,7 +2,9 @@
 //!
 //! Profile `j` of a run is population member `floor(u_j x P)` where `u_j` is the `j`-th 64-bit word
 //! pair of a ChaCha8 stream seeded by the run's seed, so any chunk can be computed alone, anywhere,
-//! and the chunks concatenated in order equal one pass.
+//! and the chunks concatenated in order equal one pass. The population is taken in a canonical
+//! order (by visit id, then by the whole visit), never in the order of the visits file: the same
+//! visits exported in another order give the same run.
 
 use crate::compare::{Comparison, MAX_COMPARE_PAGE_SIZE, TariffComparison};
 use crate::domain::Fuel;
@@ -240,7 +242,7 @@ impl Simulation {
             None => market.clone(),
         };
         let index = MarketIndex::new(market);
-        let population: Vec<Visit> = spec.filter.apply(visits)?.into_iter().cloned().collect();
+        let population = canonical_order(spec.filter.apply(visits)?.into_iter().cloned().collect());
         let rules = spec.page_rules();
         let profiles: Vec<CompiledProfile> = population
             .iter()
@@ -311,6 +313,11 @@ impl Simulation {
     /// Visits in the filtered population.
     pub fn population_size(&self) -> usize {
         self.population.len()
+    }
+
+    /// The filtered population in the order [`Simulation::sample`] draws members from.
+    pub fn population(&self) -> &[Visit] {
+        &self.population
     }
 
     /// Number of chunks.
@@ -698,6 +705,19 @@ fn push_gbp(out: &mut Vec<u8>, int: &mut itoa::Buffer, pence: Option<i64>) {
     out.extend_from_slice(int.format(a / 100).as_bytes());
     let c = (a % 100) as u8;
     out.extend_from_slice(&[b'.', b'0' + c / 10, b'0' + c % 10]);
+}
+
+/// A population in its canonical order, the order runs draw members from: by visit id, then (for
+/// repeated ids) by the whole visit as JSON. Sorting is adaptive, so a population stored in this
+/// order (as the pipeline stores its filtered visits) is checked in one pass.
+pub fn canonical_order(mut population: Vec<Visit>) -> Vec<Visit> {
+    let whole = |v: &Visit| serde_json::to_string(v).expect("a visit serializes");
+    population.sort_by(|a, b| {
+        a.visit_id
+            .cmp(&b.visit_id)
+            .then_with(|| whole(a).cmp(&whole(b)))
+    });
+    population
 }
 
 #[cfg(test)]

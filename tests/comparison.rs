@@ -56,8 +56,8 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
             .apply(&Scenario::from_json(SCENARIO).unwrap())
             .unwrap(),
     );
-    let visits = parse_visits_csv(VISITS).unwrap();
-    let population = spec.filter.apply(&visits).unwrap();
+    // The members as the run draws them (its population in canonical order).
+    let population = sim.population();
     let page = spec.page_size as usize;
     // Per tariff: per-profile page-1 indicators and clicks, before and after.
     let mut per: HashMap<String, [Vec<f64>; 4]> = HashMap::new();
@@ -67,7 +67,7 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
     let (mut best_b, mut best_a, mut changed) = (Vec::new(), Vec::new(), 0u64);
     let n = spec.sample_size;
     for (j, member) in sim.sample(0..n) {
-        let v = population[member];
+        let v = &population[member];
         let key = tie_key(spec.seed, j);
         let tb = before.results(v, spec.page_rules(), spec.seed, key);
         let ta = after.results(v, spec.page_rules(), spec.seed, key);

@@ -62,3 +62,32 @@ fn identical_tariffs_under_different_ids_share_impressions() {
         .collect();
     assert!(eligible.windows(2).all(|w| w[0] == w[1]), "{eligible:?}");
 }
+
+/// The order of the visits file never decides a run: the same visits in reverse order (and in
+/// another order still) give byte-identical impressions and summaries.
+#[test]
+fn the_visits_file_order_does_not_decide_the_sample() {
+    let market = Market::from_json(include_str!("../data/sample/market.json")).unwrap();
+    let scenario = Scenario::from_json(include_str!("../data/sample/scenario.json")).unwrap();
+    let visits = parse_visits_csv(include_bytes!("../data/sample/visits.csv")).unwrap();
+    let spec = RunSpec::from_json(
+        r#"{"market": "m", "visits": "v", "sample_size": 3000, "chunk_size": 1000, "seed": 4, "page_size": 10}"#,
+    )
+    .unwrap();
+    let run = |visits: &[tariffsim::Visit]| {
+        let sim = Simulation::new(&market, Some(&scenario), visits, &spec).unwrap();
+        (0..sim.chunk_count())
+            .map(|i| {
+                let c = sim.chunk(i).unwrap();
+                (c.impressions_csv, c.summary.to_json())
+            })
+            .collect::<Vec<_>>()
+    };
+    let expected = run(&visits);
+    let mut reversed = visits.clone();
+    reversed.reverse();
+    assert!(run(&reversed) == expected, "reversed");
+    let mut interleaved: Vec<_> = visits.iter().step_by(2).cloned().collect();
+    interleaved.extend(visits.iter().skip(1).step_by(2).cloned());
+    assert!(run(&interleaved) == expected, "odd rows first");
+}

@@ -5,7 +5,7 @@
 use crate::{Engine, codes, content_key, core_error, invalid_request, js_error, to_js};
 use serde::Serialize;
 use std::rc::Rc;
-use tariffsim::{RunSpec, Scenario, Simulation, Visit};
+use tariffsim::{RunSpec, Scenario, Simulation};
 use wasm_bindgen::prelude::*;
 
 /// What the core says about a run spec, for the caller to resolve its references.
@@ -223,7 +223,8 @@ impl Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Applies a population filter (JSON) to loaded visits: returns `{count, csv}`, the kept
-    /// visits in their original order as a visits CSV (the run's stored population).
+    /// visits in the order runs draw from ([`tariffsim::run::canonical_order`]) as a visits CSV
+    /// (the run's stored population: each chunk then finds it in order).
     ///
     /// # Errors
     /// `VisitsNotLoaded`; `InvalidRunSpecJson` for a filter of the wrong shape; `EmptyPopulation`.
@@ -241,7 +242,7 @@ impl Engine {
         })?;
         let filter = tariffsim::PopulationFilter::from_json(filter_json).map_err(core_error)?;
         let kept = filter.apply(&visits).map_err(core_error)?;
-        let owned: Vec<Visit> = kept.into_iter().cloned().collect();
+        let owned = tariffsim::run::canonical_order(kept.into_iter().cloned().collect());
         let mut csv = Vec::new();
         tariffsim::visit::write_visits_csv(&mut csv, &owned)
             .map_err(|e| js_error(codes::INVALID_REQUEST, e))?;
