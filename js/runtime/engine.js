@@ -72,7 +72,15 @@ function moduleOf(kind) {
 }
 
 function instantiate(kind) {
-  const wasm = glueOf(kind)(moduleOf(kind));
+  const module = moduleOf(kind);
+  let wasm;
+  try {
+    wasm = glueOf(kind)(module);
+  } catch (e) {
+    // A module that compiles but does not link or start (its glue from another build, say): the
+    // deployment is broken, as for one that does not compile, but it is tried again next time.
+    throw typed(codes.InternalError, `the ${kind} wasm module ${publicPath(BUILDS[kind].wasm)} could not be instantiated (${asError(e).name}: ${asError(e).message}): the deployment is broken; build it again with scripts/build-wasm`, { cause: e });
+  }
   // `tables`: the text of compiled markets by serial number (priceAnswer).
   // `recent`: bundled market files by path, with their key and when they were last looked at.
   return { kind, wasm, engine: new wasm.Engine(), files: new Map(), tables: new Map(), recent: new Map(), generation };

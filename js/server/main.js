@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // npm start: the development server on the embedded defaults (sample data, in-process pub/sub,
-// local folder storage). Options: --host (default 127.0.0.1, or $HOST), --port (default 3000, or
+// local folder storage). Options: --host (default 127.0.0.1, or $TARIFFSIM_HOST; never the shell's
+// $HOST, which tcsh sets to the machine's name: the server would listen beyond loopback), --port (default 3000, or
 // $PORT; 0 picks a free port), --allowed-host NAME[:PORT] (repeatable; a Host name to serve besides
 // 127.0.0.1, localhost and [::1], e.g. the machine's name on the LAN; TARIFFSIM_ALLOWED_HOSTS takes
 // a comma-separated list too). Set REDIS_URL for a real Redis, TARIFFSIM_STORAGE=s3://... for S3.
@@ -14,7 +15,7 @@ const USAGE = 'usage: npm start -- [--host 127.0.0.1] [--port 3000] [--allowed-h
 async function main() {
   const { values } = parseArgs({
     options: {
-      host: { type: 'string', default: process.env.HOST || '127.0.0.1' },
+      host: { type: 'string', default: process.env.TARIFFSIM_HOST || '127.0.0.1' },
       port: { type: 'string', default: process.env.PORT || '3000' },
       'allowed-host': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h' },

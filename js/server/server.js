@@ -65,8 +65,9 @@ function statusOf(err) {
 
 /**
  * FunctionName as AWS takes it: `name`, `name:ALIAS`, a partial ARN `account:function:name[:alias]`
- * or a full ARN; the Qualifier query parameter names the alias too.
- * @returns {{name: string, qualifier: string|null}}
+ * or a full ARN; the Qualifier query parameter names the alias too (`conflict`: it names another
+ * alias than the name does).
+ * @returns {{name: string, qualifier: string|null, conflict: boolean}}
  */
 function parseFunctionName(raw, qualifier) {
   // `raw` is the path parameter, which the router has decoded already: decoding it again would

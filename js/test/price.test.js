@@ -299,6 +299,13 @@ test('a broken zip: a price module that is missing fails the init; one that does
       assert.match(e.message, /the price wasm module .*tariffsim_price_bg\.wasm could not be loaded \(CompileError: /);
     }
     assert.equal(cut.compiles, 1, 'a module that does not compile is not compiled again');
+    // One that compiles but does not instantiate with the price glue (the full build's): typed too.
+    fs.copyFileSync(path.join(ROOT, 'tariffsim-wasm', 'pkg', 'tariffsim_wasm_bg.wasm'), wasm);
+    const other = result(run());
+    for (const e of [other.a, other.b]) {
+      assert.equal(e.name, 'InternalError', e.message);
+      assert.match(e.message, /the price wasm module .*tariffsim_price_bg\.wasm could not be instantiated \((LinkError|TypeError): /);
+    }
     fs.rmSync(wasm);
     const missing = run();
     assert.notEqual(missing.status, 0);
