@@ -7,7 +7,7 @@
 //! 27 KB of it) for nothing else. chrono still does the calendar: only valid dates and times are
 //! accepted.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
 /// `n` ASCII digits at the start of `s` as a number, and the rest.
 fn digits(s: &[u8], n: usize) -> Option<(u32, &[u8])> {
@@ -43,13 +43,58 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     }
 }
 
+/// Why a timestamp was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampError {
+    /// Not one of the shapes [`parse_timestamp`] reads, or a date or time that does not exist.
+    Malformed,
+    /// Well formed, but its UTC conversion falls outside the years 0000 to 9999, which a
+    /// `YYYY-MM-DD` date cannot write (`9999-12-31T23:00:00-05:00` is in the year 10000).
+    OutOfRange,
+}
+
+impl TimestampError {
+    /// What is wrong with `s` and how to fix it, for an error message.
+    pub fn problem(self, s: &str) -> String {
+        match self {
+            TimestampError::Malformed => {
+                format!("{s:?} is not a date-time: use RFC 3339, e.g. 2026-07-01T08:15:00Z")
+            }
+            TimestampError::OutOfRange => format!(
+                "{s:?} is outside the years 0000 to 9999 once converted to UTC: give a date-time in those years"
+            ),
+        }
+    }
+}
+
 /// A timestamp: RFC 3339 with its offset (`2026-07-01T08:15:00Z`, `2026-07-01T09:15:00+01:00`,
 /// fractions of a second allowed; given back in UTC), `2026-07-01T08:15:00` or
 /// `2026-07-01 08:15:00` (taken as UTC), or a date (midnight). Spaces around it are ignored.
+/// `None` for anything [`read_timestamp`] refuses.
 pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    read_timestamp(s).ok()
+}
+
+/// [`parse_timestamp`], saying why a timestamp is refused.
+///
+/// # Errors
+/// [`TimestampError::Malformed`] for text of another shape or a date or time that does not exist;
+/// [`TimestampError::OutOfRange`] when the time in UTC is outside the years 0000 to 9999 (its date
+/// could not be written `YYYY-MM-DD`).
+pub fn read_timestamp(s: &str) -> Result<NaiveDateTime, TimestampError> {
+    let utc = parse_utc(s).ok_or(TimestampError::Malformed)?;
+    match utc {
+        Some(t) if (0..=9999).contains(&t.year()) => Ok(t),
+        _ => Err(TimestampError::OutOfRange),
+    }
+}
+
+/// The shapes of [`parse_timestamp`]: `None` when malformed, `Some(None)` when well formed but the
+/// conversion to UTC leaves chrono's range, otherwise the time in UTC (any year).
+fn parse_utc(s: &str) -> Option<Option<NaiveDateTime>> {
     let (date, rest) = date_prefix(s.trim().as_bytes())?;
     let rest = match rest {
-        [] => return date.and_hms_opt(0, 0, 0),
+        [] => return date.and_hms_opt(0, 0, 0).map(Some),
         [b'T' | b't' | b' ', rest @ ..] => rest,
         _ => return None,
     };
@@ -90,7 +135,7 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         }
         _ => return None,
     };
-    local.checked_sub_signed(TimeDelta::minutes(offset_minutes))
+    Some(local.checked_sub_signed(TimeDelta::minutes(offset_minutes)))
 }
 
 /// Serde for a `YYYY-MM-DD` date field: `#[serde(with = "crate::dates::date")]`.
@@ -191,6 +236,37 @@ mod tests {
             assert_eq!(parse_timestamp(s), chrono_timestamp(s), "{s}");
             assert!(parse_timestamp(s).is_some(), "{s}");
         }
+    }
+
+    #[test]
+    fn timestamps_whose_utc_year_leaves_0000_to_9999_are_refused() {
+        for s in [
+            "9999-12-31T23:00:00-05:00",
+            "9999-12-31T23:59:59.5-00:01",
+            "0000-01-01T00:00:00+00:01",
+            "0000-01-01T04:59:59+05:00",
+        ] {
+            assert_eq!(read_timestamp(s), Err(TimestampError::OutOfRange), "{s}");
+            assert_eq!(parse_timestamp(s), None, "{s}");
+            assert!(
+                TimestampError::OutOfRange
+                    .problem(s)
+                    .contains("outside the years 0000 to 9999"),
+                "{s}"
+            );
+        }
+        // The edges themselves are in range, and written back as four-digit years.
+        for (s, written) in [
+            ("9999-12-31T23:59:59Z", "9999-12-31"),
+            ("9999-12-31T18:59:59-05:00", "9999-12-31"),
+            ("0000-01-01T00:00:00Z", "0000-01-01"),
+            ("0000-01-01T05:00:00+05:00", "0000-01-01"),
+            ("0000-01-01", "0000-01-01"),
+        ] {
+            let t = read_timestamp(s).unwrap_or_else(|e| panic!("{s}: {e:?}"));
+            assert_eq!(t.date().to_string(), written, "{s}");
+        }
+        assert_eq!(read_timestamp("2026-7-1"), Err(TimestampError::Malformed));
     }
 
     #[test]

@@ -522,7 +522,9 @@ mod tests {
             id: "one-more".into(),
             ..base
         };
-        let e = m.apply_with_tariffs(None, &[added.clone()]).unwrap_err();
+        let e = m
+            .apply_with_tariffs(None, std::slice::from_ref(&added))
+            .unwrap_err();
         assert_eq!(e.code(), "TooManyTariffs");
         assert!(e.to_string().contains("65536 tariffs"), "{e}");
         let s = Scenario {

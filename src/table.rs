@@ -5,12 +5,13 @@
 //! [`price_tables`], so they give the same answer for the same input.
 
 use crate::consumption::typical_at;
+use crate::dates::read_timestamp;
 use crate::domain::{Fuel, Meter, PaymentMethod, Region};
 use crate::error::VisitError;
 use crate::market::Tariff;
 use crate::price::{BASIS_POINTS, MAX_KWH};
 use crate::replay::{MarketIndex, PageRules, ResultRow, tie_key};
-use crate::visit::{Visit, VisitorFilters, parse_timestamp};
+use crate::visit::{Visit, VisitorFilters};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -42,10 +43,12 @@ pub struct ProfileInput {
     /// `direct_debit`, `standard_credit` or `prepayment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<String>,
-    /// Annual electricity in kWh (rounded to a whole kWh).
+    /// Annual electricity in kWh, 0 to 1,000,000, rounded to a whole kWh (so at least 0.5 when
+    /// the fuel includes electricity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elec_kwh: Option<f64>,
-    /// Annual gas in kWh (rounded to a whole kWh).
+    /// Annual gas in kWh, 0 to 1,000,000, rounded to a whole kWh (so at least 0.5 when the fuel
+    /// includes gas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gas_kwh: Option<f64>,
     /// Share of Economy 7 electricity used at night, a fraction from 0 to 1 (default 0.42).
@@ -168,12 +171,7 @@ impl ProfileInput {
         };
         let timestamp = match self.timestamp.as_deref() {
             None => as_of.and_time(chrono::NaiveTime::MIN),
-            Some(s) => parse_timestamp(s).ok_or_else(|| {
-                bad(
-                    "timestamp",
-                    format!("{s:?} is not a date-time: use RFC 3339, e.g. 2026-07-01T08:15:00Z"),
-                )
-            })?,
+            Some(s) => read_timestamp(s).map_err(|e| bad("timestamp", e.problem(s)))?,
         };
         let text = |s: &Option<String>| {
             s.as_deref()
@@ -377,5 +375,92 @@ pub fn price_tables(
     PriceResponse {
         market: MarketInfo::of(index),
         results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_of() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+    }
+
+    fn profile(json: &str) -> ProfileInput {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn consumption_under_half_a_kwh_is_refused_with_a_true_message() {
+        let mut failures = Vec::new();
+        for (json, field) in [
+            (r#"{"region":"C","elec_kwh":0.4}"#, "elec_kwh"),
+            (r#"{"region":"C","gas_kwh":0.4}"#, "gas_kwh"),
+            (
+                r#"{"region":"C","fuel":"electricity","elec_kwh":0}"#,
+                "elec_kwh",
+            ),
+            (r#"{"region":"C","fuel":"gas","gas_kwh":0.49}"#, "gas_kwh"),
+        ] {
+            match profile(json).to_visit(2, as_of()) {
+                Ok(v) => failures.push(format!("{json}: accepted {v:?}")),
+                Err(e) => {
+                    let text = e.to_string();
+                    if e.code() != "InvalidVisit"
+                        || !text.starts_with(&format!("profiles[2].{field}: "))
+                        || !text.contains("rounded to a whole kWh")
+                        || !text.contains("0.5 or more")
+                    {
+                        failures.push(format!("{json}: [{}] {text}", e.code()));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        let v = profile(r#"{"region":"C","elec_kwh":0.5,"gas_kwh":1.5}"#)
+            .to_visit(0, as_of())
+            .unwrap();
+        assert_eq!((v.elec_kwh, v.gas_kwh), (1, 2));
+        // A fuel not bought may have no consumption.
+        let v = profile(r#"{"region":"C","fuel":"gas","elec_kwh":0.4}"#)
+            .to_visit(0, as_of())
+            .unwrap();
+        assert_eq!(v.usage().electricity_kwh, 0);
+    }
+
+    #[test]
+    fn timestamps_are_read_as_the_visits_csv_reads_them() {
+        for ts in ["9999-12-31T23:00:00-05:00", "0000-01-01T00:30:00+01:00"] {
+            let p = ProfileInput {
+                timestamp: Some(ts.into()),
+                ..profile(r#"{"region":"C"}"#)
+            };
+            let e = p.to_visit(0, as_of()).unwrap_err();
+            assert_eq!(e.code(), "InvalidVisit");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "profiles[0].timestamp: {ts:?} is outside the years 0000 to 9999 once converted to UTC: give a date-time in those years"
+                )
+            );
+        }
+        let p = ProfileInput {
+            timestamp: Some("2026-07-01T00:30:00+01:00".into()),
+            ..profile(r#"{"region":"C"}"#)
+        };
+        assert_eq!(
+            p.to_visit(0, as_of()).unwrap().timestamp.to_string(),
+            "2026-06-30 23:30:00"
+        );
+        let p = ProfileInput {
+            timestamp: Some("yesterday".into()),
+            ..profile(r#"{"region":"C"}"#)
+        };
+        assert!(
+            p.to_visit(0, as_of())
+                .unwrap_err()
+                .to_string()
+                .contains("\"yesterday\" is not a date-time")
+        );
     }
 }

@@ -101,17 +101,13 @@ fn check_usage(v: &Visit, line: u64) -> Result<(), VisitError> {
         field,
         problem,
     };
+    // kWh are rounded to a whole kWh before this check, so say what the rounding needs: a value
+    // under 0.5 kWh comes to 0.
     if v.fuel.has_electricity() && v.elec_kwh == 0 {
-        return Err(bad(
-            "elec_kwh",
-            "give the annual electricity consumption in kWh, more than 0".into(),
-        ));
+        return Err(bad("elec_kwh", no_consumption("electricity")));
     }
     if v.fuel.has_gas() && v.gas_kwh == 0 {
-        return Err(bad(
-            "gas_kwh",
-            "give the annual gas consumption in kWh, more than 0".into(),
-        ));
+        return Err(bad("gas_kwh", no_consumption("gas")));
     }
     for (field, kwh) in [("elec_kwh", v.elec_kwh), ("gas_kwh", v.gas_kwh)] {
         if kwh > MAX_KWH {
@@ -130,6 +126,13 @@ fn check_usage(v: &Visit, line: u64) -> Result<(), VisitError> {
         ));
     }
     Ok(())
+}
+
+/// The problem of a fuel bought with no consumption (0 kWh once rounded, or none given).
+fn no_consumption(fuel: &str) -> String {
+    format!(
+        "give the annual {fuel} consumption in kWh: it is rounded to a whole kWh, which must be at least 1, so give 0.5 or more"
+    )
 }
 
 /// Longest text accepted in a visit's free-text fields (id, current supplier and tariff), bytes.
@@ -184,20 +187,31 @@ struct RawVisit<'a> {
 }
 
 pub use crate::dates::parse_timestamp;
+use crate::dates::read_timestamp;
 
+/// The text a CSV writer puts for a missing value: nothing, or `NA` (R's `write.csv` and
+/// `readr::write_csv` write `NA` by default). Spaces around it do not count.
+fn is_missing(s: &str) -> bool {
+    matches!(s.trim(), "" | "NA")
+}
+
+/// A visits CSV boolean; missing (empty or `NA`) is `false`.
 fn parse_bool(s: &str) -> Option<bool> {
+    if is_missing(s) {
+        return Some(false);
+    }
     match s.trim() {
-        "" | "0" | "false" | "FALSE" | "False" | "no" | "F" => Some(false),
+        "0" | "false" | "FALSE" | "False" | "no" | "F" => Some(false),
         "1" | "true" | "TRUE" | "True" | "yes" | "T" => Some(true),
         _ => None,
     }
 }
 
 fn parse_kwh(s: &str, line: u64, field: &'static str) -> Result<u32, VisitError> {
-    let s = s.trim();
-    if s.is_empty() || s == "NA" {
+    if is_missing(s) {
         return Ok(0);
     }
+    let s = s.trim();
     let bad = |problem: String| VisitError::InvalidField {
         line,
         field,
@@ -205,8 +219,10 @@ fn parse_kwh(s: &str, line: u64, field: &'static str) -> Result<u32, VisitError>
     };
     let x: f64 = s
         .parse()
-        .map_err(|_| bad(format!("{s:?} is not a number of kWh")))?;
-    if !x.is_finite() || x < 0.0 {
+        .ok()
+        .filter(|x: &f64| x.is_finite())
+        .ok_or_else(|| bad(format!("{s:?} is not a number of kWh")))?;
+    if x < 0.0 {
         return Err(bad(format!(
             "{s} kWh is negative: give the annual consumption as 0 or more"
         )));
@@ -220,8 +236,7 @@ fn parse_kwh(s: &str, line: u64, field: &'static str) -> Result<u32, VisitError>
 }
 
 fn opt_text(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty() && s != "NA").then(|| s.to_string())
+    (!is_missing(s)).then(|| s.trim().to_string())
 }
 
 impl RawVisit<'_> {
@@ -231,44 +246,74 @@ impl RawVisit<'_> {
             field,
             problem,
         };
+        // A required column's missing value (empty or NA) is refused before it is read, so the
+        // message says it is missing rather than that "NA" is not a region.
+        let required = |field: &'static str, s: &str, what: &str| {
+            if is_missing(s) {
+                Err(bad(
+                    field,
+                    format!("missing (empty or NA): every visit needs {what}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        required("visit_id", self.visit_id, "an id")?;
+        required(
+            "timestamp",
+            self.timestamp,
+            "a timestamp, e.g. 2026-07-01T08:15:00Z",
+        )?;
+        required("region", self.region, "a region letter, A to P")?;
+        required("fuel", self.fuel, "a fuel: electricity, gas or dual_fuel")?;
+        required(
+            "payment_method",
+            self.payment_method,
+            "a payment method: direct_debit, standard_credit or prepayment",
+        )?;
         let fuel: Fuel = self.fuel.parse().map_err(|e| bad("fuel", format!("{e}")))?;
-        let meter = if self.meter.trim().is_empty() && !fuel.has_electricity() {
-            Meter::SingleRate
-        } else {
+        let meter = if !is_missing(self.meter) {
             self.meter
                 .parse()
                 .map_err(|e| bad("meter", format!("{e}")))?
+        } else if fuel.has_electricity() {
+            return Err(bad(
+                "meter",
+                format!(
+                    "missing (empty or NA): a visit that buys {fuel} needs its meter, single_rate or economy7",
+                    fuel = fuel.as_str()
+                ),
+            ));
+        } else {
+            Meter::SingleRate
         };
-        let e7_night_share_bp = match self.e7_night_share.trim() {
-            "" | "NA" => None,
-            s => {
-                let x: f64 = s
-                    .parse()
-                    .map_err(|_| bad("e7_night_share", format!("{s:?} is not a number")))?;
-                if !(0.0..=1.0).contains(&x) {
-                    return Err(bad(
-                        "e7_night_share",
-                        format!("{s} is not a fraction from 0 to 1"),
-                    ));
-                }
-                Some((x * BASIS_POINTS as f64).round() as u16)
+        let e7_night_share_bp = if is_missing(self.e7_night_share) {
+            None
+        } else {
+            let s = self.e7_night_share.trim();
+            let x: f64 = s
+                .parse()
+                .map_err(|_| bad("e7_night_share", format!("{s:?} is not a number")))?;
+            if !(0.0..=1.0).contains(&x) {
+                return Err(bad(
+                    "e7_night_share",
+                    format!("{s} is not a fraction from 0 to 1"),
+                ));
             }
+            Some((x * BASIS_POINTS as f64).round() as u16)
         };
         let flag = |field: &'static str, s: &str| {
-            parse_bool(s)
-                .ok_or_else(|| bad(field, format!("{s:?} is not a boolean: use true or false")))
+            parse_bool(s).ok_or_else(|| {
+                bad(
+                    field,
+                    format!("{s:?} is not a boolean: use true or false (empty or NA is false)"),
+                )
+            })
         };
         let visit = Visit {
             visit_id: self.visit_id.trim().to_string(),
-            timestamp: parse_timestamp(self.timestamp).ok_or_else(|| {
-                bad(
-                    "timestamp",
-                    format!(
-                        "{:?} is not a date-time: use RFC 3339, e.g. 2026-07-01T08:15:00Z",
-                        self.timestamp
-                    ),
-                )
-            })?,
+            timestamp: read_timestamp(self.timestamp)
+                .map_err(|e| bad("timestamp", e.problem(self.timestamp)))?,
             region: self
                 .region
                 .parse()
@@ -291,9 +336,6 @@ impl RawVisit<'_> {
                 switchable_only: flag("switchable_only", self.switchable_only)?,
             },
         };
-        if visit.visit_id.is_empty() {
-            return Err(bad("visit_id", "every visit needs an id".into()));
-        }
         for (field, text) in [
             ("visit_id", Some(&visit.visit_id)),
             ("current_supplier", visit.current_supplier.as_ref()),
@@ -309,6 +351,54 @@ impl RawVisit<'_> {
         check_usage(&visit, line)?;
         Ok(visit)
     }
+}
+
+/// Refuses a header that would be read wrongly: a column that is not a visits column (a misspelt
+/// `fixedonly` would otherwise read every filter as false), a column named twice, or a required
+/// column missing.
+fn check_header(headers: &csv::StringRecord) -> Result<(), VisitError> {
+    let refuse = |message: String| VisitError::Csv { line: 1, message };
+    let known = || VISITS_CSV_COLUMNS.join(",");
+    // Letters and digits only, in lower case: what a misspelling most often keeps.
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    for (i, name) in headers.iter().enumerate() {
+        if !VISITS_CSV_COLUMNS.contains(&name) {
+            let hint = match VISITS_CSV_COLUMNS
+                .iter()
+                .find(|c| !name.is_empty() && squash(c) == squash(name))
+            {
+                Some(c) => format!(" (did you mean {c:?}?)"),
+                None if name.trim().is_empty() => {
+                    " (a column with no name: row names, e.g. from R's write.csv without row.names = FALSE?)".to_string()
+                }
+                None => String::new(),
+            };
+            return Err(refuse(format!(
+                "column {} of the header, {name:?}, is not a visits column{hint}: rename or remove it; the columns are: {}",
+                i + 1,
+                known()
+            )));
+        }
+        if headers.iter().take(i).any(|h| h == name) {
+            return Err(refuse(format!(
+                "the header names column {name:?} twice: keep one"
+            )));
+        }
+    }
+    for required in ["visit_id", "timestamp", "region", "fuel", "payment_method"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(refuse(format!(
+                "the header has no {required:?} column; expected columns: {}",
+                known()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a visits CSV (header row first; columns matched by name, see [`VISITS_CSV_COLUMNS`]).
@@ -327,17 +417,7 @@ pub fn parse_visits_csv(bytes: &[u8]) -> Result<Vec<Visit>, VisitError> {
             message: e.to_string(),
         })?
         .clone();
-    for required in ["visit_id", "timestamp", "region", "fuel", "payment_method"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(VisitError::Csv {
-                line: 1,
-                message: format!(
-                    "the header has no {required:?} column; expected columns: {}",
-                    VISITS_CSV_COLUMNS.join(",")
-                ),
-            });
-        }
-    }
+    check_header(&headers)?;
     let mut visits = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -571,6 +651,213 @@ mod tests {
         let e = parse_visits_csv(csv.as_bytes()).unwrap_err();
         assert_eq!(e.code(), "InvalidVisitsCsv");
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn na_reads_as_the_documented_missing_value_in_every_optional_column() {
+        // R's write.csv / readr::write_csv write NA for a missing value.
+        let csv = format!(
+            "{HEADER}v1,2026-07-01T08:15:00Z,C,gas,NA,direct_debit,NA,9000,NA,NA,NA,false,false,false,false\n\
+             v2,2026-07-01T08:15:00Z,C,electricity,economy7,prepayment,3000,NA,NA,Alpha,NA,NA,NA,NA,NA\n\
+             v3,2026-07-01T08:15:00Z,C,dual_fuel,single_rate,direct_debit,2700,11500, NA , NA ,NA,TRUE, NA ,T,NA\n"
+        );
+        let visits = parse_visits_csv(csv.as_bytes()).unwrap();
+        let [v1, v2, v3] = &visits[..] else {
+            panic!("{visits:?}")
+        };
+        assert_eq!(v1.meter, Meter::SingleRate);
+        assert_eq!((v1.elec_kwh, v1.gas_kwh), (0, 9000));
+        assert_eq!(v1.e7_night_share_bp, None);
+        assert_eq!((&v1.current_supplier, &v1.current_tariff), (&None, &None));
+        assert_eq!(v2.gas_kwh, 0);
+        assert_eq!(v2.current_supplier.as_deref(), Some("Alpha"));
+        assert_eq!(v2.current_tariff, None);
+        assert_eq!(v2.filters, VisitorFilters::default());
+        assert_eq!(
+            v2.usage().night_share_bp,
+            crate::price::DEFAULT_E7_NIGHT_SHARE_BP
+        );
+        assert_eq!(v3.e7_night_share_bp, None);
+        assert_eq!(v3.current_supplier, None);
+        assert_eq!(
+            v3.filters,
+            VisitorFilters {
+                fixed_only: true,
+                green_only: false,
+                no_exit_fees: true,
+                switchable_only: false,
+            }
+        );
+        // Written back with empty fields, never NA, and read back the same.
+        let mut out = Vec::new();
+        write_visits_csv(&mut out, &visits).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(!text.contains("NA"), "{text}");
+        assert_eq!(parse_visits_csv(&out).unwrap(), visits);
+    }
+
+    #[test]
+    fn a_missing_required_value_is_refused_naming_its_column() {
+        let row = [
+            "v1",
+            "2026-07-01T08:15:00Z",
+            "C",
+            "dual_fuel",
+            "single_rate",
+            "direct_debit",
+            "2700",
+            "11500",
+        ];
+        let mut failures = Vec::new();
+        // (column index, field, missing value)
+        let cases = [0, 1, 2, 3, 4, 5]
+            .into_iter()
+            .flat_map(|i| ["NA", "", " NA "].map(move |m| (i, m)));
+        for (i, missing) in cases {
+            let mut fields = row;
+            fields[i] = missing;
+            let csv = format!(
+                "{}\n{}\n",
+                VISITS_CSV_COLUMNS[..8].join(","),
+                fields.join(",")
+            );
+            let field = VISITS_CSV_COLUMNS[i];
+            match parse_visits_csv(csv.as_bytes()) {
+                Ok(v) => failures.push(format!("{field}={missing:?} accepted: {v:?}")),
+                Err(e) => {
+                    let text = e.to_string();
+                    let code = if field == "region" {
+                        "UnknownRegion"
+                    } else {
+                        "InvalidVisit"
+                    };
+                    if e.code() != code
+                        || !text.contains(&format!("line 2, field {field}: missing (empty or NA)"))
+                    {
+                        failures.push(format!("{field}={missing:?}: [{}] {text}", e.code()));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn an_na_visit_id_is_refused_not_written_back() {
+        let csv = format!("{HEADER}NA,2026-07-01,C,gas,,direct_debit,,9000,,,,,,,\n");
+        let e = parse_visits_csv(csv.as_bytes()).unwrap_err();
+        assert_eq!(e.code(), "InvalidVisit");
+        assert_eq!(
+            e.to_string(),
+            "visits CSV, line 2, field visit_id: missing (empty or NA): every visit needs an id"
+        );
+    }
+
+    #[test]
+    fn timestamps_whose_utc_date_leaves_0000_to_9999_are_invalid_visits() {
+        for ts in ["9999-12-31T23:00:00-05:00", "0000-01-01T00:30:00+01:00"] {
+            let csv = format!("{HEADER}v1,{ts},C,gas,,direct_debit,,9000,,,,,,,\n");
+            let e = parse_visits_csv(csv.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), "InvalidVisit", "{ts}");
+            assert!(
+                e.to_string().contains(&format!(
+                    "line 2, field timestamp: {ts:?} is outside the years 0000 to 9999"
+                )),
+                "{e}"
+            );
+        }
+        let csv =
+            format!("{HEADER}v1,9999-12-31T18:00:00-05:00,C,gas,,direct_debit,,9000,,,,,,,\n");
+        let visits = parse_visits_csv(csv.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        write_visits_csv(&mut out, &visits).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(",9999-12-31T23:00:00Z,")
+        );
+    }
+
+    #[test]
+    fn consumption_that_rounds_to_zero_says_so() {
+        let csv = format!(
+            "{HEADER}v1,2026-07-01,C,dual_fuel,single_rate,direct_debit,0.4,11500,,,,,,,\n"
+        );
+        let e = parse_visits_csv(csv.as_bytes()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("field elec_kwh"), "{text}");
+        assert!(
+            text.contains("rounded to a whole kWh") && text.contains("0.5 or more"),
+            "{text}"
+        );
+        let csv = format!("{HEADER}v1,2026-07-01,C,gas,,direct_debit,,0.49,,,,,,,\n");
+        let text = parse_visits_csv(csv.as_bytes()).unwrap_err().to_string();
+        assert!(
+            text.contains("field gas_kwh") && text.contains("0.5 or more"),
+            "{text}"
+        );
+        let csv =
+            format!("{HEADER}v1,2026-07-01,C,dual_fuel,single_rate,direct_debit,0.5,1.5,,,,,,,\n");
+        let v = parse_visits_csv(csv.as_bytes()).unwrap();
+        assert_eq!((v[0].elec_kwh, v[0].gas_kwh), (1, 2));
+        // Not a number is not called negative.
+        for x in ["inf", "NaN", "-inf"] {
+            let csv = format!("{HEADER}v1,2026-07-01,C,gas,,direct_debit,,{x},,,,,,,\n");
+            let text = parse_visits_csv(csv.as_bytes()).unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("{x:?} is not a number of kWh")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_duplicate_and_unnamed_columns_are_refused() {
+        let row = "v1,2026-07-01,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,true,false,false,false";
+        let cases = [
+            (
+                HEADER.replace("fixed_only", "fixedonly"),
+                "column 12 of the header, \"fixedonly\", is not a visits column (did you mean \"fixed_only\"?)",
+            ),
+            (
+                HEADER.replace("green_only", "Green Only"),
+                "\"Green Only\", is not a visits column (did you mean \"green_only\"?)",
+            ),
+            (
+                HEADER.replace("region", " region"),
+                "(did you mean \"region\"?)",
+            ),
+            (
+                HEADER.replace("switchable_only", "notes"),
+                "column 15 of the header, \"notes\", is not a visits column: rename or remove it; the columns are: visit_id,timestamp,",
+            ),
+            (format!("\"\",{HEADER}"), "a column with no name"),
+            (
+                HEADER.replace("switchable_only", "fixed_only"),
+                "the header names column \"fixed_only\" twice",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (header, expected) in &cases {
+            let row = if header.starts_with('"') {
+                format!("1,{row}")
+            } else {
+                row.to_string()
+            };
+            match parse_visits_csv(format!("{header}{row}\n").as_bytes()) {
+                Ok(_) => failures.push(format!("accepted: {header}")),
+                Err(e)
+                    if e.code() == "InvalidVisitsCsv"
+                        && e.to_string().starts_with("visits CSV, line 1: ")
+                        && e.to_string().contains(expected) => {}
+                Err(e) => failures.push(format!("{header}: [{}] {e}", e.code())),
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        // Only the required columns, in another order, with a byte-order mark: fine.
+        let csv = "\u{feff}fuel,payment_method,region,timestamp,visit_id,gas_kwh\ngas,prepayment,C,2026-07-01,v1,9000\n";
+        let v = parse_visits_csv(csv.as_bytes()).unwrap();
+        assert_eq!((v[0].visit_id.as_str(), v[0].gas_kwh), ("v1", 9000));
     }
 
     #[test]
