@@ -18,13 +18,13 @@ pub struct BenchArgs {
     #[arg(long, default_value = "data/sample/run.json")]
     spec: PathBuf,
     /// Profiles replayed per measurement.
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = 2_000_000, allow_negative_numbers = true)]
     profiles: u64,
     /// Repeats of each measurement; the best is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     repeats: u32,
     /// Sample sizes of the peak-memory comparison (a small and a large run, impressions to /dev/null).
-    #[arg(long, num_args = 2, default_values_t = [1_000_000u64, 10_000_000u64])]
+    #[arg(long, num_args = 2, default_values_t = [1_000_000u64, 10_000_000u64], allow_negative_numbers = true)]
     memory: Vec<u64>,
     /// Skip the peak-memory comparison.
     #[arg(long)]

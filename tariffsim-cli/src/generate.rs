@@ -14,7 +14,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tariffsim::market::{Economy7Rates, ElectricityRates, ExitFees, SingleRate};
 use tariffsim::money::Millipence;
@@ -33,20 +32,20 @@ use tariffsim::{
 #[derive(clap::Args, Debug, Clone)]
 pub struct GenMarketArgs {
     /// Seed of the generator: the same seed gives the same file, byte for byte.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::any_u64, allow_negative_numbers = true)]
     pub seed: u64,
     /// Where to write the market JSON.
     #[arg(long)]
     pub out: PathBuf,
     /// Market date (YYYY-MM-DD); fixes on sale end their term after it.
-    #[arg(long, default_value = "2026-07-01", value_parser = parse_date)]
+    #[arg(long, default_value = "2026-07-01", value_parser = crate::args::date)]
     pub as_of: NaiveDate,
     /// Number of suppliers, 1 to 18, taken largest first from the built-in list of GB suppliers.
-    #[arg(long, default_value_t = 18)]
+    #[arg(long, default_value_t = 18, value_parser = crate::args::count, allow_negative_numbers = true)]
     pub suppliers: usize,
     /// Total number of tariffs: one variable tariff per supplier, about one closed fix per 20
     /// tariffs, and fixes on sale for the rest (1 to 5 per supplier).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = crate::args::count, allow_negative_numbers = true)]
     pub tariffs: usize,
     /// Also write a sample scenario for this market here: a new supplier's 12-month fix 4% under
     /// the cap on direct debit, one small supplier gone, one variable tariff 2% cheaper.
@@ -64,25 +63,20 @@ pub struct GenVisitsArgs {
     #[arg(long)]
     pub market: PathBuf,
     /// Seed of the generator: the same seed and market give the same file, byte for byte.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::any_u64, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Number of visits to write.
-    #[arg(long, default_value_t = 20_000)]
+    /// Number of visits to write, 1 or more.
+    #[arg(long, default_value_t = 20_000, value_parser = crate::args::count, allow_negative_numbers = true)]
     pub rows: usize,
     /// Where to write the visits CSV.
     #[arg(long)]
     pub out: PathBuf,
     /// First day of visits (YYYY-MM-DD, UTC).
-    #[arg(long, default_value = "2026-07-01", value_parser = parse_date)]
+    #[arg(long, default_value = "2026-07-01", value_parser = crate::args::date)]
     pub from: NaiveDate,
     /// Last day of visits, inclusive (YYYY-MM-DD, UTC).
-    #[arg(long, default_value = "2026-09-30", value_parser = parse_date)]
+    #[arg(long, default_value = "2026-09-30", value_parser = crate::args::date)]
     pub to: NaiveDate,
-}
-
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|e| format!("{s:?} is not a date: use YYYY-MM-DD ({e})"))
 }
 
 /// Runs `gen-market`: builds the market, checks it validates, writes it as pretty JSON.
@@ -93,20 +87,32 @@ pub fn gen_market(args: &GenMarketArgs) -> Result<()> {
     let market = build_market(args.seed, args.as_of, args.suppliers, args.tariffs)?;
     market
         .validate()
-        .context("the generated market does not validate")?;
-    write_json(&args.out, &market)?;
+        .map_err(crate::inputs::coded)
+        .context("[Internal] the generated market does not validate")?;
+    let scenario = match &args.scenario_out {
+        Some(path) => {
+            let scenario = sample_scenario(&market)?;
+            market
+                .apply(&scenario)
+                .map_err(crate::inputs::coded)
+                .context("[Internal] the sample scenario does not fit the generated market")?;
+            Some((path, scenario))
+        }
+        None => None,
+    };
+    // Both files are complete before either takes its name.
+    let mut done = vec![write_json(&args.out, &market)?];
+    if let Some((path, scenario)) = &scenario {
+        done.push(write_json(path, scenario)?);
+    }
+    crate::output::commit_all(done)?;
     let suppliers = supplier_names(&market).len();
     eprintln!(
         "gen-market: wrote {} tariffs from {suppliers} suppliers to {}",
         market.tariffs.len(),
         args.out.display()
     );
-    if let Some(path) = &args.scenario_out {
-        let scenario = sample_scenario(&market)?;
-        market
-            .apply(&scenario)
-            .context("the sample scenario does not fit the generated market")?;
-        write_json(path, &scenario)?;
+    if let Some((path, scenario)) = &scenario {
         eprintln!(
             "gen-market: wrote a scenario of {} changes to {}",
             scenario.changes.len(),
@@ -121,19 +127,12 @@ pub fn gen_market(args: &GenMarketArgs) -> Result<()> {
 /// # Errors
 /// An unreadable or invalid market, a bad date range, or a file that cannot be written.
 pub fn gen_visits(args: &GenVisitsArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.market)
-        .with_context(|| format!("reading the market {}", args.market.display()))?;
-    let market = Market::from_json(&text)
-        .with_context(|| format!("parsing the market {}", args.market.display()))?;
+    let market = crate::inputs::load_market(&args.market)?;
     let visits = build_visits(&market, args.seed, args.rows, args.from, args.to)?;
-    create_parent(&args.out)?;
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = crate::output::Output::create(&args.out)?;
     write_visits_csv(&mut out, &visits)
-        .with_context(|| format!("writing visits to {}", args.out.display()))?;
-    out.flush()
-        .with_context(|| format!("writing visits to {}", args.out.display()))?;
+        .with_context(|| format!("[WriteFailed] cannot write {}", args.out.display()))?;
+    out.finish()?.commit()?;
     eprintln!(
         "gen-visits: wrote {} rows to {}",
         visits.len(),
@@ -142,20 +141,14 @@ pub fn gen_visits(args: &GenVisitsArgs) -> Result<()> {
     Ok(())
 }
 
-fn create_parent(path: &Path) -> Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the folder {}", dir.display())),
-        _ => Ok(()),
-    }
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+/// Writes `value` as pretty JSON to a file still under its temporary name ([`crate::output`]).
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<crate::output::Finished> {
     let mut json = serde_json::to_string_pretty(value)
-        .with_context(|| format!("serializing {}", path.display()))?;
+        .with_context(|| format!("[Internal] cannot serialize {}", path.display()))?;
     json.push('\n');
-    create_parent(path)?;
-    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+    let mut out = crate::output::Output::create(path)?;
+    out.write(json.as_bytes())?;
+    out.finish()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -681,7 +674,7 @@ fn normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> Result<f64> {
 
 fn add_months(date: NaiveDate, months: u32) -> Result<NaiveDate> {
     date.checked_add_months(Months::new(months))
-        .ok_or_else(|| anyhow!("{date} plus {months} months is out of range"))
+        .ok_or_else(|| anyhow!("[InvalidArgument] {date} plus {months} months is out of range"))
 }
 
 /// Builds the market (see [`GenMarketArgs`]).
@@ -696,7 +689,7 @@ pub fn build_market(
 ) -> Result<Market> {
     ensure!(
         (1..=SUPPLIERS.len()).contains(&suppliers),
-        "--suppliers {suppliers} is out of range: give 1 to {}",
+        "[InvalidArgument] --suppliers {suppliers} is out of range: give 1 to {}",
         SUPPLIERS.len()
     );
     let specs = &SUPPLIERS[..suppliers];
@@ -704,7 +697,7 @@ pub fn build_market(
     let (lo, hi) = (2 * suppliers + closed, 6 * suppliers + closed);
     if !(lo..=hi).contains(&tariffs) {
         bail!(
-            "--tariffs {tariffs} does not fit {suppliers} suppliers: each has one variable tariff \
+            "[InvalidArgument] --tariffs {tariffs} does not fit {suppliers} suppliers: each has one variable tariff \
              and 1 to 5 fixes on sale, plus {closed} closed fixes, so give {lo} to {hi}"
         );
     }
@@ -787,7 +780,10 @@ pub fn build_market(
         )),
         tariffs: out,
     };
-    market.validate().context("generated market is invalid")?;
+    market
+        .validate()
+        .map_err(crate::inputs::coded)
+        .context("[Internal] the generated market is invalid")?;
     Ok(market)
 }
 
@@ -944,7 +940,9 @@ fn closed_fix(
 ) -> Result<Tariff> {
     let sold = as_of
         .checked_sub_months(Months::new(months_ago))
-        .ok_or_else(|| anyhow!("{as_of} minus {months_ago} months is out of range"))?;
+        .ok_or_else(|| {
+            anyhow!("[InvalidArgument] {as_of} minus {months_ago} months is out of range")
+        })?;
     let drift = cap.drift(sold, as_of);
     let level = normal(rng, -0.03, 0.03)?.clamp(-MAX_FIX_DEVIATION, MAX_FIX_DEVIATION);
     let factors = fix_factors(rng, level)?;
@@ -1018,7 +1016,9 @@ pub fn sample_scenario(market: &Market) -> Result<Scenario> {
         .find(|s| suppliers.contains(s))
         .or(suppliers.last().copied().filter(|_| suppliers.len() > 1))
         .ok_or_else(|| {
-            anyhow!("the market needs at least two suppliers for the sample scenario")
+            anyhow!(
+                "[InvalidArgument] the sample scenario removes a supplier: give --suppliers 2 or more with --scenario-out"
+            )
         })?;
     let mover = market
         .tariffs
@@ -1193,14 +1193,23 @@ pub fn build_visits(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Visit>> {
-    ensure!(rows > 0, "--rows is 0: ask for at least one visit");
-    ensure!(from <= to, "--from {from} is after --to {to}");
+    ensure!(
+        rows > 0,
+        "[InvalidArgument] --rows is 0: ask for at least one visit"
+    );
+    ensure!(
+        from <= to,
+        "[InvalidArgument] --from {from} is after --to {to}: give the first day first"
+    );
     let start: NaiveDateTime = from.and_time(chrono::NaiveTime::MIN);
     let span = (to - from + TimeDelta::days(1)).num_seconds();
     let (cells, weights) = cells()?;
     let cell_index = WeightedIndex::new(&weights).context("bad region weights")?;
     let suppliers = supplier_names(market);
-    ensure!(!suppliers.is_empty(), "the market has no suppliers");
+    ensure!(
+        !suppliers.is_empty(),
+        "[InvalidArgument] the market given by --market has no suppliers: give it at least one tariff"
+    );
     // A visitor's supplier is drawn by market share among the suppliers selling their payment
     // method (a supplier selling only direct debit has no prepayment customers).
     let supplier_index: Vec<WeightedIndex<f64>> = PaymentMethod::ALL
@@ -1214,7 +1223,12 @@ pub fn build_visits(
                 });
                 if sells { supplier_share(s) } else { 0.0 }
             }))
-            .with_context(|| format!("no supplier sells {pm}"))
+            .with_context(|| {
+                format!(
+                    "[InvalidArgument] no supplier in the market given by --market sells {pm}: \
+                     give every payment method at least one tariff"
+                )
+            })
         })
         .collect::<Result<_>>()?;
     let (night_mean, night_sd, night_lo, night_hi) = NIGHT_SHARE;

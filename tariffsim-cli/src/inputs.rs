@@ -5,9 +5,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use tariffsim::table::ProfileInput;
 use tariffsim::visit::VisitorFilters;
-use tariffsim::{
-    Fuel, Market, MarketIndex, Meter, PaymentMethod, Region, RunSpec, Scenario, Simulation, Visit,
-};
+use tariffsim::{Market, MarketIndex, RunSpec, Scenario, Simulation, Visit};
 
 /// Turns a core error into an error that starts with its stable code.
 pub fn coded(e: impl Into<tariffsim::Error>) -> anyhow::Error {
@@ -34,16 +32,16 @@ pub fn flag_error(e: tariffsim::VisitError) -> anyhow::Error {
 #[derive(Args, Debug, Default)]
 pub struct SpecOverrides {
     /// Replace the spec's sample size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::sample_size, allow_negative_numbers = true)]
     pub sample_size: Option<u64>,
     /// Replace the spec's chunk size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::run_u64, allow_negative_numbers = true)]
     pub chunk_size: Option<u64>,
     /// Replace the spec's seed.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::run_u64, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Replace the spec's page size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::run_page_size, allow_negative_numbers = true)]
     pub page_size: Option<u16>,
 }
 
@@ -154,30 +152,33 @@ impl Inputs {
 
 /// One visitor, from flags. Left out, a field takes the core's default (the same as the `price`
 /// Lambda's): dual fuel, single-rate, direct debit, the typical consumption in force at the
-/// market's date, a visit on the market's date.
+/// market's date, a visit on the market's date. Values are checked by the core, as the `price`
+/// Lambda's are, and refused with its codes (`[UnknownRegion]`, `[InvalidVisit]`).
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
     /// Region, as a GSP group letter (A-P, e.g. C for London).
     #[arg(long)]
-    pub region: Region,
+    pub region: String,
     /// electricity, gas or dual_fuel [default: dual_fuel].
     #[arg(long)]
-    pub fuel: Option<Fuel>,
+    pub fuel: Option<String>,
     /// single_rate or economy7 [default: single_rate].
     #[arg(long)]
-    pub meter: Option<Meter>,
+    pub meter: Option<String>,
     /// direct_debit, standard_credit or prepayment [default: direct_debit].
     #[arg(long)]
-    pub payment_method: Option<PaymentMethod>,
-    /// Annual electricity kWh [default: Ofgem's typical consumption in force at the market's date,
-    /// e.g. 2,500, or 3,400 for Economy 7, from July 2026].
-    #[arg(long)]
-    pub elec_kwh: Option<u32>,
-    /// Annual gas kWh [default: Ofgem's typical consumption at the market's date, e.g. 9,500].
-    #[arg(long)]
-    pub gas_kwh: Option<u32>,
+    pub payment_method: Option<String>,
+    /// Annual electricity kWh, rounded to the whole kWh: at least 0.5 for a fuel bought, at most
+    /// 1,000,000 [default: Ofgem's typical consumption in force at the
+    /// market's date, e.g. 2,500, or 3,400 for Economy 7, from July 2026].
+    #[arg(long, value_parser = crate::args::profile_number, allow_negative_numbers = true)]
+    pub elec_kwh: Option<f64>,
+    /// Annual gas kWh, rounded likewise [default: Ofgem's typical consumption at the market's date, e.g.
+    /// 9,500].
+    #[arg(long, value_parser = crate::args::profile_number, allow_negative_numbers = true)]
+    pub gas_kwh: Option<f64>,
     /// Economy 7 night share, 0 to 1 [default: 0.42].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::profile_number, allow_negative_numbers = true)]
     pub night_share: Option<f64>,
     /// Date (and time) of the visit, RFC 3339 or YYYY-MM-DD: a current fix rolls over, and its
     /// exit fee is waived in its last 49 days, counting from it [default: the market's date].
@@ -210,12 +211,12 @@ impl ProfileArgs {
         ProfileInput {
             visit_id: Some("cli".into()),
             timestamp: text(self.visit_date.clone()),
-            region: self.region.to_string(),
-            fuel: self.fuel.map(|f| f.to_string()),
-            meter: self.meter.map(|m| m.to_string()),
-            payment_method: self.payment_method.map(|p| p.to_string()),
-            elec_kwh: self.elec_kwh.map(f64::from),
-            gas_kwh: self.gas_kwh.map(f64::from),
+            region: self.region.clone(),
+            fuel: self.fuel.clone(),
+            meter: self.meter.clone(),
+            payment_method: self.payment_method.clone(),
+            elec_kwh: self.elec_kwh,
+            gas_kwh: self.gas_kwh,
             e7_night_share: self.night_share,
             current_supplier: self.current_supplier.clone(),
             current_tariff: self.current_tariff.clone(),

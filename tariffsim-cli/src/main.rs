@@ -1,18 +1,20 @@
 //! `tariffsim`: the native batch command. Reads files, runs the pure core on every core, writes
 //! files. All simulation logic lives in the `tariffsim` library.
 
+mod args;
 mod bench;
 mod generate;
 mod inputs;
+mod output;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inputs::{Inputs, SpecOverrides};
+use output::Output;
 use rayon::prelude::*;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tariffsim::table::{PriceOptions, price_tables};
 use tariffsim::{PageRules, Summary};
@@ -29,9 +31,20 @@ struct Cli {
 enum Command {
     /// Run a whole simulation: sample profiles, replay them, write impressions CSV and summary JSON
     /// (and, with a scenario, the comparison with the market before it), print the headline.
+    ///
+    /// Once its inputs are read, the run removes the previous run's files (OUT/impressions.csv,
+    /// the --impressions file, OUT/summary.json, OUT/comparison.json, OUT/comparison.csv), writes
+    /// each file under a temporary name (`.NAME.tmp-PID`, removed on error, left by a kill) and
+    /// renames them into place only when every one is complete, summary.json last: when
+    /// summary.json is there, every file beside it is complete and from the same run; a failed or
+    /// interrupted run leaves none of them. Special files (`/dev/null`, a FIFO) are written
+    /// directly.
     Simulate(SimulateArgs),
     /// Compute one chunk of a run (the unit a Lambda worker runs); chunks concatenated in order
     /// equal the `simulate` output.
+    ///
+    /// Files are written under a temporary name and renamed into place when complete, the summary
+    /// last; the previous files are removed first.
     Chunk(ChunkArgs),
     /// Price one profile against a market and show its results table.
     Price(PriceArgs),
@@ -55,7 +68,7 @@ struct SimulateArgs {
     #[arg(long)]
     impressions: Option<PathBuf>,
     /// Worker threads, 1 to 256 (default: every core).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_parser = args::threads, allow_negative_numbers = true)]
     threads: Option<u16>,
     /// No progress bar, headline or status line.
     #[arg(long, short)]
@@ -72,7 +85,7 @@ struct ChunkArgs {
     /// Run spec JSON.
     spec: PathBuf,
     /// Chunk number, from 0.
-    #[arg(long)]
+    #[arg(long, value_parser = args::chunk_index, allow_negative_numbers = true)]
     index: u64,
     /// Write the chunk's impressions CSV here (default: standard output). Chunk 0 carries the header.
     #[arg(long)]
@@ -92,8 +105,8 @@ struct PriceArgs {
     /// Scenario JSON to apply first.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Results shown (default: all eligible tariffs).
-    #[arg(long)]
+    /// Results shown, 1 or more (default: all eligible tariffs).
+    #[arg(long, value_parser = args::count, allow_negative_numbers = true)]
     page_size: Option<usize>,
     /// Print JSON instead of a table (the `price` Lambda's answer, less its cache key).
     #[arg(long)]
@@ -101,7 +114,7 @@ struct PriceArgs {
     /// Seed of the tie order: tariffs of equal annual cost are ranked in a pseudo-random order
     /// drawn from (seed, tariff), never by id, so identical tariffs are equally likely to come
     /// first; the same seed always gives the same order.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = args::any_u64, allow_negative_numbers = true)]
     seed: u64,
     /// Rank the visitor's current tariff too (by default it is the baseline, shown apart).
     #[arg(long)]
@@ -115,7 +128,10 @@ struct PriceArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return args::report(&e),
+    };
     let result = match cli.command {
         Command::Simulate(a) => simulate(a),
         Command::Chunk(a) => chunk(a),
@@ -127,60 +143,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tariffsim: error: {e:#}");
+            let message = format!("{e:#}");
+            // Every error the command foresees carries its code; one that does not is a bug.
+            let code = if has_code(&message) {
+                ""
+            } else {
+                "[Internal] "
+            };
+            eprintln!("tariffsim: error: {code}{}", message.replace('\n', " "));
             ExitCode::FAILURE
         }
     }
 }
 
-/// An output file: buffered, and closed only by [`Output::finish`], which flushes it and asks the
-/// file system to commit it, so a full disk or a failing device is an error naming the file, never
-/// output silently lost.
-struct Output {
-    path: PathBuf,
-    out: BufWriter<File>,
-}
-
-impl Output {
-    fn create(path: &Path) -> Result<Output> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("[WriteFailed] cannot create folder {}", dir.display()))?;
-        }
-        let f = File::create(path)
-            .with_context(|| format!("[WriteFailed] cannot write {}", path.display()))?;
-        Ok(Output {
-            path: path.to_path_buf(),
-            out: BufWriter::with_capacity(1 << 20, f),
+/// Whether an error message carries a stable code: `[` PascalCase `]`.
+fn has_code(message: &str) -> bool {
+    message.split('[').skip(1).any(|rest| {
+        rest.split_once(']').is_some_and(|(code, _)| {
+            code.starts_with(|c: char| c.is_ascii_uppercase())
+                && code.chars().all(|c| c.is_ascii_alphanumeric())
         })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
-            .with_context(|| format!("[WriteFailed] cannot write {}", self.path.display()))
-    }
-
-    fn finish(self) -> Result<()> {
-        let context = || format!("[WriteFailed] cannot write {}", self.path.display());
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(context)?;
-        match file.sync_all() {
-            // Devices and pipes (/dev/null) cannot be synced; what was written reached them.
-            Err(e) if e.raw_os_error() == Some(22) => Ok(()),
-            r => r.with_context(context),
-        }
-    }
-}
-
-/// Writes a whole file and checks every step ([`Output`]).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut out = Output::create(path)?;
-    out.write(bytes)?;
-    out.finish()
+    })
 }
 
 /// Runs every chunk of a prepared simulation on `threads` threads, handing each chunk's
@@ -249,27 +232,35 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| a.out.join("impressions.csv"));
     let summary_path = a.out.join("summary.json");
+    let comparison_paths = [a.out.join("comparison.json"), a.out.join("comparison.csv")];
+    // The previous run's files go before this run writes anything, its summary first: a reader
+    // never finds files of two runs side by side, nor files of a run that did not finish.
+    let stale_impressions = a.out.join("impressions.csv");
+    for path in std::iter::once(&summary_path)
+        .chain(&comparison_paths)
+        .chain([&impressions_path, &stale_impressions])
+    {
+        output::remove_stale(path)?;
+    }
     let mut out = Output::create(&impressions_path)?;
     let bar = progress_bar(sim.spec().sample_size, a.quiet);
     let summary = run_chunks(&sim, threads, &bar, |csv| out.write(csv))?;
-    out.finish()?;
+    let mut done = vec![out.finish()?];
     bar.finish_and_clear();
-    write_file(&summary_path, summary.report_json().as_bytes())?;
-    for (name, text) in [
-        ("comparison.json", summary.comparison_json()),
-        ("comparison.csv", summary.comparison_csv()),
-    ] {
-        let path = a.out.join(name);
-        match text {
-            Some(text) => write_file(&path, text.as_bytes())?,
-            // A comparison of an earlier run in the same folder would describe another run.
-            None => match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
-                    .with_context(|| format!("[WriteFailed] cannot remove {}", path.display()))?,
-                _ => {}
-            },
+    for (path, text) in comparison_paths
+        .iter()
+        .zip([summary.comparison_json(), summary.comparison_csv()])
+    {
+        if let Some(text) = text {
+            let mut out = Output::create(path)?;
+            out.write(text.as_bytes())?;
+            done.push(out.finish()?);
         }
     }
+    let mut out = Output::create(&summary_path)?;
+    out.write(summary.report_json().as_bytes())?;
+    done.push(out.finish()?);
+    output::commit_all(done)?;
     if !a.quiet {
         write_stdout(headline(&summary).as_bytes())?;
         eprintln!(
@@ -363,14 +354,24 @@ fn chunk(a: ChunkArgs) -> Result<()> {
     let inputs = Inputs::load(&a.spec, &a.overrides)?;
     let sim = inputs.simulation()?;
     let out = sim.chunk(a.index).map_err(inputs::coded)?;
+    for path in a.summary.iter().chain(&a.impressions) {
+        output::remove_stale(path)?;
+    }
+    let mut done = Vec::new();
     match &a.impressions {
-        Some(p) => write_file(p, &out.impressions_csv)?,
+        Some(p) => {
+            let mut file = Output::create(p)?;
+            file.write(&out.impressions_csv)?;
+            done.push(file.finish()?);
+        }
         None => write_stdout(&out.impressions_csv)?,
     }
     if let Some(p) = &a.summary {
-        write_file(p, out.summary.to_json().as_bytes())?;
+        let mut file = Output::create(p)?;
+        file.write(out.summary.to_json().as_bytes())?;
+        done.push(file.finish()?);
     }
-    Ok(())
+    output::commit_all(done)
 }
 
 fn price(a: PriceArgs) -> Result<()> {

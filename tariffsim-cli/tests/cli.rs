@@ -284,9 +284,10 @@ fn bad_input_exits_non_zero_naming_file_line_or_field() {
         ],
         &["--night-share"],
     );
-    let out = tariffsim(&["price", "--market", m.to_str().unwrap(), "--region", "Q"]);
-    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown region");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("GSP group letter"));
+    fails(
+        &["price", "--market", m.to_str().unwrap(), "--region", "Q"],
+        &["[UnknownRegion] --region", "GSP group letter"],
+    );
 }
 
 #[test]
