@@ -15,8 +15,9 @@
 //                                               // or "profile": { ... } for one
 //     "page_size": 10,                          // rows returned per table, 1 to 1000
 //     "seed": 0,                                // optional: the order of tariffs of equal cost is a
-//                                               // pseudo-random draw from (seed, profile, tariff),
-//                                               // never the id; the same seed, the same order
+//                                               // pseudo-random draw from (seed, visit_id,
+//                                               // tariff), never a tariff's id nor the profile's
+//                                               // place; the same seed and visit, the same order
 //     "show_current_tariff": false,             // optional: rank the visitor's own tariff too
 //     "whole_of_market": true                   // optional: false lists only switchable tariffs
 //   }

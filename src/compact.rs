@@ -8,7 +8,7 @@
 
 use crate::domain::Fuel;
 use crate::money::{Gbp, Millipence};
-use crate::replay::{CurrentCost, MarketIndex, ResultRow, Shown, tie_key};
+use crate::replay::{CurrentCost, MarketIndex, ResultRow, Shown, visit_tie_key};
 use crate::table::{HypotheticalRank, PriceOptions, PricedTable};
 use crate::visit::Visit;
 
@@ -43,8 +43,8 @@ pub fn hypothetical_tariffs(index: &MarketIndex) -> Vec<u16> {
         .collect()
 }
 
-/// Prices visits on a compiled market as [`price_tables`](crate::table::price_tables) does (visit
-/// `n`, from 0, orders its ties with [`tie_key`]`(seed, n)`), in numbers.
+/// Prices visits on a compiled market as [`price_tables`](crate::table::price_tables) does (a
+/// visit orders its ties with [`visit_tie_key`]`(seed, visit_id)`), in numbers.
 pub fn price_compact(
     index: &MarketIndex,
     visits: &[Visit],
@@ -54,12 +54,11 @@ pub fn price_compact(
     let (mut page, mut ranks) = (Vec::new(), Vec::new());
     visits
         .iter()
-        .enumerate()
-        .map(|(n, v)| {
+        .map(|v| {
             let p = index.compile(v, options.rules, options.seed);
             let eligible = index.page_and_ranks(
                 &p,
-                tie_key(options.seed, n as u64),
+                visit_tie_key(options.seed, &v.visit_id),
                 options.page_size,
                 &mut page,
                 &hypothetical,

@@ -83,11 +83,19 @@ fn tariff_key(id: &str) -> u64 {
     mix64(h)
 }
 
-/// The key of a visit's own draw among its supplier's equally cheap variable tariffs, when it names
-/// the supplier but not the tariff: from the run's seed and the visit's id, so that it does not
-/// depend on where the visit sits in a file or a request, nor on where a tariff's id sorts.
-fn visit_key(seed: u64, visit_id: &str) -> u64 {
+/// The tie-break key of one profile of a `price` call: drawn from the seed and the visit's id
+/// (`profile-N` when the request gives none), so that a visitor's table does not depend on how
+/// requests are batched, and `tariffsim price` gives any of them.
+pub fn visit_tie_key(seed: u64, visit_id: &str) -> u64 {
     tie_key(seed, tariff_key(visit_id))
+}
+
+/// The key of a visit's own draw among its supplier's equally cheap variable tariffs, when it names
+/// the supplier but not the tariff: from the seed and the visit's id, so that it does not depend on
+/// where the visit sits in a file or a request, nor on where a tariff's id sorts; a stream of its
+/// own, apart from the ranking's ties.
+fn visit_key(seed: u64, visit_id: &str) -> u64 {
+    mix64(visit_tie_key(seed, visit_id) ^ 0x2545_f491_4f6c_dd1d)
 }
 
 /// The rank order of a tariff among equal costs for one profile.

@@ -10,7 +10,7 @@ use crate::domain::{Fuel, Meter, PaymentMethod, Region};
 use crate::error::VisitError;
 use crate::market::Tariff;
 use crate::price::{BASIS_POINTS, MAX_KWH};
-use crate::replay::{MarketIndex, PageRules, ResultRow, tie_key};
+use crate::replay::{MarketIndex, PageRules, ResultRow, visit_tie_key};
 use crate::visit::{Visit, VisitorFilters};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -207,8 +207,8 @@ pub struct PriceOptions {
     /// Rows returned per table (every eligible tariff is still ranked).
     pub page_size: usize,
     /// Seed of the tie order: tariffs of equal cost are ordered by a pseudo-random key drawn from
-    /// (seed, profile position, tariff), so the same request always gives the same order and
-    /// identical tariffs are equally likely to come first.
+    /// (seed, visit id, tariff), so the same visit always gives the same order, however requests
+    /// are batched, and identical tariffs are equally likely to come first.
     pub seed: u64,
     /// Whether the visitor's current tariff is ranked, and whether non-switchable tariffs are.
     pub rules: PageRules,
@@ -321,8 +321,9 @@ pub struct HypotheticalRank {
 }
 
 /// Prices visits on a compiled market: every eligible tariff ranked, the first `page_size` rows
-/// kept, and each hypothetical tariff's rank in the whole table reported. Visit `n` (from 0)
-/// orders its ties with [`tie_key`]`(seed, n)`.
+/// kept, and each hypothetical tariff's rank in the whole table reported. A visit orders its ties
+/// with [`visit_tie_key`]`(seed, visit_id)`: its table does not depend on the other visits of the
+/// request, nor on its place among them.
 pub fn price_tables(
     index: &MarketIndex,
     visits: &[Visit],
@@ -336,13 +337,12 @@ pub fn price_tables(
         .collect();
     let results = visits
         .iter()
-        .enumerate()
-        .map(|(n, v)| {
+        .map(|v| {
             let table = index.results(
                 v,
                 options.rules,
                 options.seed,
-                tie_key(options.seed, n as u64),
+                visit_tie_key(options.seed, &v.visit_id),
             );
             let eligible = table.rows.len();
             let hypothetical = hypothetical

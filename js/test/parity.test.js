@@ -105,7 +105,7 @@ test('native and wasm refuse the same missing chunk', async () => {
 /** The CLI's flags for one profile of a price request (the CLI names its profile `cli`). */
 function profileFlags(p) {
   const flags = ['--region', p.region];
-  const opt = { fuel: '--fuel', meter: '--meter', payment_method: '--payment-method', elec_kwh: '--elec-kwh', gas_kwh: '--gas-kwh', e7_night_share: '--night-share', timestamp: '--visit-date', current_supplier: '--current-supplier', current_tariff: '--current-tariff' };
+  const opt = { visit_id: '--visit-id', fuel: '--fuel', meter: '--meter', payment_method: '--payment-method', elec_kwh: '--elec-kwh', gas_kwh: '--gas-kwh', e7_night_share: '--night-share', timestamp: '--visit-date', current_supplier: '--current-supplier', current_tariff: '--current-tariff' };
   for (const [field, flag] of Object.entries(opt)) if (p[field] !== undefined) flags.push(flag, String(p[field]));
   for (const f of ['fixed_only', 'green_only', 'no_exit_fees', 'switchable_only']) if (p.filters && p.filters[f]) flags.push(`--${f.replace(/_/g, '-')}`);
   return flags;
@@ -159,7 +159,8 @@ for (const [name, event] of Object.entries(PRICE_EVENTS)) {
     ];
     for (const options of rules) {
       for (const profile of profiles) {
-        const one = { ...profile, visit_id: 'cli' };
+        // The profile's own id, or none (then `profile-1` on both sides): ties are drawn from it.
+        const one = { ...profile };
         const request = { ...event, ...options, profiles: [one] };
         delete request.profile;
         const { result, error, output } = await invoke(priceHandler, request, context('context-prod.json'));

@@ -144,6 +144,18 @@ test('a stored market that changes on disk is parsed again; other aliases have t
   assert.notEqual(again.market.key, key);
 });
 
+test('a visitor\'s table does not depend on how requests are batched: ties are drawn from the seed and the visit id', async () => {
+  const visitor = { visit_id: 'web-42', region: 'C' };
+  const alone = (await ok({ market: 'sample', profiles: [visitor], page_size: 40, seed: 3 })).result.results[0];
+  const second = (await ok({ market: 'sample', profiles: [{ visit_id: 'web-41', region: 'A' }, visitor], page_size: 40, seed: 3 })).result.results[1];
+  assert.deepEqual(second, alone);
+  // The sample market has tariffs of equal cost for this visitor: another id draws another order.
+  const costs = alone.rows.map((r) => r.annual_cost_gbp);
+  assert.ok(new Set(costs).size < costs.length, 'ties on the page');
+  const other = (await ok({ market: 'sample', profiles: [{ ...visitor, visit_id: 'web-43' }], page_size: 40, seed: 3 })).result.results[0];
+  assert.notDeepEqual(other.rows.map((r) => r.tariff_id), alone.rows.map((r) => r.tariff_id));
+});
+
 test('error paths are typed errors whose name is the code', async () => {
   const region = await fails(fixture('price-unknown-region.json'), 'UnknownRegion');
   assert.match(region.message, /^profiles\[1\]\.region: unknown region "Z"/);

@@ -159,9 +159,10 @@ function profileOf(p, n, m = { typical: TDCV[0], asOf: TDCV[0].from }, seed = 0)
   return {
     visitId,
     date: visitDate(p.timestamp, m.asOf),
-    tieKey: tieKey(seed, n),
-    // The draw among a supplier's equally cheap variable tariffs (replay.rs visit_key).
-    visitKey: tieKey(seed, tariffKey(visitId)),
+    // The ties' order (replay.rs visit_tie_key), and the draw among a supplier's equally cheap
+    // variable tariffs, a stream of its own (replay.rs visit_key).
+    tieKey: tieKey(seed, tariffKey(visitId)),
+    visitKey: mix64(tieKey(seed, tariffKey(visitId)) ^ 0x2545f4914f6cdd1dn),
     region: p.region,
     fuel,
     meter: hasElec(fuel) ? meter : 'single_rate',

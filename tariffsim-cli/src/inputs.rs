@@ -156,6 +156,10 @@ impl Inputs {
 /// Lambda's are, and refused with its codes (`[UnknownRegion]`, `[InvalidVisit]`).
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
+    /// The visit's id, which with --seed draws the order of tariffs of equal cost [default:
+    /// profile-1, as the price Lambda names the first profile of a request without ids].
+    #[arg(long)]
+    pub visit_id: Option<String>,
     /// Region, as a GSP group letter (A-P, e.g. C for London).
     #[arg(long)]
     pub region: String,
@@ -209,7 +213,7 @@ impl ProfileArgs {
     pub fn profile(&self) -> ProfileInput {
         let text = |v: Option<String>| v;
         ProfileInput {
-            visit_id: Some("cli".into()),
+            visit_id: self.visit_id.clone(),
             timestamp: text(self.visit_date.clone()),
             region: self.region.clone(),
             fuel: self.fuel.clone(),

@@ -339,7 +339,7 @@ fn markets_load_from_bytes_or_text_under_one_key() {
     );
     assert_eq!(
         error_name(engine.load_market_bytes(&[0xff, 0xfe]).unwrap_err()),
-        "InvalidMarketJson"
+        "InvalidEncoding"
     );
 }
 
