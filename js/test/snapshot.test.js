@@ -101,3 +101,14 @@ test('a market folder inside the task root is looked at on every call; only bund
     fs.rmSync(inside, { recursive: true, force: true });
   }
 });
+
+test('a market file that starts with a byte-order mark gets a snapshot that is used', () => {
+  const bom = path.join(dir, 'bom.json');
+  fs.writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), fs.readFileSync(mini)]));
+  fs.writeFileSync(`${bom}.snapshot`, snapshotOfFile(bom));
+  const wasm = withEngine((i) => i.wasm);
+  const instance = { ...withEngine((i) => i), engine: new wasm.Engine(), files: new Map(), recent: new Map() };
+  marketFromFile(instance, bom);
+  assert.deepEqual([instance.engine.stats().markets_from_snapshot, instance.engine.stats().markets_parsed], [1, 0]);
+  instance.engine.free();
+});

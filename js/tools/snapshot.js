@@ -8,10 +8,12 @@
 
 const fs = require('node:fs');
 const { withEngine } = require('../runtime/engine');
+const { withoutBom } = require('../runtime/inputs');
 
 /** The snapshot bytes of a market file (the market is parsed and validated by the core first). */
 function snapshotOfFile(file) {
-  return withEngine(({ engine }) => Buffer.from(engine.marketSnapshot(engine.loadMarket(fs.readFileSync(file)))));
+  // Keyed as the handlers key the file: a UTF-8 byte-order mark is not part of the market (inputs.js).
+  return withEngine(({ engine }) => Buffer.from(engine.marketSnapshot(engine.loadMarket(withoutBom(fs.readFileSync(file))))));
 }
 
 if (require.main === module) {
