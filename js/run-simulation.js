@@ -18,7 +18,8 @@
 // Starting the same run id again with the same spec returns where it stands, and takes up the
 // run's work again if a process died with it (js/runtime/scheduler.js); with another spec it is a
 // RunExists error. A sample_size above the environment's limit (maxSampleSize) is a
-// SampleSizeTooLarge error.
+// SampleSizeTooLarge error; a `depth` at the limit (TARIFFSIM_MAX_DEPTH: the run's next call would
+// pass it) is a RecursionLimit error, before anything is recorded.
 //
 // Cancel: { "cancel": "<run-id>", "reason"?: "..." } cancels a run: its chunks start no new work,
 // its state says cancelled and a `cancelled` message goes out on its topic. Output: its state.
@@ -92,6 +93,13 @@ async function work(input, request) {
   }
   const runId = request.requestId;
   if (!RUN_ID.test(runId)) throw typed(codes.InvalidRequest, "the run id (request-id) must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  // The run's chain goes one call deeper (filter-population; it hands the chunks on at its own
+  // depth): a depth at the limit is refused here, before anything is recorded, rather than by
+  // that call after the run is registered (a refused start leaves nothing a sweep would run).
+  const limit = request.config.maxDepth || 8;
+  if ((request.depth || 0) + 1 > limit) {
+    throw typed(codes.RecursionLimit, `this run would call filter-population at call ${(request.depth || 0) + 1} of a chain of lambdas: the limit is ${limit}; a lambda is calling itself in a loop`);
+  }
   const root = request.config.dataDir;
 
   // The spec as an object, and the folder (relative to the data folder) its references start from.

@@ -21,7 +21,7 @@ const { recordUsage, collectUsage } = require('./usage');
 const { budgetOf } = require('./budget');
 const { computeInPool, mergeReportsInPool, whenClear, hold } = require('./workers');
 const { track } = require('./invoke');
-const { pumpQuietly, maybeSweep, claimRecord, stale, forget, planOf, unclaim } = require('./scheduler');
+const { pumpQuietly, maybeSweep, claim, claimRecord, forget, planOf, unclaim } = require('./scheduler');
 
 /** Attempts of a chunk before the run fails: Lambda's first try and its two retries. */
 const ATTEMPTS = 3;
@@ -163,13 +163,8 @@ class RunEnded extends Error {}
  */
 async function claimMerge(request, k) {
   const { storage } = pipelineOf(request);
-  let claimed = await storage.putIfAbsent(k.mergeLock, claimRecord());
-  if (!claimed) {
-    const lock = await readJson(storage, k.mergeLock).catch(() => null);
-    if (!stale(lock, request.config.mergeLeaseMs || MERGE_LEASE_MS)) return false;
-    await storage.delete(k.mergeLock);
-    claimed = await storage.putIfAbsent(k.mergeLock, claimRecord());
-  }
+  // Taken over atomically when stale: of two mergers that find it stale, one merges.
+  const claimed = await claim(storage, k.mergeLock, request.config.mergeLeaseMs || MERGE_LEASE_MS);
   // A merge (re)started: what mergers that are gone left half-written is removed (never the file
   // of a writer that is alive).
   if (claimed) await storage.removeStaleTemporaries(k.impressions).catch(() => {});

@@ -246,14 +246,18 @@ const ENDS = new Set(['run-done', 'run-failed', 'cancelled']);
  * Waits for a run to end, calling `onProgress(state)` on every change: reads where the run stands
  * first (a late subscriber misses nothing), then follows its topics. Subscribes before reading, so
  * no message falls between the two. Without `onProgress`, only the messages that end a run (and
- * the polls) make it read the run's state.
+ * the polls) make it read the run's state. With `unknownMs` > 0, a run that has been `unknown` at
+ * every reading for that long since the watch began (no such run in this storage: a wrong id, or
+ * another storage) ends the watch with its state, status `unknown` and a `reason`; a run seen once
+ * is followed to its end. (0, the default: waited for, however long: a run may be started later.)
  * @param {{storage: import('./pipeline').Storage, bus: import('./pipeline').Bus, runId: string,
- *   onProgress?: (state: RunState) => void, timeoutMs?: number, pollMs?: number, signal?: AbortSignal}} options
+ *   onProgress?: (state: RunState) => void, timeoutMs?: number, pollMs?: number, signal?: AbortSignal,
+ *   unknownMs?: number}} options
  * @returns {Promise<RunState | {run_id: string, status: 'timeout', last?: {status: RunState['status'], done: number,
- *   chunks: number|null}, error?: string} | {run_id: string, status: 'aborted'}>} the final state (status 'done', 'failed' or 'cancelled'; 'timeout', with
- *   `last`: the last state read, or 'aborted')
+ *   chunks: number|null}, error?: string} | {run_id: string, status: 'aborted'}>} the final state (status 'done', 'failed' or 'cancelled';
+ *   'unknown' with `reason` (see unknownMs); 'timeout', with `last`: the last state read, or 'aborted')
  */
-async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null }) {
+async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null, unknownMs = 0 }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;
   let settle;
@@ -265,6 +269,8 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   let stopped = false;
   let lastError = null;
   let seen = null;
+  const began = Date.now();
+  let known = false;
   // Messages can come faster than state can be read: at most one read waits behind the running one.
   const check = () => {
     if (queued) return checking;
@@ -287,6 +293,10 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
         if (onProgress) onProgress(state);
       }
       if (ended(state.status)) settle(state);
+      if (state.status !== 'unknown') known = true;
+      else if (!known && unknownMs > 0 && Date.now() - began >= unknownMs) {
+        settle({ ...state, reason: `no run ${runId} in this storage after ${Math.round(unknownMs / 1000)} s: check the run id (and that it was started on this server's storage)` });
+      }
     });
     return checking;
   };

@@ -80,16 +80,31 @@ function claimRecord() {
   return json({ at: new Date().toISOString(), holder: self() });
 }
 
+/** A stored claim or lock: its bytes and its record (null when unreadable). */
+async function readClaim(storage, key) {
+  const bytes = await storage.get(key).catch(() => null);
+  if (bytes === null) return null;
+  let record = null;
+  try {
+    record = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    // unreadable: stale ('missing')
+  }
+  return { bytes, record: record !== null && typeof record === 'object' ? record : {} };
+}
+
 /**
- * Claims `key` (putIfAbsent), taking it over when the claim there is stale.
+ * Claims `key` (putIfAbsent), taking it over when the claim there is stale: atomically
+ * (storage.takeOver), so that of two callers that both find the same stale claim exactly one wins.
  * @returns {Promise<boolean>}
  */
 async function claim(storage, key, leaseMs) {
   if (await storage.putIfAbsent(key, claimRecord())) return true;
-  const current = await readJson(storage, key).catch(() => null);
-  if (!stale(current, leaseMs)) return false;
-  await storage.delete(key);
-  return storage.putIfAbsent(key, claimRecord());
+  const current = await readClaim(storage, key);
+  // Gone meanwhile (given back, or being taken over): one more plain claim.
+  if (current === null) return storage.putIfAbsent(key, claimRecord());
+  if (!stale(current.record, leaseMs)) return false;
+  return storage.takeOver(key, current.bytes, claimRecord());
 }
 
 /** The next chunk of a run nobody has started, claimed; null when there is none. */
@@ -292,11 +307,12 @@ async function resumeRun(request, runId) {
     const reason = staleness(record, leaseMs);
     // (A claim gone meanwhile was given back: the pump finds the gap.)
     if (reason === null || record === null) continue;
-    if (reason !== 'dead') {
-      // Read again just before: a claim renewed meanwhile is not taken from its chunk.
-      const again = await readJson(storage, key).catch(() => null);
-      if (again === null || staleness(again, leaseMs) === null) continue;
-    }
+    // Read again just before: a claim renewed meanwhile is not taken from its chunk. Then taken
+    // over atomically (another sweep may free the same claim, and the chunk may be claimed again
+    // at once: a plain delete here could remove that new claim), and given back for pump.
+    const again = await readClaim(storage, key);
+    if (again === null || staleness(again.record, leaseMs) === null) continue;
+    if (!(await storage.takeOver(key, again.bytes, claimRecord()))) continue;
     await storage.delete(key);
     why[reason] += 1;
   }
@@ -411,4 +427,4 @@ function forget(storage, runId) {
   givenBack.delete(where);
 }
 
-module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, stale, staleness, claimRecord, forget, planOf };
+module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, readClaim, stale, staleness, claimRecord, forget, planOf };

@@ -8,6 +8,12 @@
 //   putIfAbsent(key, bytes)-> true when this call created it, false when it existed (atomic: O_EXCL
 //                             on a folder, `If-None-Match: *` on S3): the claim that makes a
 //                             duplicate delivery or a second merge a no-op
+//   takeOver(key, stale, bytes) -> true when this call replaced the object holding exactly `stale`
+//                          (a claim or lock judged stale) with `bytes`; false when it holds
+//                          something else, is gone, or another take-over of it won. Of concurrent
+//                          take-overs of one object exactly one wins (If-Match on the ETag on S3;
+//                          on a folder, an O_EXCL take-over token per stale record, then the
+//                          record renamed away and checked: see FolderStorage.takeOver)
 //   delete(key)            removes it (no error when absent)
 //   list(prefix)           -> keys under prefix, sorted
 //   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
@@ -37,9 +43,13 @@
 
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
+const crypto = require('node:crypto');
 const path = require('node:path');
 const { codes, typed } = require('./errors');
 const { holderName, deadLocal } = require('./budget');
+
+/** A take-over token older than this was left by a taker that died mid-take-over (it takes ms). */
+const TAKEOVER_TOKEN_MS = 10_000;
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 
@@ -290,6 +300,89 @@ class FolderStorage {
     }
   }
 
+  /**
+   * Replaces `key`'s object with `bytes` if it holds exactly `stale`; of concurrent take-overs of
+   * one record exactly one wins. (Deleting the stale record and then putIfAbsent is not enough: a
+   * second taker that read the same stale record deletes the first one's fresh claim.)
+   *
+   * 1. A token per stale record, `<file>.<sha256 of stale>.takeover.tmp`, created with O_EXCL:
+   *    only one taker of that record goes on. A token left by a taker that died (a process of this
+   *    host that is gone, or older than 10 s: a take-over takes milliseconds) is renamed away by
+   *    one taker, which tries once more.
+   * 2. The record is read: not `stale` any more (taken over, renewed, released): give up. Else it
+   *    is renamed to a name of this taker's own (atomic: one rename moves it) and checked again:
+   *    if it is not `stale` (its holder renewed it in between), it is linked back.
+   * 3. The new record is put with putIfAbsent (a plain claimer that found the name free in
+   *    between wins instead: still one winner).
+   * The token is removed at the end: a late taker of the same stale record finds another record
+   * there (step 2) and gives up before renaming anything.
+   * @param {string} key
+   * @param {Buffer} stale
+   * @param {Buffer} bytes
+   * @returns {Promise<boolean>}
+   */
+  async takeOver(key, stale, bytes, retry = true) {
+    const file = this.file(key);
+    const token = `${file}.${crypto.createHash('sha256').update(stale).digest('hex').slice(0, 32)}.takeover.tmp`;
+    const me = Buffer.from(JSON.stringify({ holder: holderName(), at: new Date().toISOString() }));
+    try {
+      await this.inFolder(file, () => withFile(token, 'wx', (handle) => writeAll(handle, me, null), false));
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw writeFailed(e, key);
+      if (!retry || !(await this.tokenAbandoned(token))) return false;
+      const away = `${token}.${holderName()}.gone.tmp`;
+      try {
+        await fsp.rename(token, away);
+      } catch {
+        return false;
+      }
+      // Renamed a token that was not the abandoned one (its taker finished and another began)?
+      // Put it back and give up; else try once more.
+      if (!(await this.tokenAbandoned(away))) {
+        await fsp.link(away, token).catch(() => {});
+        await fsp.unlink(away).catch(() => {});
+        return false;
+      }
+      await fsp.unlink(away).catch(() => {});
+      return this.takeOver(key, stale, bytes, false);
+    }
+    try {
+      const now = await this.get(key);
+      if (now === null || !now.equals(stale)) return false;
+      const moved = `${file}.${holderName()}.taken.tmp`;
+      try {
+        await fsp.rename(file, moved);
+      } catch (e) {
+        if (e.code === 'ENOENT') return false;
+        throw writeFailed(e, key);
+      }
+      const got = await fsp.readFile(moved).catch(() => null);
+      if (got === null || !got.equals(stale)) {
+        // Its holder renewed it between the read and the rename: put back (the one window left).
+        await fsp.link(moved, file).catch(() => {});
+        await fsp.unlink(moved).catch(() => {});
+        return false;
+      }
+      await fsp.unlink(moved).catch(() => {});
+      return await this.putIfAbsent(key, bytes);
+    } finally {
+      await fsp.unlink(token).catch(() => {});
+    }
+  }
+
+  /** Whether a take-over token's taker is gone (a process of this host) or took too long. */
+  async tokenAbandoned(token) {
+    let record;
+    try {
+      record = JSON.parse((await fsp.readFile(token)).toString());
+    } catch (e) {
+      // Gone meanwhile: not abandoned (its taker finished). Unreadable: abandoned mid-write.
+      return e.code !== 'ENOENT';
+    }
+    const at = Date.parse(record && record.at);
+    return (record && typeof record.holder === 'string' && deadLocal(record.holder)) || !Number.isFinite(at) || Date.now() - at > TAKEOVER_TOKEN_MS;
+  }
+
   async delete(key) {
     const file = this.file(key);
     try {
@@ -461,6 +554,38 @@ class S3Storage {
     }
   }
 
+  /**
+   * Replaces `key`'s object with `bytes` if it holds exactly `stale`: read with its ETag, then put
+   * with `If-Match` on that ETag, so that of concurrent take-overs exactly one wins (S3's
+   * conditional writes; a new record has another ETag).
+   * @param {string} key
+   * @param {Buffer} stale
+   * @param {Buffer} bytes
+   * @returns {Promise<boolean>}
+   */
+  async takeOver(key, stale, bytes) {
+    const s3 = this.sdk();
+    let etag;
+    try {
+      const out = await this.client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const now = Buffer.from(await out.Body.transformToByteArray());
+      if (!now.equals(stale)) return false;
+      etag = out.ETag;
+    } catch (e) {
+      if (e.name === 'NoSuchKey' || (e.$metadata && e.$metadata.httpStatusCode === 404)) return false;
+      throw e;
+    }
+    try {
+      await this.client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: bytes, IfMatch: etag }));
+      return true;
+    } catch (e) {
+      const status = e.$metadata && e.$metadata.httpStatusCode;
+      // Changed or gone meanwhile (412, 404), or a concurrent conditional write (409): lost.
+      if (e.name === 'PreconditionFailed' || e.name === 'NoSuchKey' || status === 412 || status === 404 || e.name === 'ConditionalRequestConflict' || status === 409) return false;
+      throw e;
+    }
+  }
+
   async delete(key) {
     const s3 = this.sdk();
     await this.client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
@@ -522,7 +647,7 @@ function withFullDisk(storage, pattern) {
     throw typed('StorageWriteFailed', `storage write of ${key} failed (ENOSPC: the disk is full)`, { cause });
   };
   const wrapped = Object.create(storage);
-  for (const method of ['put', 'putIfAbsent', 'putStream']) {
+  for (const method of ['put', 'putIfAbsent', 'putStream', 'takeOver']) {
     wrapped[method] = async (key, ...rest) => {
       full(key);
       return storage[method](key, ...rest);

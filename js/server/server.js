@@ -105,6 +105,8 @@ function lambdaContext(name, qualifier) {
  * the runner thread (runner.js), so that a run's work never holds up a request.
  */
 const SERVED_HERE = new Set(['price']);
+/** How long the event stream of a run that does not exist waits for it (docs/server.md). */
+const UNKNOWN_RUN_MS = 30_000;
 
 /**
  * Runs a handler, keeping the last 4 KB of the log lines it writes: on this thread for `price`, on
@@ -172,8 +174,9 @@ function errorBody(err) {
 
 /**
  * Builds the server.
- * @param {{logRequests?: boolean, allowedHosts?: string[], listenHost?: string, sweep?: boolean}} [options]
- *   `sweep`: false keeps it from taking up unfinished runs (default: it does, docs/pipeline.md);
+ * @param {{logRequests?: boolean, allowedHosts?: string[], listenHost?: string, sweep?: boolean, unknownRunMs?: number}} [options]
+ *   `unknownRunMs`: how long `GET /api/runs/<id>/events` waits for a run that does not exist
+ *   before it ends the stream with status `unknown` (default 30 s); `sweep`: false keeps it from taking up unfinished runs (default: it does, docs/pipeline.md);
  *   `allowedHosts`: Host names served besides loopback (each `name` or `name:port`; added to
  *   TARIFFSIM_ALLOWED_HOSTS); `listenHost`: the address it will listen on (served as a name too)
  */
@@ -288,7 +291,7 @@ function buildServer(options = {}) {
     }
   });
 
-  registerPage(app, runner);
+  registerPage(app, runner, options);
   // Runs left unfinished by a process that died are taken up again when the server starts, and
   // runs that stalled fail; then every TARIFFSIM_SWEEP_MS (docs/pipeline.md). On the runner.
   /** @type {NodeJS.Timeout | null} */
@@ -315,8 +318,11 @@ function buildServer(options = {}) {
   return app;
 }
 
-/** The run page and the small API it uses. */
-function registerPage(app, runner) {
+/**
+ * The run page and the small API it uses.
+ * @param {{unknownRunMs?: number}} [options] see buildServer
+ */
+function registerPage(app, runner, options = {}) {
   const publicDir = path.join(__dirname, 'public');
   // The UMD build, for a plain <script> tag (the package's exports map does not list it).
   const chartJs = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
@@ -386,7 +392,10 @@ function registerPage(app, runner) {
     if (/** @type {Partial<FolderStorage>} */ (storage).file) return reply.send(fs.createReadStream(/** @type {FolderStorage} */ (storage).file(k.impressions)));
     return reply.send(await storage.get(k.impressions));
   });
-  // Server-sent events: the run's state now, then on every change, until it ends.
+  // Server-sent events: the run's state now, then on every change, until it ends; for a run that
+  // stays unknown (no spec.json) for `unknownRunMs` (default 30 s: an Event accepted but not yet
+  // run), `end` with status `unknown` and the stream closes rather than poll for ever.
+  const unknownMs = Number.isFinite(options.unknownRunMs) && options.unknownRunMs > 0 ? options.unknownRunMs : UNKNOWN_RUN_MS;
   app.get('/api/runs/:id/events', (req, reply) => {
     reply.hijack();
     const res = reply.raw;
@@ -396,7 +405,7 @@ function registerPage(app, runner) {
     const abort = new AbortController();
     req.raw.on('close', () => abort.abort());
     const open = () => !abort.signal.aborted;
-    watchRun({ storage, bus, runId: req.params.id, pollMs: 500, signal: abort.signal, onProgress: (state) => open() && send('state', state) })
+    watchRun({ storage, bus, runId: req.params.id, pollMs: 500, signal: abort.signal, unknownMs, onProgress: (state) => open() && send('state', state) })
       .then((final) => open() && send('end', final))
       .catch((e) => open() && send('failure', { errorType: e.name, errorMessage: e.message }))
       .finally(() => res.end());
