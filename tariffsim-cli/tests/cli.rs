@@ -1,31 +1,10 @@
 //! The `tariffsim` command as users run it: determinism, chunking, and clear errors on bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use tariffsim::Summary;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tariffsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tariffsim"))
-        .args(args)
-        .output()
-        .expect("run tariffsim")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "tariffsim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{fixtures, ok, tariffsim};
 
 /// Writes a run spec into `dir`, pointing at the fixtures, with `extra` JSON fields merged in.
 fn spec(dir: &Path, extra: serde_json::Value) -> PathBuf {

@@ -2,22 +2,11 @@
 //! status 1; a command line that cannot be parsed is one line `[InvalidUsage]` and status 2;
 //! `--help` and `--version` are status 0, or 1 when they cannot be written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tariffsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tariffsim"))
-        .args(args)
-        .output()
-        .expect("run tariffsim")
-}
+mod common;
+use common::{fixtures, tariffsim};
 
 /// Checks one case; returns what is wrong with it, if anything.
 fn check(args: &[&str], status: i32, expect: &[&str]) -> Option<String> {

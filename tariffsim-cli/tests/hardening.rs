@@ -4,19 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tariffsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tariffsim"))
-        .args(args)
-        .output()
-        .expect("run tariffsim")
-}
+mod common;
+use common::{fixtures, tariffsim};
 
 /// Exit 1 with one line on stderr, naming a stable code in brackets and each of `expect`.
 fn fails(out: &Output, expect: &[&str]) {

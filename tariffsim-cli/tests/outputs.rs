@@ -5,28 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tariffsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tariffsim"))
-        .args(args)
-        .output()
-        .expect("run tariffsim")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "tariffsim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{fixtures, ok, tariffsim};
 
 /// Exit 1, one line, the code and the file named.
 fn fails(out: &Output, expect: &[&str]) {
