@@ -6,7 +6,7 @@
 // half-written impressions of a merger that is gone are removed, a live writer's never.
 
 const nodeTest = require('node:test');
-const { before, after } = nodeTest;
+const { before } = nodeTest;
 
 // No test waits for ever: each has a time limit, and the hooks close every server and bus.
 const test = (name, fn) => nodeTest.test(name, { timeout: 120_000 }, fn);
@@ -15,41 +15,33 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { startRedis } = require('./servers');
+const { devPipeline } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
-const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-ends-'));
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-data-'));
+// The file's settings; the set-up and tear-down all pipeline test files share: dev-pipeline.js.
+const pipe = devPipeline('ends', {
+  TARIFFSIM_CHUNK_BUDGET: '4',
+  TARIFFSIM_RETRY_DELAYS_MS: '5,10',
+  TARIFFSIM_LOG_LEVEL: 'ERROR',
+  TARIFFSIM_WORKERS: '1',
+  // Claims and slots last 1 s without renewal; sweeps come often; a run stalls after a minute
+  // of work without progress.
+  TARIFFSIM_LEASE_MS: '1000',
+  TARIFFSIM_SWEEP_MS: '200',
+  TARIFFSIM_STALL_MS: '60000',
+  // A disk with no room for reg-full's active record nor for its failure.
+  TARIFFSIM_TEST_STORAGE_FULL: '^(active/DEV/reg-full\\.json|runs/reg-full/(failed|end)\\.json)$',
+  // Chunks that hold their slot (and claim) longer than the lease before they compute.
+  TARIFFSIM_DEBUG_HOOKS: '1',
+  TARIFFSIM_FAIL_CHUNKS: 'cancel-race:slow:1500,lease-run:slow:2500',
+});
+const { storageDir, dataDir } = pipe;
 
-let redis;
 let m;
 
 before(async () => {
-  redis = await startRedis();
-  for (const f of ['mini_market.json', 'mini_visits.csv', 'mini_scenario.json']) {
-    fs.copyFileSync(path.join(ROOT, 'tests', 'fixtures', f), path.join(dataDir, f));
-  }
-  Object.assign(process.env, {
-    REDIS_URL: redis.url,
-    TARIFFSIM_STORAGE: storageDir,
-    TARIFFSIM_DATA_DIR: dataDir,
-    TARIFFSIM_CHUNK_BUDGET: '4',
-    TARIFFSIM_RETRY_DELAYS_MS: '5,10',
-    TARIFFSIM_LOG_LEVEL: 'ERROR',
-    TARIFFSIM_WORKERS: '1',
-    // Claims and slots last 1 s without renewal; sweeps come often; a run stalls after a minute
-    // of work without progress.
-    TARIFFSIM_LEASE_MS: '1000',
-    TARIFFSIM_SWEEP_MS: '200',
-    TARIFFSIM_STALL_MS: '60000',
-    // A disk with no room for reg-full's active record nor for its failure.
-    TARIFFSIM_TEST_STORAGE_FULL: '^(active/DEV/reg-full\\.json|runs/reg-full/(failed|end)\\.json)$',
-    // Chunks that hold their slot (and claim) longer than the lease before they compute.
-    TARIFFSIM_DEBUG_HOOKS: '1',
-    TARIFFSIM_FAIL_CHUNKS: 'cancel-race:slow:1500,lease-run:slow:2500',
-  });
-  delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+  await pipe.start();
   m = {
     run: require('../run-simulation').handler,
     invoke: require('../runtime/invoke'),
@@ -64,19 +56,10 @@ before(async () => {
   m.storage = m.pipeline.pipelineOf(await m.scheduler.systemRequest('DEV')).storage;
 });
 
-after(async () => {
-  if (m) await m.invoke.idle();
-  await require('../runtime/workers').closeWorkers();
-  await require('../runtime/pubsub').closeBuses();
-  if (redis) await redis.stop();
-  fs.rmSync(storageDir, { recursive: true, force: true });
-  fs.rmSync(dataDir, { recursive: true, force: true });
-});
-
 const context = (id = 'ctx') => ({ awsRequestId: id, invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:tariffsim-run-simulation:DEV' });
 const spec = (extra = {}) => ({ market: 'mini_market.json', scenario: 'mini_scenario.json', visits: 'mini_visits.csv', sample_size: 1000, chunk_size: 200, seed: 4, page_size: 3, ...extra });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const bus = () => m.pubsub.openBus(redis.url);
+const bus = () => m.pubsub.openBus(pipe.redis.url);
 const watch = (runId, timeoutMs = 60000) => m.runs.watchRun({ storage: m.storage, bus: bus(), runId, pollMs: 200, timeoutMs });
 const runDir = (runId) => path.join(storageDir, 'runs', runId);
 

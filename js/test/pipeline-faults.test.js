@@ -5,7 +5,7 @@
 // and equal to the native command's output, or failed/cancelled with its reason.
 
 const nodeTest = require('node:test');
-const { before, after } = nodeTest;
+const { before } = nodeTest;
 
 // No test waits for ever: each has a time limit (a hang fails, naming the test), and the hooks close
 // every server, bus and subscription even when a test failed.
@@ -16,39 +16,31 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, execFile } = require('node:child_process');
 const { promisify } = require('node:util');
-const { startRedis } = require('./servers');
+const { devPipeline } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
-const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-faults-'));
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-data-'));
+// The file's settings; the set-up and tear-down all pipeline test files share: dev-pipeline.js.
+const pipe = devPipeline('faults', {
+  TARIFFSIM_CHUNK_BUDGET: '3',
+  TARIFFSIM_RETRY_DELAYS_MS: '5,10',
+  TARIFFSIM_LOG_LEVEL: 'ERROR',
+  TARIFFSIM_WORKERS: '2',
+  TARIFFSIM_LEASE_MS: '4000',
+  // A disk that is full for these runs' chunk 3 and their failure record (disk-full-chunk), and
+  // for the merged impressions (disk-full-merge).
+  TARIFFSIM_TEST_STORAGE_FULL: '^runs/(disk-full-chunk/(chunks/000003\\.csv|failed\\.json|attempts/)|disk-full-merge/impressions\\.csv)',
+  TARIFFSIM_MAX_SAMPLE_SIZE_DEV: '1000000',
+  // The budget runs' chunks hold their slot 50 ms longer: they overlap however fast they compute.
+  TARIFFSIM_DEBUG_HOOKS: '1',
+  TARIFFSIM_FAIL_CHUNKS: 'budget-0:slow:50,budget-1:slow:50,budget-2:slow:50',
+});
+const { storageDir, dataDir } = pipe;
 
-let redis;
 let m;
 
 before(async () => {
-  redis = await startRedis();
-  for (const f of ['mini_market.json', 'mini_visits.csv', 'mini_scenario.json']) {
-    fs.copyFileSync(path.join(ROOT, 'tests', 'fixtures', f), path.join(dataDir, f));
-  }
-  Object.assign(process.env, {
-    REDIS_URL: redis.url,
-    TARIFFSIM_STORAGE: storageDir,
-    TARIFFSIM_DATA_DIR: dataDir,
-    TARIFFSIM_CHUNK_BUDGET: '3',
-    TARIFFSIM_RETRY_DELAYS_MS: '5,10',
-    TARIFFSIM_LOG_LEVEL: 'ERROR',
-    TARIFFSIM_WORKERS: '2',
-    TARIFFSIM_LEASE_MS: '4000',
-    // A disk that is full for these runs' chunk 3 and their failure record (disk-full-chunk), and
-    // for the merged impressions (disk-full-merge).
-    TARIFFSIM_TEST_STORAGE_FULL: '^runs/(disk-full-chunk/(chunks/000003\\.csv|failed\\.json|attempts/)|disk-full-merge/impressions\\.csv)',
-    TARIFFSIM_MAX_SAMPLE_SIZE_DEV: '1000000',
-    // The budget runs' chunks hold their slot 50 ms longer: they overlap however fast they compute.
-    TARIFFSIM_DEBUG_HOOKS: '1',
-    TARIFFSIM_FAIL_CHUNKS: 'budget-0:slow:50,budget-1:slow:50,budget-2:slow:50',
-  });
-  delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+  await pipe.start();
   m = {
     run: require('../run-simulation').handler,
     chunk: require('../simulate-chunk').handler,
@@ -60,15 +52,6 @@ before(async () => {
     scheduler: require('../runtime/scheduler'),
     workers: require('../runtime/workers'),
   };
-});
-
-after(async () => {
-  if (m) await m.invoke.idle();
-  await require('../runtime/workers').closeWorkers();
-  await require('../runtime/pubsub').closeBuses();
-  if (redis) await redis.stop();
-  fs.rmSync(storageDir, { recursive: true, force: true });
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 const context = (id = 'ctx', env = 'DEV') => ({ awsRequestId: id, invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:tariffsim-run-simulation:${env}` });
@@ -88,7 +71,7 @@ function native(s) {
   return out;
 }
 
-const bus = () => m.pubsub.openBus(redis.url);
+const bus = () => m.pubsub.openBus(pipe.redis.url);
 const watch = (runId, timeoutMs = 60000) => m.runs.watchRun({ storage: m.storage, bus: bus(), runId, pollMs: 200, timeoutMs });
 
 async function assertEqualsNative(runId, s) {
@@ -172,12 +155,12 @@ test('cancel: the chunks stop starting new work, the state says cancelled, a can
 test('the watch command cancels a run (--cancel) and exits 4', async () => {
   const watchJs = path.join(__dirname, '..', 'tools', 'watch.js');
   await m.run({ 'request-id': 'watch-cancel', spec: spec({ sample_size: 60000, chunk_size: 200 }) }, context('wc'));
-  const { stderr } = await promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--cancel', '--reason', 'from watch', '--storage', storageDir, '--redis', redis.url, '--timeout', '60']).catch((e) => e);
+  const { stderr } = await promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--cancel', '--reason', 'from watch', '--storage', storageDir, '--redis', pipe.redis.url, '--timeout', '60']).catch((e) => e);
   assert.match(stderr, /cancelled: from watch/);
   await m.invoke.idle();
   const state = await m.runs.readState(m.storage, 'watch-cancel');
   assert.equal(state.status, 'cancelled');
-  await assert.rejects(promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--storage', storageDir, '--redis', redis.url, '--timeout', '10']), (/** @type {Error & {code?: number | string}} */ e) => e.code === 4);
+  await assert.rejects(promisify(execFile)(process.execPath, [watchJs, 'watch-cancel', '--storage', storageDir, '--redis', pipe.redis.url, '--timeout', '10']), (/** @type {Error & {code?: number | string}} */ e) => e.code === 4);
 });
 
 test('one budget per environment over all runs: three DEV runs compute at most 3 chunks at once', async () => {
