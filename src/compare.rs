@@ -62,7 +62,7 @@ impl PairedSums {
 
     /// Means before, after and of the paired difference, in pounds.
     fn change(&self) -> Change {
-        let gbp = |e: Estimate| Estimate::normal(e.value / 100.0, e.se / 100.0);
+        let gbp = |e: Estimate| e.divided(100.0);
         Change {
             before: gbp(Estimate::mean(
                 self.n,
@@ -310,10 +310,14 @@ impl Comparison {
                 .flatten()
             {
                 for e in [change.before, change.after, change.difference] {
-                    row.extend(
-                        [e.value, e.se, e.ci95[0], e.ci95[1]]
-                            .map(|x| format!("{}", (x * 1e9).round() / 1e9)),
-                    );
+                    // R's missing value where there is no standard error (a mean of one profile).
+                    let [low, high] = e.ci95.map_or([None, None], |[l, h]| [Some(l), Some(h)]);
+                    row.extend([Some(e.value), e.se, low, high].map(|x| {
+                        x.map_or_else(
+                            || "NA".to_string(),
+                            |x| format!("{}", (x * 1e9).round() / 1e9),
+                        )
+                    }));
                 }
             }
             w.write_record(&row).expect("writing to memory");
@@ -345,6 +349,7 @@ impl Comparison {
             t.finish(n, ctr);
         }
         self.best_tariff_changed_share = Some(Estimate::share(self.best_tariff_changed, n));
-        self.mean_best_saving_gbp = Some(self.best_saving.change());
+        // No mean of no values: absent when no profile had a current cost and a result on both.
+        self.mean_best_saving_gbp = (self.best_saving.n > 0).then(|| self.best_saving.change());
     }
 }

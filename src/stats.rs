@@ -18,10 +18,11 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 pub struct Estimate {
     /// The estimate.
     pub value: f64,
-    /// Its standard error (0 when there are fewer than two profiles).
-    pub se: f64,
-    /// The 95% interval, `[low, high]`.
-    pub ci95: [f64; 2],
+    /// Its standard error; `None` (JSON `null`, CSV `NA`) for a mean of a single value, whose
+    /// sample variance is undefined: never a false 0.
+    pub se: Option<f64>,
+    /// The 95% interval, `[low, high]`; `None` when `se` is.
+    pub ci95: Option<[f64; 2]>,
 }
 
 impl Estimate {
@@ -39,9 +40,9 @@ impl Estimate {
         let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
         Estimate {
             value: p,
-            se,
+            se: Some(se),
             // At k = 0 (or n) the bound is 0 (or 1) exactly, not a rounding error away from it.
-            ci95: [
+            ci95: Some([
                 if k == 0.0 {
                     0.0
                 } else {
@@ -52,23 +53,20 @@ impl Estimate {
                 } else {
                     (centre + half).min(1.0)
                 },
-            ],
+            ]),
         }
     }
 
     /// The mean of `n` values from their sum and sum of squares, with the standard error of the
-    /// mean (sample variance, n - 1) and the normal interval.
+    /// mean (sample variance, n - 1) and the normal interval; of a single value, no standard
+    /// error nor interval (one value says nothing of the spread).
     pub fn mean(n: u64, sum: f64, sum_sq: f64) -> Estimate {
         if n == 0 {
             return Estimate::zero();
         }
         let nf = n as f64;
         let m = sum / nf;
-        let se = if n > 1 {
-            ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf).sqrt()
-        } else {
-            0.0
-        };
+        let se = (n > 1).then(|| ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf).sqrt());
         Estimate::normal(m, se)
     }
 
@@ -76,16 +74,22 @@ impl Estimate {
     pub fn total(n: u64, sum: f64, sum_sq: f64) -> Estimate {
         let m = Estimate::mean(n, sum, sum_sq);
         let nf = n as f64;
-        Estimate::normal(m.value * nf, m.se * nf)
+        Estimate::normal(m.value * nf, m.se.map(|se| se * nf))
     }
 
-    /// `value +- 1.96 se`.
-    pub fn normal(value: f64, se: f64) -> Estimate {
+    /// `value +- 1.96 se` (no interval without a standard error).
+    pub fn normal(value: f64, se: Option<f64>) -> Estimate {
         Estimate {
             value,
             se,
-            ci95: [value - Z95 * se, value + Z95 * se],
+            ci95: se.map(|se| [value - Z95 * se, value + Z95 * se]),
         }
+    }
+
+    /// The estimate in another unit: its value and standard error divided by `d` (pence to
+    /// pounds: 100), the normal interval around them.
+    pub fn divided(self, d: f64) -> Estimate {
+        Estimate::normal(self.value / d, self.se.map(|se| se / d))
     }
 
     /// Rounded for writing: `digits` decimals on every figure.
@@ -94,16 +98,16 @@ impl Estimate {
         let r = |x: f64| (x * f).round() / f;
         Estimate {
             value: r(self.value),
-            se: r(self.se),
-            ci95: [r(self.ci95[0]), r(self.ci95[1])],
+            se: self.se.map(r),
+            ci95: self.ci95.map(|[low, high]| [r(low), r(high)]),
         }
     }
 
     fn zero() -> Estimate {
         Estimate {
             value: 0.0,
-            se: 0.0,
-            ci95: [0.0, 0.0],
+            se: Some(0.0),
+            ci95: Some([0.0, 0.0]),
         }
     }
 }
@@ -130,12 +134,13 @@ mod tests {
     #[test]
     fn a_share_matches_the_textbook() {
         let e = Estimate::share(30, 200);
-        assert!((e.se - (0.15f64 * 0.85 / 200.0).sqrt()).abs() < 1e-15);
-        assert!(e.ci95[0] < 0.15 && e.ci95[1] > 0.15);
-        let zero = Estimate::share(0, 1000);
-        assert_eq!(zero.ci95[0], 0.0);
+        assert!((e.se.unwrap() - (0.15f64 * 0.85 / 200.0).sqrt()).abs() < 1e-15);
+        let [low, high] = e.ci95.unwrap();
+        assert!(low < 0.15 && high > 0.15);
+        let zero = Estimate::share(0, 1000).ci95.unwrap();
+        assert_eq!(zero[0], 0.0);
         assert!(
-            zero.ci95[1] > 0.0,
+            zero[1] > 0.0,
             "Wilson gives an upper bound above 0 at p = 0"
         );
     }
@@ -152,6 +157,25 @@ mod tests {
             xs.iter().map(|x| x * x).sum(),
         );
         assert!((e.value - m).abs() < 1e-12);
-        assert!((e.se - (var / n).sqrt()).abs() < 1e-12);
+        assert!((e.se.unwrap() - (var / n).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_mean_of_one_value_has_no_standard_error_nor_interval() {
+        // One value says nothing of the spread: no 0 that reads as certainty.
+        let one = Estimate::mean(1, 250.0, 62_500.0);
+        assert_eq!(one.value, 250.0);
+        assert_eq!((one.se, one.ci95), (None, None));
+        let total = Estimate::total(1, 0.3, 0.09);
+        assert_eq!((total.se, total.ci95), (None, None));
+        assert_eq!(one.divided(100.0).value, 2.5);
+        assert_eq!(one.rounded(2).se, None);
+        // Written as JSON null, read back as None.
+        let json = serde_json::to_string(&one).unwrap();
+        assert_eq!(json, r#"{"value":250.0,"se":null,"ci95":null}"#);
+        assert_eq!(serde_json::from_str::<Estimate>(&json).unwrap(), one);
+        // Two equal values: a sample variance of 0, a standard error of 0.
+        let two = Estimate::mean(2, 500.0, 125_000.0);
+        assert_eq!((two.se, two.ci95), (Some(0.0), Some([250.0, 250.0])));
     }
 }

@@ -218,12 +218,12 @@ impl Summary {
                 rank1_share: Estimate::share(t.rank_histogram.first().copied().unwrap_or(0), n),
                 page1_share_of_eligible: Estimate::share(t.impressions, t.eligible),
                 mean_saving_gbp: (t.saving_count > 0).then(|| {
-                    let e = Estimate::mean(
+                    Estimate::mean(
                         t.saving_count,
                         t.saving_total_pence as f64,
                         t.saving_sq_total_pence2 as f64,
-                    );
-                    Estimate::normal(e.value / 100.0, e.se / 100.0)
+                    )
+                    .divided(100.0)
                 }),
                 expected_clicks: Estimate::total(n, clicks, clicks_sq),
             });

@@ -113,31 +113,34 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
         // The share's binomial SE uses n, the brute force n - 1: equal up to sqrt(n / (n - 1)).
         let k = ((n as f64 - 1.0) / n as f64).sqrt();
         assert!(
-            close(p1.before.se, sb * k) && close(p1.after.se, sa * k),
+            close(p1.before.se.unwrap(), sb * k) && close(p1.after.se.unwrap(), sa * k),
             "{}",
             t.id
         );
         let d: Vec<f64> = xs[1].iter().zip(&xs[0]).map(|(a, b)| a - b).collect();
         let (md, sd) = brute(&d);
         assert!(
-            close(p1.difference.value, md) && close(p1.difference.se, sd),
+            close(p1.difference.value, md) && close(p1.difference.se.unwrap(), sd),
             "{}",
             t.id
         );
         let (cb, scb) = brute(&xs[2]);
         let (ca, sca) = brute(&xs[3]);
         let nf = n as f64;
-        assert!(close(clicks.before.value, cb * nf) && close(clicks.before.se, scb * nf));
-        assert!(close(clicks.after.value, ca * nf) && close(clicks.after.se, sca * nf));
+        assert!(close(clicks.before.value, cb * nf) && close(clicks.before.se.unwrap(), scb * nf));
+        assert!(close(clicks.after.value, ca * nf) && close(clicks.after.se.unwrap(), sca * nf));
         let dc: Vec<f64> = xs[3].iter().zip(&xs[2]).map(|(a, b)| a - b).collect();
         let (mdc, sdc) = brute(&dc);
-        assert!(close(clicks.difference.value, mdc * nf) && close(clicks.difference.se, sdc * nf));
+        assert!(
+            close(clicks.difference.value, mdc * nf)
+                && close(clicks.difference.se.unwrap(), sdc * nf)
+        );
         // The summary's own intervals (scenario market) agree with the comparison's "after".
         if let Some(s) = total.tariffs.iter().find(|s| s.id == t.id) {
             let i = s.intervals.unwrap();
             assert!(
-                close(i.page1_share.se, p1.after.se)
-                    && close(i.expected_clicks.se, clicks.after.se)
+                close(i.page1_share.se.unwrap(), p1.after.se.unwrap())
+                    && close(i.expected_clicks.se.unwrap(), clicks.after.se.unwrap())
             );
         }
         checked += 1;
@@ -148,9 +151,9 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
     let (ma, sa) = brute(&best_a);
     let d: Vec<f64> = best_a.iter().zip(&best_b).map(|(a, b)| a - b).collect();
     let (md, sd) = brute(&d);
-    assert!(close(s.before.value, mb / 100.0) && close(s.before.se, sb / 100.0));
-    assert!(close(s.after.value, ma / 100.0) && close(s.after.se, sa / 100.0));
-    assert!(close(s.difference.value, md / 100.0) && close(s.difference.se, sd / 100.0));
+    assert!(close(s.before.value, mb / 100.0) && close(s.before.se.unwrap(), sb / 100.0));
+    assert!(close(s.after.value, ma / 100.0) && close(s.after.se.unwrap(), sa / 100.0));
+    assert!(close(s.difference.value, md / 100.0) && close(s.difference.se.unwrap(), sd / 100.0));
 }
 
 #[test]
@@ -165,13 +168,21 @@ fn paired_differences_are_tighter_than_two_independent_runs() {
             continue;
         }
         // Two independent runs: the variance of a difference is the sum of the variances.
-        let independent = (p1.before.se.powi(2) + p1.after.se.powi(2)).sqrt();
-        assert!(p1.difference.se < independent, "{}: {:?}", t.id, p1);
+        let independent = (p1.before.se.unwrap().powi(2) + p1.after.se.unwrap().powi(2)).sqrt();
+        assert!(
+            p1.difference.se.unwrap() < independent,
+            "{}: {:?}",
+            t.id,
+            p1
+        );
         tighter += 1;
     }
     assert!(tighter >= 2, "tariffs on both markets: {tighter}");
     let s = cmp.mean_best_saving_gbp.unwrap();
-    assert!(s.difference.se < (s.before.se.powi(2) + s.after.se.powi(2)).sqrt());
+    assert!(
+        s.difference.se.unwrap()
+            < (s.before.se.unwrap().powi(2) + s.after.se.unwrap().powi(2)).sqrt()
+    );
 }
 
 #[test]

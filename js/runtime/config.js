@@ -155,7 +155,7 @@ function setting(env, key, name) {
 function positiveInt(value, fallback, key) {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${key}=${value}: give a whole number from 1`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError('InvalidConfig', `${key}=${value}: give a whole number from 1`);
   return n;
 }
 
@@ -183,7 +183,9 @@ const SETTING_OF = new Map(Object.entries(FILE_SETTINGS).map(([key, { variable }
 const unresolved = new WeakMap();
 
 /**
- * The configuration for every environment, from environment variables and the bundle's file.
+ * The configuration for every environment, from environment variables and the bundle's file. The
+ * file is read and checked here; each environment's settings are made on its first use
+ * (`forEnvironment`), so a lambda reads only the settings of the aliases it serves.
  * @param {Record<string, string|undefined>} [env]
  * @param {{file?: string|null, deployed?: boolean}} [options] `file`: the configuration per alias
  *   (default TARIFFSIM_CONFIG_FILE, else config/environments.json when it exists; null: none);
@@ -195,8 +197,12 @@ function loadConfig(env = process.env, options = {}) {
   if (file === undefined) file = env.TARIFFSIM_CONFIG_FILE || (fs.existsSync(ENVIRONMENTS_FILE) ? ENVIRONMENTS_FILE : null);
   const fromFile = file ? readEnvironmentsFile(path.resolve(file)) : {};
   const deployed = options.deployed === undefined ? Boolean(env.AWS_LAMBDA_FUNCTION_NAME) : options.deployed;
-  const byName = {};
-  for (const name of ENVIRONMENTS) {
+  /**
+   * One environment's settings, made on its first request: a cold start reads the variables and
+   * the file of the one environment it serves, not of all three.
+   * @param {string} name
+   */
+  const settingsOf = (name) => {
     const own = fromFile[name] || {};
     const refs = {};
     // A setting: its environment variable (NAME_<ENV>, then NAME), else the file, else undefined.
@@ -264,14 +270,27 @@ function loadConfig(env = process.env, options = {}) {
       for (const key of Object.keys(settings)) if (!Object.hasOwn(refs, key)) plain[key] = settings[key];
       unresolved.set(frozen, { plain, refs, env });
     }
-    byName[name] = frozen;
-  }
+    return frozen;
+  };
+  /** Each environment's settings once made. */
+  const byName = new Map();
   const logFormat = (env.AWS_LAMBDA_LOG_FORMAT || env.TARIFFSIM_LOG_FORMAT || 'text').toUpperCase() === 'JSON' ? 'json' : 'text';
   return Object.freeze({
     /** Whether the price handler primes itself during init (TARIFFSIM_PRIME=1). */
     prime: env.TARIFFSIM_PRIME === '1',
-    /** The settings for requests of environment `name` (DEV for anything unknown). */
-    forEnvironment: (name) => byName[name] || byName.DEV,
+    /**
+     * The settings for requests of environment `name` (DEV for anything unknown), made on first
+     * use: a setting with a bad value (TARIFFSIM_MAX_DEPTH=x) throws InvalidConfig, naming it.
+     */
+    forEnvironment: (name) => {
+      const known = ENVIRONMENTS.includes(name) ? name : 'DEV';
+      let settings = byName.get(known);
+      if (settings === undefined) {
+        settings = settingsOf(known);
+        byName.set(known, settings);
+      }
+      return settings;
+    },
     logFormat,
     /** In Lambda a record's lines are joined by CR, so CloudWatch keeps a stack as one event. */
     lineBreak: env.AWS_LAMBDA_FUNCTION_NAME ? '\r' : '\n',

@@ -37,7 +37,12 @@ function rootsOf() {
   const { config } = require('./config');
   const { ENVIRONMENTS } = require('./environment');
   for (const env of ENVIRONMENTS) {
-    const settings = config.forEnvironment(env);
+    let settings;
+    try {
+      settings = config.forEnvironment(env);
+    } catch {
+      continue; // a setting with a bad value (InvalidConfig, reported where it is used)
+    }
     for (const [key, variable] of FOLDERS) {
       let value;
       try {

@@ -250,9 +250,11 @@ function wrapHandler(lambda, work, options = {}) {
   return async function handler(event, context) {
     const started = nowMs();
     const env = environmentOf(context);
-    const settings = cfg.forEnvironment(env.name);
-    let log = logger.bind(env.name, (context && context.awsRequestId) || 'no-request-id', settings.logLevel);
+    let log = logger.bind(env.name, (context && context.awsRequestId) || 'no-request-id');
     try {
+      // Made on the environment's first request: a bad setting is this request's InvalidConfig.
+      const settings = cfg.forEnvironment(env.name);
+      if (settings.logLevel !== 'INFO') log = logger.bind(env.name, log.requestId, settings.logLevel);
       const input = decodeInput(event, settings.maxPayloadBytes);
       const requestId = requestIdOf(input, context);
       if (requestId !== log.requestId) log = logger.bind(env.name, requestId, settings.logLevel);

@@ -95,5 +95,18 @@ test('configuration follows the alias: NAME_<ENV> wins over NAME', () => {
   assert.equal(loadConfig({}).forEnvironment('DEV').builtinMarkets.sample.endsWith('data/sample/market.json'), true);
   assert.equal(loadConfig({ AWS_LAMBDA_LOG_FORMAT: 'JSON' }).logFormat, 'json');
   assert.equal(loadConfig({ AWS_LAMBDA_FUNCTION_NAME: 'f' }).lineBreak, '\r');
-  assert.throws(() => loadConfig({ TARIFFSIM_MAX_PROFILES: 'many' }));
+  // A bad value is refused when its environment's settings are first asked for.
+  const many = loadConfig({ TARIFFSIM_MAX_PROFILES: 'many' });
+  assert.throws(() => many.forEnvironment('PROD'), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && /TARIFFSIM_MAX_PROFILES=many/.test(e.message));
+});
+
+test('a setting with a bad value is a typed InvalidConfig for that environment only, logged', async () => {
+  // Each environment's settings are made on its first request: a bad value for one alias fails
+  // that alias's requests with a clear error, not the init of every lambda of the function.
+  const { handler, lines } = harness(echo, { TARIFFSIM_MAX_DEPTH_PROD: 'eight' });
+  assert.equal((await handler({}, context('context-staging.json'))).env, 'STAGING');
+  await assert.rejects(handler({}, context('context-prod.json')), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && e.message === 'TARIFFSIM_MAX_DEPTH=eight: give a whole number from 1');
+  assert.match(lines.at(-1), /\[PROD\]\[6f1c2b8e-0c1d-4a5e-9f00-000000000003\]\[ERROR\] -- echo failed after [\d.]+ ms\nInvalidConfig: TARIFFSIM_MAX_DEPTH=eight/);
+  // and again on the next request: nothing half-made is kept
+  await assert.rejects(handler({}, context('context-prod.json')), (/** @type {Error} */ e) => e.name === 'InvalidConfig');
 });

@@ -286,19 +286,22 @@ fn headline(summary: &Summary) -> String {
     let mut summary = summary.clone();
     summary.finish();
     let mut out = String::new();
-    let pct = |e: &tariffsim::stats::Estimate| {
-        format!(
+    // "95% CI low to high" of an estimate, or why there is none (a mean of a single profile).
+    let ci = |e: &tariffsim::stats::Estimate, f: &dyn Fn(f64) -> String| match e.ci95 {
+        Some([low, high]) => format!("95% CI {} to {}", f(low), f(high)),
+        None => "no interval: one profile".to_string(),
+    };
+    let pct = |e: &tariffsim::stats::Estimate| match e.ci95 {
+        Some([low, high]) => format!(
             "{:.2}% (95% CI {:.2}-{:.2}%)",
             100.0 * e.value,
-            100.0 * e.ci95[0],
-            100.0 * e.ci95[1]
-        )
+            100.0 * low,
+            100.0 * high
+        ),
+        None => format!("{:.2}% ({})", 100.0 * e.value, ci(e, &|x| x.to_string())),
     };
     let num = |e: &tariffsim::stats::Estimate| {
-        format!(
-            "{:.0} (95% CI {:.0} to {:.0})",
-            e.value, e.ci95[0], e.ci95[1]
-        )
+        format!("{:.0} ({})", e.value, ci(e, &|x| format!("{x:.0}")))
     };
     for t in summary.tariffs.iter().filter(|t| t.hypothetical) {
         let Some(i) = &t.intervals else { continue };
@@ -320,12 +323,11 @@ fn headline(summary: &Summary) -> String {
         if let (Some(s), Some(changed)) = (&c.mean_best_saving_gbp, &c.best_tariff_changed_share) {
             let _ = writeln!(
                 out,
-                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2} GBP, 95% CI {:+.2} to {:+.2}); best tariff changed for {}",
+                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2} GBP, {}); best tariff changed for {}",
                 s.before.value,
                 s.after.value,
                 s.difference.value,
-                s.difference.ci95[0],
-                s.difference.ci95[1],
+                ci(&s.difference, &|x| format!("{x:+.2}")),
                 pct(changed)
             );
         }
@@ -342,8 +344,11 @@ fn headline(summary: &Summary) -> String {
         for (t, d) in losers.iter().take(5) {
             let _ = writeln!(
                 out,
-                "    {} ({}): {:+.0} clicks (95% CI {:+.0} to {:+.0})",
-                t.id, t.supplier, d.value, d.ci95[0], d.ci95[1]
+                "    {} ({}): {:+.0} clicks ({})",
+                t.id,
+                t.supplier,
+                d.value,
+                ci(d, &|x| format!("{x:+.0}"))
             );
         }
     }

@@ -3,7 +3,8 @@
 //! A regular file is written under a temporary name in its own folder (`.NAME.tmp-PID`, hidden and
 //! obviously not an output) and renamed onto its name only once every byte is written and synced,
 //! so a reader never finds a cut-off file under an output's name. The temporary file is removed on
-//! any error; a killed process can leave one behind, never a file under the output's name.
+//! any error; a killed process can leave one behind, never a file under the output's name, and
+//! the next write of that output removes it once its process is gone.
 //!
 //! Special files (`/dev/null`, `/dev/stdout`, a FIFO, anything under `/dev/` or `/proc/`) cannot
 //! be renamed onto: they are written directly, and never removed.
@@ -46,6 +47,39 @@ fn temporary_for(path: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(path.with_file_name(tmp_name)))
 }
 
+/// Removes the temporary files of `path` that killed processes left (`.NAME.tmp-PID` whose
+/// process is gone): where processes can be looked up (`/proc`), never a live writer's file.
+/// Best effort: a leftover that cannot be removed stays, harmless.
+fn remove_dead_temporaries(path: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .map(|p| p == std::process::id() || proc.join(pid).exists());
+        if alive == Ok(false) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// An output file being written: buffered, checked at every step, and closed only by
 /// [`Output::finish`]. Dropped unfinished (an error), its temporary file is removed.
 pub struct Output {
@@ -68,6 +102,9 @@ impl Output {
                 .with_context(|| format!("[WriteFailed] cannot create folder {}", dir.display()))?;
         }
         let tmp = temporary_for(path)?;
+        if tmp.is_some() {
+            remove_dead_temporaries(path);
+        }
         // (A temporary file left by a killed process with the same id is truncated.)
         let file =
             File::create(tmp.as_deref().unwrap_or(path)).with_context(|| write_failed(path))?;

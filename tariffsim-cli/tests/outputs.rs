@@ -118,7 +118,8 @@ fn an_interrupted_run_leaves_no_output_only_a_hidden_temporary_file() {
     assert_eq!(names(&out), [tmp]);
     // The next run is not confused by the leftover, and finishes as usual.
     ok(simulate(&s, &out, &[]));
-    assert!(names(&out).iter().filter(|n| n.ends_with(".csv")).count() == 2);
+    // and removes it, its process being gone.
+    assert_eq!(names(&out), RUN_FILES);
 }
 
 #[test]
@@ -329,4 +330,58 @@ fn a_full_disk_is_exit_1_and_leaves_no_file_of_the_run() {
         &["[WriteFailed]", "m.json"],
     );
     assert!(names(&out).is_empty(), "left {:?}", names(&out));
+}
+
+#[test]
+fn a_mean_of_one_profile_has_no_standard_error_rather_than_zero() {
+    // A run of a single profile: a share has its binomial interval, but a mean of one value (the
+    // clicks per profile, the paired differences) has no sample variance. Its se and interval are
+    // null in JSON and NA in the CSV, not a 0 that reads as certainty.
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = spec(dir.path(), true);
+    let mut one: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
+    one["sample_size"] = 1.into();
+    std::fs::write(&spec_path, serde_json::to_vec(&one).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let run = ok(tariffsim(&[
+        "simulate",
+        spec_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let headline = String::from_utf8_lossy(&run.stdout);
+    assert!(headline.contains("no interval: one profile"), "{headline}");
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let iv = &summary["tariffs"][0]["intervals"];
+    assert!(iv["page1_share"]["se"].is_number(), "{iv}");
+    assert!(iv["page1_share"]["ci95"].is_array(), "{iv}");
+    assert!(iv["expected_clicks"]["se"].is_null(), "{iv}");
+    assert!(iv["expected_clicks"]["ci95"].is_null(), "{iv}");
+
+    let comparison: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).unwrap()).unwrap();
+    let d = &comparison["tariffs"][0]["page1_share"]["difference"];
+    assert!(
+        d["value"].is_number() && d["se"].is_null() && d["ci95"].is_null(),
+        "{d}"
+    );
+
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    for name in [
+        "page1_share_difference_se",
+        "page1_share_difference_lo",
+        "page1_share_difference_hi",
+        "expected_clicks_after_se",
+    ] {
+        assert_eq!(col(name), "NA", "{name}");
+    }
+    assert_ne!(col("page1_share_after_se"), "NA");
+    assert_ne!(col("page1_share_difference"), "NA");
 }

@@ -105,13 +105,18 @@ function fmt(v, digits, sign = false) {
 }
 const pct = (v, sign = false) => `${fmt(100 * v, 2, sign)}%`;
 const gbp = (v, sign = false) => (sign && v > 0 ? '+' : v < 0 ? '-' : '') + `£${fmt(Math.abs(v), 2)}`;
-/** "(95% CI lo to hi)" of an estimate {value, se, ci95}, each bound formatted by `f`. */
-const ci = (e, f) => (e ? `(95% CI ${f(e.ci95[0])} to ${f(e.ci95[1])})` : '');
+/**
+ * "(95% CI lo to hi)" of an estimate {value, se, ci95}, each bound formatted by `f`; a mean of a
+ * single profile has no interval (se and ci95 are null).
+ */
+const ci = (e, f) => (e ? (e.ci95 ? `(95% CI ${f(e.ci95[0])} to ${f(e.ci95[1])})` : '(no interval: one profile)') : '');
+/** An estimate's interval bounds, [null, null] when it has none. */
+const bounds = (e, scale = 1) => (e.ci95 ? [e.ci95[0] * scale, e.ci95[1] * scale] : [null, null]);
 
 /** Puts an estimate's figures on an element too (data-value, data-lo, data-hi) for scripts and tests. */
 function setEstimate(el, text, value, lo, hi) {
   el.textContent = text;
-  Object.assign(el.dataset, { value: String(value), lo: String(lo), hi: String(hi) });
+  Object.assign(el.dataset, { value: String(value), lo: lo === null ? '' : String(lo), hi: hi === null ? '' : String(hi) });
 }
 
 async function getJson(url) {
@@ -179,11 +184,12 @@ async function showSummary(runId, tariffId, final) {
  */
 function measureOf(t, measure, profiles) {
   if (measure === 'impressions') {
-    const d = t.page1_share.difference;
-    return { before: t.impressions_before, after: t.impressions_after, value: t.impressions_difference, lo: d.ci95[0] * profiles, hi: d.ci95[1] * profiles };
+    const [lo, hi] = bounds(t.page1_share.difference, profiles);
+    return { before: t.impressions_before, after: t.impressions_after, value: t.impressions_difference, lo, hi };
   }
   const e = t.expected_clicks;
-  return { before: e.before.value, after: e.after.value, value: e.difference.value, lo: e.difference.ci95[0], hi: e.difference.ci95[1] };
+  const [lo, hi] = bounds(e.difference);
+  return { before: e.before.value, after: e.after.value, value: e.difference.value, lo, hi };
 }
 
 /** The existing tariffs (not the hypothetical ones) that lose or gain most, most lost first. */
@@ -217,8 +223,9 @@ function drawMovers(comparison) {
   body.textContent = '';
   for (const r of rows) {
     const tr = body.insertRow();
-    Object.assign(tr.dataset, { id: r.t.id, value: String(r.value), lo: String(r.lo), hi: String(r.hi) });
-    for (const text of [`${r.t.supplier}: ${r.t.id}`, fmt(r.before, digits), fmt(r.after, digits), fmt(r.value, digits, true), `${fmt(r.lo, digits, true)} to ${fmt(r.hi, digits, true)}`]) tr.insertCell().textContent = text;
+    Object.assign(tr.dataset, { id: r.t.id, value: String(r.value), lo: r.lo === null ? '' : String(r.lo), hi: r.hi === null ? '' : String(r.hi) });
+    const interval = r.lo === null ? 'none (one profile)' : `${fmt(r.lo, digits, true)} to ${fmt(r.hi, digits, true)}`;
+    for (const text of [`${r.t.supplier}: ${r.t.id}`, fmt(r.before, digits), fmt(r.after, digits), fmt(r.value, digits, true), interval]) tr.insertCell().textContent = text;
   }
 }
 
@@ -227,9 +234,11 @@ async function showComparison(runId) {
   const c = await getJson(`/api/runs/${id}/comparison`);
   $('c-profiles').textContent = c.profiles.toLocaleString('en-GB');
   const s = c.mean_best_saving_gbp;
-  setEstimate($('c-saving'), `${gbp(s.before.value)} before, ${gbp(s.after.value)} after: ${gbp(s.difference.value, true)} ${ci(s.difference, (v) => gbp(v, true))}`, s.difference.value, s.difference.ci95[0], s.difference.ci95[1]);
+  // Absent when no profile had a current cost and a result on both markets.
+  if (s) setEstimate($('c-saving'), `${gbp(s.before.value)} before, ${gbp(s.after.value)} after: ${gbp(s.difference.value, true)} ${ci(s.difference, (v) => gbp(v, true))}`, s.difference.value, ...bounds(s.difference));
+  else setEstimate($('c-saving'), 'none: no profile had a current cost and a result on both markets', '', null, null);
   const b = c.best_tariff_changed_share;
-  setEstimate($('c-best-changed'), `${pct(b.value)} ${ci(b, (v) => pct(v))}`, b.value, b.ci95[0], b.ci95[1]);
+  setEstimate($('c-best-changed'), `${pct(b.value)} ${ci(b, (v) => pct(v))}`, b.value, ...bounds(b));
   const added = c.tariffs.filter((t) => t.hypothetical);
   $('c-hypothetical').textContent = added.length
     ? added.map((t) => `${t.supplier} (${t.id}): ${fmt(t.impressions_difference, 0, true)} impressions, ${fmt(t.expected_clicks.difference.value, 1, true)} expected clicks ${ci(t.expected_clicks.difference, (v) => fmt(v, 1, true))}`).join('; ')
