@@ -25,7 +25,8 @@ before(async () => {
   delete process.env.AWS_LAMBDA_FUNCTION_NAME;
   delete process.env.REDIS_URL;
   const { buildServer } = require('../server/server');
-  app = buildServer();
+  // A run that does not exist is given up on after 2 s (default 30 s).
+  app = buildServer({ unknownRunMs: 2000 });
   endpoint = await app.listen({ host: '127.0.0.1', port: 0 });
   const { chromium } = require('playwright-core');
   browser = await chromium.launch({
@@ -124,5 +125,14 @@ test('invalid input is shown next to its field', async () => {
   await page.waitForFunction(() => document.querySelector('.error[data-for="filter"]').textContent.length > 0 || document.querySelector('.error[data-for="form"]').textContent.length > 0);
   const msg = (await page.textContent('.error[data-for="filter"]')) + (await page.textContent('.error[data-for="form"]'));
   assert.match(msg, /region|population/i);
+  await page.close();
+});
+
+test('an address naming no run says there is none, and stops waiting', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${endpoint}/?run=no-such-run`);
+  await page.waitForSelector('body[data-state="unknown"]', { timeout: 15000 });
+  assert.match(await page.textContent('.error[data-for="form"]'), /no run no-such-run in this storage after 2 s: check the run id/);
+  assert.equal(await page.isHidden('#cancel'), true, 'nothing to cancel');
   await page.close();
 });

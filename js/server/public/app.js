@@ -325,6 +325,10 @@ function follow(runId, tariffId) {
       const reason = (final.cancellation || {}).reason;
       if (reason) $('status').textContent += ` (${reason})`;
       document.body.dataset.state = 'cancelled';
+    } else if (final.status === 'unknown') {
+      // The server found no such run in its wait (`unknownRunMs`): not a failure of a run.
+      showError('form', final.reason || `there is no run ${runId}`);
+      document.body.dataset.state = 'unknown';
     } else {
       const failure = final.failure || {};
       showError(fieldOf({ errorType: failure.error_type, errorMessage: failure.reason }), failure.reason || final.status);
