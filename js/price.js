@@ -81,7 +81,7 @@ function marketKey(instance, market, config) {
       throw e;
     }
   }
-  if (isObject(market)) return instance.engine.loadMarket(Buffer.from(JSON.stringify(market)));
+  if (isObject(market)) return instance.engine.loadInlineMarket(Buffer.from(JSON.stringify(market)));
   throw invalid('market must be a stored market name or a market object');
 }
 

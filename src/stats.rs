@@ -19,7 +19,7 @@ pub struct Estimate {
     /// The estimate.
     pub value: f64,
     /// Its standard error; `None` (JSON `null`, CSV `NA`) for a mean of a single value, whose
-    /// sample variance is undefined: never a false 0.
+    /// sample variance is undefined, and for a share or mean of no values: never a false 0.
     pub se: Option<f64>,
     /// The 95% interval, `[low, high]`; `None` when `se` is.
     pub ci95: Option<[f64; 2]>,
@@ -103,11 +103,12 @@ impl Estimate {
         }
     }
 
+    /// Of no values: 0, with no standard error nor interval (nothing is known, not 0 for sure).
     fn zero() -> Estimate {
         Estimate {
             value: 0.0,
-            se: Some(0.0),
-            ci95: Some([0.0, 0.0]),
+            se: None,
+            ci95: None,
         }
     }
 }
@@ -174,6 +175,9 @@ mod tests {
         let json = serde_json::to_string(&one).unwrap();
         assert_eq!(json, r#"{"value":250.0,"se":null,"ci95":null}"#);
         assert_eq!(serde_json::from_str::<Estimate>(&json).unwrap(), one);
+        // A share of no profiles (a tariff eligible for none): 0, and nothing known about it.
+        let none = Estimate::share(0, 0);
+        assert_eq!((none.value, none.se, none.ci95), (0.0, None, None));
         // Two equal values: a sample variance of 0, a standard error of 0.
         let two = Estimate::mean(2, 500.0, 125_000.0);
         assert_eq!((two.se, two.ci95), (Some(0.0), Some([250.0, 250.0])));

@@ -117,17 +117,35 @@ function isSecretRef(value) {
 }
 
 /**
+ * The configuration file as messages name it: relative to the task root when it lies there
+ * (`config/environments.json`), else by the variable that named it, never by absolute path (an
+ * init error reaches the caller).
+ * @param {string} file absolute path
+ */
+function shownFile(file) {
+  const rel = path.relative(ROOT, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : '$TARIFFSIM_CONFIG_FILE';
+}
+
+/**
  * The file's settings per environment, checked: known environments and settings only, values of
  * the right kind, secrets as references.
  * @returns {Record<string, Record<string, unknown>>}
  */
 function readEnvironmentsFile(file) {
   let parsed;
+  let text;
   try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError('InvalidConfig', `${file}: ${e.message}`);
+    throw new ConfigError('InvalidConfig', `${shownFile(file)} cannot be read (${e.code || e.name})`);
   }
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('InvalidConfig', `${shownFile(file)} is not JSON: ${e.message}`);
+  }
+  file = shownFile(file);
   const envs = parsed && parsed.environments;
   if (envs === null || typeof envs !== 'object' || Array.isArray(envs)) throw new ConfigError('InvalidConfig', `${file}: give {"environments": {"DEV": {...}, "STAGING": {...}, "PROD": {...}}}`);
   for (const [name, values] of Object.entries(envs)) {
@@ -152,10 +170,17 @@ function setting(env, key, name) {
   return shared !== undefined && shared !== '' ? shared : undefined;
 }
 
-function positiveInt(value, fallback, key) {
+/**
+ * A whole number from 1, or `fallback` when not given.
+ * @param {string|undefined} value
+ * @param {number} fallback
+ * @param {() => string} source where the value came from, for the message (`TARIFFSIM_MAX_DEPTH_PROD`,
+ *   `config/environments.json PROD.maxDepth`)
+ */
+function positiveInt(value, fallback, source) {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError('InvalidConfig', `${key}=${value}: give a whole number from 1`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError('InvalidConfig', `${source()}=${value}: give a whole number from 1`);
   return n;
 }
 
@@ -205,12 +230,19 @@ function loadConfig(env = process.env, options = {}) {
   const settingsOf = (name) => {
     const own = fromFile[name] || {};
     const refs = {};
+    /** Where each setting read came from, for messages: the variable, or the file and its key. */
+    const sources = {};
     // A setting: its environment variable (NAME_<ENV>, then NAME), else the file, else undefined.
     const get = (key) => {
       const fromEnv = setting(env, key, name);
-      if (fromEnv !== undefined) return fromEnv;
+      if (fromEnv !== undefined) {
+        const ownName = `${key}_${name}`;
+        sources[key] = env[ownName] !== undefined && env[ownName] !== '' ? ownName : key;
+        return fromEnv;
+      }
       const fileKey = SETTING_OF.get(key);
       if (fileKey === undefined || !Object.hasOwn(own, fileKey) || (FILE_SETTINGS[fileKey].where && !deployed)) return undefined;
+      sources[key] = `${shownFile(/** @type {string} */ (file))} ${name}.${fileKey}`;
       const value = own[fileKey];
       if (isSecretRef(value)) {
         refs[fileKey] = value;
@@ -220,6 +252,8 @@ function loadConfig(env = process.env, options = {}) {
       // A folder in the file is relative to the task root (the root of the zip).
       return fileKey.endsWith('Dir') ? path.resolve(ROOT, String(value)) : String(value);
     };
+    /** A whole-number setting, or its default. */
+    const count = (key, fallback) => positiveInt(get(key), fallback, () => sources[key]);
     const folder = (key) => {
       const value = get(key);
       return value === undefined ? undefined : path.resolve(value);
@@ -234,22 +268,22 @@ function loadConfig(env = process.env, options = {}) {
       dataDir: folder('TARIFFSIM_DATA_DIR') || path.join(ROOT, 'data'),
       outDir,
       maxPayloadBytes: LAMBDA_PAYLOAD_LIMIT,
-      maxProfiles: positiveInt(get('TARIFFSIM_MAX_PROFILES'), 100, 'TARIFFSIM_MAX_PROFILES'),
+      maxProfiles: count('TARIFFSIM_MAX_PROFILES', 100),
       debugHooks: name === 'DEV' && get('TARIFFSIM_DEBUG_HOOKS') === '1',
       logLevel: (env.AWS_LAMBDA_LOG_LEVEL || get('TARIFFSIM_LOG_LEVEL') || 'INFO').toUpperCase(),
       storage: get('TARIFFSIM_STORAGE') || outDir,
       s3Endpoint: get('TARIFFSIM_S3_ENDPOINT') || null,
       redisUrl: get('REDIS_URL') || null,
-      chunkBudget: positiveInt(get('TARIFFSIM_CHUNK_BUDGET'), CHUNK_BUDGET[name], 'TARIFFSIM_CHUNK_BUDGET'),
-      maxSampleSize: positiveInt(get('TARIFFSIM_MAX_SAMPLE_SIZE'), MAX_SAMPLE_SIZE[name], 'TARIFFSIM_MAX_SAMPLE_SIZE'),
-      leaseMs: positiveInt(get('TARIFFSIM_LEASE_MS'), 60_000, 'TARIFFSIM_LEASE_MS'),
-      stallMs: positiveInt(get('TARIFFSIM_STALL_MS'), 900_000, 'TARIFFSIM_STALL_MS'),
-      sweepMs: positiveInt(get('TARIFFSIM_SWEEP_MS'), 5_000, 'TARIFFSIM_SWEEP_MS'),
-      maxDepth: positiveInt(get('TARIFFSIM_MAX_DEPTH'), 8, 'TARIFFSIM_MAX_DEPTH'),
+      chunkBudget: count('TARIFFSIM_CHUNK_BUDGET', CHUNK_BUDGET[name]),
+      maxSampleSize: count('TARIFFSIM_MAX_SAMPLE_SIZE', MAX_SAMPLE_SIZE[name]),
+      leaseMs: count('TARIFFSIM_LEASE_MS', 60_000),
+      stallMs: count('TARIFFSIM_STALL_MS', 900_000),
+      sweepMs: count('TARIFFSIM_SWEEP_MS', 5_000),
+      maxDepth: count('TARIFFSIM_MAX_DEPTH', 8),
       lambdaEndpoint: get('TARIFFSIM_LAMBDA_ENDPOINT') || null,
       arnPattern: get('TARIFFSIM_ARN_PATTERN') || null,
       functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || FUNCTION_PREFIX,
-      retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, 'TARIFFSIM_RETRY_DELAYS_MS')),
+      retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, () => sources.TARIFFSIM_RETRY_DELAYS_MS)),
       failChunks: name === 'DEV' ? get('TARIFFSIM_FAIL_CHUNKS') || null : null,
     };
     // A setting given by reference reads as an error until resolved: never a silent default.

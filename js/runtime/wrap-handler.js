@@ -39,8 +39,9 @@ function pathOf(parent, key) {
 /**
  * Refuses a value nested deeper than `maxNesting` levels, or holding a whole number beyond
  * ±(2^53 − 1): JSON numbers are read as doubles, and from 2^53 on not every whole number is one
- * (2^53 + 1 reads as 2^53), so such a number would not mean what was sent. Iterative: any depth is
- * checked without recursion.
+ * (2^53 + 1 reads as 2^53), so such a number would not mean what was sent; or a number that is not
+ * finite (JSON's `1e400` reads as Infinity, which JSON cannot write again: it would become
+ * `null`, and a field's default). Iterative: any depth is checked without recursion.
  * @param {unknown} value a decoded JSON value
  * @param {string} [what] what the value is, for messages (`the input`, `the run spec`)
  * @param {number} [maxNesting]
@@ -83,7 +84,8 @@ function walkJson(value, what, maxNesting) {
       values[top] = undefined;
       if (typeof v === 'number') {
         bytes += 24;
-        if (Number.isInteger(v) && !Number.isSafeInteger(v)) return refuse(value, what, maxNesting);
+        // An integer beyond 2^53 - 1, or a number JSON.parse read as ±Infinity (1e400) or NaN.
+        if (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v))) return refuse(value, what, maxNesting);
         continue;
       }
       if (typeof v === 'string') {
@@ -145,6 +147,9 @@ function refuse(value, what, maxNesting) {
   while (stack.length > 0) {
     const [v, depth, place] = stack.pop();
     if (typeof v === 'number') {
+      if (!Number.isFinite(v)) {
+        throw typed(codes.InvalidRequest, `${place === null ? what : where(place)} is a number too large for a double (it reads as ${v}): give a finite number`);
+      }
       if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
         throw typed(
           codes.InvalidRequest,
@@ -166,6 +171,9 @@ function refuse(value, what, maxNesting) {
   throw new Error('walkJson found a fault that its second walk did not: this is a bug');
 }
 
+/** Strict UTF-8: bytes that are not UTF-8 are refused, never replaced by U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function tooLarge(bytes, limit) {
   return typed(codes.PayloadTooLarge, `the input is ${bytes} bytes: Lambda accepts at most ${limit} bytes; pass large data by reference`);
 }
@@ -181,7 +189,12 @@ function decodeInput(event, limit) {
   if (typeof event === 'string' || event instanceof Uint8Array) {
     const bytes = typeof event === 'string' ? byteLength(event) : event.byteLength;
     if (bytes > limit) throw tooLarge(bytes, limit);
-    const text = typeof event === 'string' ? event : Buffer.from(event.buffer, event.byteOffset, event.byteLength).toString('utf8');
+    let text;
+    try {
+      text = typeof event === 'string' ? event : utf8.decode(event);
+    } catch {
+      throw typed(codes.InvalidJson, 'the input is not UTF-8 text: JSON must be UTF-8');
+    }
     try {
       input = JSON.parse(text);
     } catch (e) {

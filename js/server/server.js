@@ -52,9 +52,26 @@ const STATUS_BY_ERROR = Object.freeze({
   RunExists: 409,
   SampleSizeTooLarge: 400,
   RecursionLimit: 508,
+  // The caller's to fix: ask for fewer profiles or rows.
+  ResponseTooLarge: 400,
+  // The deployment's, not the request's: a setting or a stored snapshot that is broken.
+  InvalidConfig: 500,
+  InvalidSnapshot: 500,
   WasmTrap: 500,
   InternalError: 500,
 });
+
+/** Strict UTF-8: a body that is not UTF-8 is refused, never read with U+FFFD in its place. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A request body as text, or null when it is not UTF-8. */
+function utf8Text(body) {
+  try {
+    return UTF8.decode(body);
+  } catch {
+    return null;
+  }
+}
 
 /** HTTP status for a lambda's typed error: 4xx for what the caller can fix, else 500. */
 function statusOf(err) {
@@ -223,8 +240,10 @@ function buildServer(options = {}) {
       if (e.tooLarge) return reply.code(413).header('connection', 'close').send({ errorType: 'RequestTooLargeException', errorMessage: `a request must be smaller than ${e.limit} bytes` });
       throw e;
     }
+    const text = utf8Text(body);
+    if (text === null) return reply.code(400).send({ errorType: 'InvalidJson', errorMessage: 'the input is not UTF-8 text: JSON must be UTF-8' });
     try {
-      const { result } = await invokeWithTail(runner, target, body.length ? body.toString('utf8') : '{}', lambdaContext(functionName(target), request.query.env || null));
+      const { result } = await invokeWithTail(runner, target, text.length ? text : '{}', lambdaContext(functionName(target), request.query.env || null));
       return reply.code(200).type('application/json').send(JSON.stringify(result === undefined ? null : result));
     } catch (err) {
       return reply.code(statusOf(err)).send(errorBody(err));
@@ -252,7 +271,9 @@ function buildServer(options = {}) {
       }
       throw e;
     }
-    const event = body.length ? body.toString('utf8') : '{}';
+    const text = utf8Text(body);
+    if (text === null) return awsError(reply, 400, 'InvalidRequestContentException', 'Could not parse request body into json: the payload is not UTF-8 text');
+    const event = text.length ? text : '{}';
     try {
       JSON.parse(event);
     } catch {

@@ -414,6 +414,29 @@ test('whole numbers beyond 2^53: 400 InvalidRequest naming the field, never a 50
   assert.equal(seed.status, 200, seed.text);
 });
 
+test('numbers JSON reads as Infinity and bytes that are not UTF-8 are refused, never priced on a default or a U+FFFD', async () => {
+  const generation = engine.generation();
+  for (const [body, field] of [
+    ['{"market": "sample", "page_size": 1, "profile": {"visit_id": "a", "region": "C", "elec_kwh": 1e400}}', 'profile.elec_kwh'],
+    ['{"market": "sample", "page_size": 1, "profile": {"visit_id": "a", "region": "C", "gas_kwh": -1e400}}', 'profile.gas_kwh'],
+    ['{"market": "sample", "profile": {"region": "C"}, "hypothetical_tariffs": [{"id": "x", "term_months": 1e400}]}', 'hypothetical_tariffs[0].term_months'],
+  ]) {
+    const res = await rest('price', body);
+    refused(res, 400, 'InvalidRequest');
+    assert.equal(res.json.errorMessage, `${field} is a number too large for a double (it reads as ${body.includes('-1e400') ? '-' : ''}Infinity): give a finite number`);
+    functionError(await invoke('tariffsim-price', body), 'InvalidRequest');
+  }
+  const notUtf8 = Buffer.concat([Buffer.from('{"market": "sample", "page_size": 1, "profile": {"visit_id": "a'), Buffer.from([0xff]), Buffer.from('", "region": "C"}}')]);
+  refused(await rest('price', notUtf8), 400, 'InvalidJson');
+  refused(await invoke('tariffsim-price', notUtf8), 400, 'InvalidRequestContentException');
+  // A handler given the bytes themselves (as a test or another runtime may) refuses them alike.
+  const { handler } = require('../price');
+  await assert.rejects(handler(notUtf8, {}), (/** @type {Error} */ e) => e.name === 'InvalidJson' && /not UTF-8/.test(e.message));
+  assert.equal(engine.generation(), generation);
+  const ok = await rest('price', '{"market": "sample", "page_size": 1, "profile": {"visit_id": "a", "region": "C"}}');
+  assert.equal(ok.status, 200, ok.text);
+});
+
 test('sizes and money a caller can give are typed 4xx through the lambdas: stacked price moves, a 5 MB visit id, 10 MB payloads', async () => {
   // Twelve +1000% price moves would overflow: the core refuses the change that leaves its limits.
   const changes = Array.from({ length: 12 }, () => ({ op: 'move_prices', percent: 1000 }));

@@ -171,7 +171,13 @@ test('error paths are typed errors whose name is the code', async () => {
   await fails({ market: 'sample' }, 'InvalidRequest');
   await fails({ market: '../secrets', profile: { region: 'C' } }, 'InvalidRequest');
   await fails({ market: 'sample', profiles: Array.from({ length: 101 }, () => ({ region: 'C' })) }, 'InvalidRequest');
-  await fails({ market: { as_of: '2026-07-01', tariffs: 'none' }, profile: { region: 'C' } }, 'InvalidMarketJson');
+  // JSON the handler wrote again from the caller's objects: a field is named by its path in the
+  // request, never by a line and column of that JSON.
+  const inline = await fails({ market: { as_of: '2026-07-01', tariffs: 'none' }, profile: { region: 'C' } }, 'InvalidMarketJson');
+  assert.equal(inline.message, 'market.tariffs: invalid type: string "none", expected a sequence');
+  const change = await fails({ market: 'sample', profile: { region: 'C' }, scenario: { changes: [{ op: 'move_prices', percent: 'five' }] } }, 'InvalidScenarioJson');
+  assert.match(change.message, /^scenario\.changes\[0\](\.percent)?: /);
+  assert.doesNotMatch(change.message, /line|column/);
   await fails({ market: 'sample', profile: { region: 'C' }, scenario: { changes: [{ op: 'remove_tariff', id: 'nope' }] } }, 'UnknownTariff');
   const dup = fixture('price-hypothetical.json');
   dup.hypothetical_tariffs[0].id = 'octopus-energy-svt';

@@ -73,6 +73,10 @@ test('REST: each lambda at POST /lambdas/<name>, errors as HTTP statuses', async
   const unknownMarket = await fetch(`${endpoint}/lambdas/price`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ ...PRICE, market: 'elsewhere' }) });
   assert.equal(unknownMarket.status, 404);
   assert.equal((await unknownMarket.json()).errorType, 'UnknownMarket');
+  // The status says whose fault it is: an answer too large is the caller's to fix (fewer rows); a
+  // broken setting or stored snapshot is the deployment's, whatever its code starts with.
+  const { statusOf } = require('../server/server');
+  assert.deepEqual(['ResponseTooLarge', 'InvalidConfig', 'InvalidSnapshot', 'InvalidVisit'].map((name) => statusOf({ name })), [400, 500, 500, 400]);
 });
 
 test('Invoke API with the AWS SDK v3: RequestResponse, aliases, executed version', async () => {

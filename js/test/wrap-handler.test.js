@@ -105,8 +105,31 @@ test('a setting with a bad value is a typed InvalidConfig for that environment o
   // that alias's requests with a clear error, not the init of every lambda of the function.
   const { handler, lines } = harness(echo, { TARIFFSIM_MAX_DEPTH_PROD: 'eight' });
   assert.equal((await handler({}, context('context-staging.json'))).env, 'STAGING');
-  await assert.rejects(handler({}, context('context-prod.json')), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && e.message === 'TARIFFSIM_MAX_DEPTH=eight: give a whole number from 1');
-  assert.match(lines.at(-1), /\[PROD\]\[6f1c2b8e-0c1d-4a5e-9f00-000000000003\]\[ERROR\] -- echo failed after [\d.]+ ms\nInvalidConfig: TARIFFSIM_MAX_DEPTH=eight/);
+  await assert.rejects(handler({}, context('context-prod.json')), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && e.message === 'TARIFFSIM_MAX_DEPTH_PROD=eight: give a whole number from 1');
+  assert.match(lines.at(-1), /\[PROD\]\[6f1c2b8e-0c1d-4a5e-9f00-000000000003\]\[ERROR\] -- echo failed after [\d.]+ ms\nInvalidConfig: TARIFFSIM_MAX_DEPTH_PROD=eight/);
   // and again on the next request: nothing half-made is kept
   await assert.rejects(handler({}, context('context-prod.json')), (/** @type {Error} */ e) => e.name === 'InvalidConfig');
+});
+
+test('a bad setting is named where it was given: the variable for the alias, or the file and its key, never by absolute path', () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-config-'));
+  try {
+    const file = path.join(dir, 'environments.json');
+    fs.writeFileSync(file, JSON.stringify({ environments: { PROD: { maxProfiles: 'x', retryDelaysMs: [50, 0] } } }));
+    const cfg = loadConfig({ TARIFFSIM_CONFIG_FILE: file });
+    assert.throws(() => cfg.forEnvironment('PROD'), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && e.message === '$TARIFFSIM_CONFIG_FILE PROD.maxProfiles=x: give a whole number from 1');
+    // A variable wins over the file, and is named when it is the one at fault.
+    const over = loadConfig({ TARIFFSIM_CONFIG_FILE: file, TARIFFSIM_MAX_PROFILES: '5' });
+    assert.throws(() => over.forEnvironment('PROD'), (/** @type {Error} */ e) => e.message === '$TARIFFSIM_CONFIG_FILE PROD.retryDelaysMs=0: give a whole number from 1');
+    assert.throws(() => loadConfig({ TARIFFSIM_MAX_PROFILES: 'many' }).forEnvironment('STAGING'), (/** @type {Error} */ e) => e.message === 'TARIFFSIM_MAX_PROFILES=many: give a whole number from 1');
+    // A file that cannot be read or parsed: named without its absolute path.
+    fs.writeFileSync(file, '{"environments": ');
+    assert.throws(() => loadConfig({ TARIFFSIM_CONFIG_FILE: file }), (/** @type {Error} */ e) => e.name === 'InvalidConfig' && e.message.startsWith('$TARIFFSIM_CONFIG_FILE is not JSON: ') && !e.message.includes(dir));
+    assert.throws(() => loadConfig({ TARIFFSIM_CONFIG_FILE: path.join(dir, 'none.json') }), (/** @type {Error} */ e) => e.message === '$TARIFFSIM_CONFIG_FILE cannot be read (ENOENT)');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tariffsim::money::{Gbp, mean_pence};
 use tariffsim::table::{PriceOptions, price_tables};
 use tariffsim::{PageRules, Summary};
 
@@ -286,6 +287,29 @@ fn headline(summary: &Summary) -> String {
     let mut summary = summary.clone();
     summary.finish();
     let mut out = String::new();
+    // Figures rounded as the outputs round them: half away from zero (`f64::round`), never
+    // half-to-even as `{:.2}` would on the binary value; no "-0".
+    let fixed = |x: f64, digits: i32| {
+        let f = 10f64.powi(digits);
+        let r = (x * f).round() / f;
+        format!("{:.*}", digits as usize, if r == 0.0 { 0.0 } else { r })
+    };
+    let signed = |x: f64, digits: i32| {
+        let t = fixed(x, digits);
+        if t.starts_with('-') {
+            t
+        } else {
+            format!("+{t}")
+        }
+    };
+    // Pounds from whole pence, the sign before the £.
+    let pounds = |p: Gbp| {
+        if p.0 < 0 {
+            format!("-£{}", Gbp(-p.0))
+        } else {
+            format!("£{p}")
+        }
+    };
     // "95% CI low to high" of an estimate, or why there is none (a mean of a single profile).
     let ci = |e: &tariffsim::stats::Estimate, f: &dyn Fn(f64) -> String| match e.ci95 {
         Some([low, high]) => format!("95% CI {} to {}", f(low), f(high)),
@@ -293,15 +317,19 @@ fn headline(summary: &Summary) -> String {
     };
     let pct = |e: &tariffsim::stats::Estimate| match e.ci95 {
         Some([low, high]) => format!(
-            "{:.2}% (95% CI {:.2}-{:.2}%)",
-            100.0 * e.value,
-            100.0 * low,
-            100.0 * high
+            "{}% (95% CI {}-{}%)",
+            fixed(100.0 * e.value, 2),
+            fixed(100.0 * low, 2),
+            fixed(100.0 * high, 2)
         ),
-        None => format!("{:.2}% ({})", 100.0 * e.value, ci(e, &|x| x.to_string())),
+        None => format!(
+            "{}% ({})",
+            fixed(100.0 * e.value, 2),
+            ci(e, &|x| x.to_string())
+        ),
     };
     let num = |e: &tariffsim::stats::Estimate| {
-        format!("{:.0} ({})", e.value, ci(e, &|x| format!("{x:.0}")))
+        format!("{} ({})", fixed(e.value, 0), ci(e, &|x| fixed(x, 0)))
     };
     for t in summary.tariffs.iter().filter(|t| t.hypothetical) {
         let Some(i) = &t.intervals else { continue };
@@ -317,25 +345,37 @@ fn headline(summary: &Summary) -> String {
     if let Some(c) = &summary.comparison {
         let _ = writeln!(
             out,
-            "against the market without the scenario, on the same {} profiles:",
-            c.profiles
+            "against the market without the scenario, on the same {} profile{}:",
+            c.profiles,
+            if c.profiles == 1 { "" } else { "s" }
         );
-        if let (Some(s), Some(changed)) = (&c.mean_best_saving_gbp, &c.best_tariff_changed_share) {
-            let _ = writeln!(
-                out,
-                "  mean best available saving £{:.2} -> £{:.2} (change {:+.2} GBP, {}); best tariff changed for {}",
-                s.before.value,
-                s.after.value,
-                s.difference.value,
-                ci(&s.difference, &|x| format!("{x:+.2}")),
-                pct(changed)
-            );
+        // The means from the integer sums, to the penny as summary.json rounds them.
+        let saving = c.mean_best_saving_gbp.as_ref().map(|s| {
+            let b = &c.best_saving;
+            let change = mean_pence(b.after - b.before, b.n);
+            format!(
+                "mean best available saving {} -> {} (change {}{} GBP, {})",
+                pounds(mean_pence(b.before, b.n)),
+                pounds(mean_pence(b.after, b.n)),
+                if change.0 < 0 { "" } else { "+" },
+                change,
+                ci(&s.difference, &|x| signed(x, 2))
+            )
+        });
+        let changed = c
+            .best_tariff_changed_share
+            .as_ref()
+            .map(|e| format!("best tariff changed for {}", pct(e)));
+        let parts: Vec<String> = saving.into_iter().chain(changed).collect();
+        if !parts.is_empty() {
+            let _ = writeln!(out, "  {}", parts.join("; "));
         }
+        // Tariffs that lose at least one click as printed (a loss that rounds to 0 is none).
         let mut losers: Vec<_> = c
             .tariffs
             .iter()
             .filter_map(|t| t.expected_clicks.map(|e| (t, e.difference)))
-            .filter(|(_, d)| d.value < 0.0)
+            .filter(|(_, d)| d.value.round() < 0.0)
             .collect();
         losers.sort_by(|a, b| a.1.value.total_cmp(&b.1.value).then(a.0.id.cmp(&b.0.id)));
         if !losers.is_empty() {
@@ -344,11 +384,11 @@ fn headline(summary: &Summary) -> String {
         for (t, d) in losers.iter().take(5) {
             let _ = writeln!(
                 out,
-                "    {} ({}): {:+.0} clicks ({})",
+                "    {} ({}): {} clicks ({})",
                 t.id,
                 t.supplier,
-                d.value,
-                ci(d, &|x| format!("{x:+.0}"))
+                signed(d.value, 0),
+                ci(d, &|x| signed(x, 0))
             );
         }
     }

@@ -385,3 +385,48 @@ fn a_mean_of_one_profile_has_no_standard_error_rather_than_zero() {
     assert_ne!(col("page1_share_after_se"), "NA");
     assert_ne!(col("page1_share_difference"), "NA");
 }
+
+#[test]
+fn the_headline_says_what_the_run_knows_without_a_minus_zero() {
+    // Visitors whose current tariff is unknown: no best saving to average, but the share whose
+    // best tariff changed is still the run's news.
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    let visits = std::fs::read_to_string(f.join("mini_visits.csv")).unwrap();
+    let mut lines = visits.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let blank = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (supplier, tariff) = (blank("current_supplier"), blank("current_tariff"));
+    let mut unknown = header.join(",") + "\n";
+    for line in lines {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[supplier] = "";
+        cells[tariff] = "";
+        unknown += &(cells.join(",") + "\n");
+    }
+    std::fs::write(dir.path().join("visits.csv"), unknown).unwrap();
+    let spec = serde_json::json!({
+        "market": f.join("mini_market.json"), "scenario": f.join("mini_scenario.json"),
+        "visits": dir.path().join("visits.csv"), "sample_size": 1000, "seed": 5, "page_size": 4,
+    });
+    let path = dir.path().join("spec.json");
+    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let run = ok(tariffsim(&[
+        "simulate",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let headline = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        headline.contains("\n  best tariff changed for "),
+        "{headline}"
+    );
+    assert!(
+        !headline.contains("mean best available saving"),
+        "{headline}"
+    );
+    // No "-0": a loss that rounds to no click is not listed.
+    assert!(!headline.contains(": -0 clicks"), "{headline}");
+}

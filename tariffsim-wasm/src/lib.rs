@@ -49,7 +49,9 @@ use std::rc::Rc;
 #[cfg(feature = "full")]
 use tariffsim::table::{FILTER_FIELDS, PROFILE_FIELDS, PricedTable, price_tables};
 use tariffsim::table::{MarketInfo, PriceOptions, ProfileInput};
-use tariffsim::{Market, MarketError, MarketIndex, PageRules, Scenario, Tariff, Visit, VisitError};
+use tariffsim::{
+    Market, MarketError, MarketIndex, PageRules, Scenario, ScenarioError, Tariff, Visit, VisitError,
+};
 use tariffsim::{compact, snapshot};
 use wasm_bindgen::prelude::*;
 
@@ -254,6 +256,19 @@ fn js_error(code: &str, message: impl Display) -> JsValue {
     };
     e.set_name(code);
     e.into()
+}
+
+/// A JSON error of a document this side wrote again from the caller's object (an inline market,
+/// a scenario): the field at fault named by its path under `what` (`market.tariffs[3].rates`),
+/// without the line and column, which would point into that JSON, not the caller's. `code` is the
+/// core's code for the error.
+fn written_json_error(code: &str, what: &str, path: &str, message: &str) -> JsValue {
+    let at = match path {
+        "." | "" => String::new(),
+        p if p.starts_with('[') => p.to_string(),
+        p => format!(".{p}"),
+    };
+    js_error(code, format_args!("{what}{at}: {message}"))
 }
 
 /// A core error as a JS `Error` named by its stable code.
@@ -581,7 +596,12 @@ impl Engine {
         let scenario = scenario
             .map(Scenario::from_json)
             .transpose()
-            .map_err(core_error)?;
+            .map_err(|e| match e {
+                ScenarioError::Json { path, message, .. } => {
+                    written_json_error("InvalidScenarioJson", "scenario", &path, &message)
+                }
+                other => core_error(other),
+            })?;
         let added: Vec<Tariff> = match hypothetical_tariffs {
             Some(json) => Market::tariffs_from_json(json).map_err(|e| match e {
                 // The path names the tariff and its field (`[1].supplier`); the line and column
@@ -719,6 +739,30 @@ impl Engine {
             }
         }
         self.load_market_bytes(&bytes)
+    }
+
+    /// [`Engine::load_market`] for a market the caller gave inline, as the JSON its handler wrote
+    /// again from the caller's object: a field at fault is named by its path under `market`
+    /// (`market.tariffs[3].rates`), without a line and column in JSON the caller never saw.
+    ///
+    /// # Errors
+    /// As [`Engine::load_market`].
+    #[wasm_bindgen(js_name = loadInlineMarket)]
+    pub fn load_inline_market(&mut self, json: &[u8]) -> Result<String, JsValue> {
+        let key = content_key("m", json);
+        if !self.markets.contains(&key) {
+            let text = std::str::from_utf8(json)
+                .map_err(|_| invalid_request("an inline market must be UTF-8 JSON"))?;
+            let market = Market::from_json(text).map_err(|e| match e {
+                MarketError::Json { path, message, .. } => {
+                    written_json_error("InvalidMarketJson", "market", &path, &message)
+                }
+                other => core_error(other),
+            })?;
+            self.stats.markets_parsed += 1;
+            self.insert_market(key.clone(), market);
+        }
+        Ok(key)
     }
 
     /// Loads a market from its [`snapshot`] alone, under the key of the JSON it was made from, for
