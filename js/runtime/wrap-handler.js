@@ -58,8 +58,9 @@ const pending = { values: /** @type {unknown[]} */ ([]), depths: /** @type {numb
 
 /**
  * checkJsonValue's walk; returns a bound of the value's JSON size in bytes (every character of a
- * string or key escaped as `\uXXXX`, every number 24 bytes), so that a small input is not
- * serialized only to be measured. A value that passes is walked without allocating (a warm
+ * string or key escaped as `\uXXXX`, every number 26 bytes: at most 25 characters, as
+ * `-0.0000012345678901234567`, and a separator), so that a small input is not serialized only to
+ * be measured. A value that passes is walked without allocating (a warm
  * `price` call walks its input on every request); a value that fails is walked again by
  * `refuse`, in the same order, which spells the offending value's path.
  * @param {unknown} value
@@ -83,7 +84,7 @@ function walkJson(value, what, maxNesting) {
       const depth = depths[top];
       values[top] = undefined;
       if (typeof v === 'number') {
-        bytes += 24;
+        bytes += 26;
         // An integer beyond 2^53 - 1, or a number JSON.parse read as ±Infinity (1e400) or NaN.
         if (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v))) return refuse(value, what, maxNesting);
         continue;

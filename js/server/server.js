@@ -80,16 +80,30 @@ function statusOf(err) {
   return 500;
 }
 
+/** Lambda's pattern for a FunctionName (Invoke's API reference) and for a Qualifier. */
+const FUNCTION_NAME = /^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$/;
+const QUALIFIER = /^[a-zA-Z0-9$_-]{1,128}$/;
+
 /**
  * FunctionName as AWS takes it: `name`, `name:ALIAS`, a partial ARN `account:function:name[:alias]`
  * or a full ARN; the Qualifier query parameter names the alias too (`conflict`: it names another
- * alias than the name does).
- * @returns {{name: string, qualifier: string|null, conflict: boolean}}
+ * alias than the name does). `invalid`: a name or Qualifier Lambda's patterns refuse (extra
+ * parts, a Qualifier given twice), which Lambda answers with a ValidationException.
+ * @param {unknown} raw
+ * @param {unknown} qualifier
+ * @returns {{name: string, qualifier: string|null, conflict: boolean, invalid: string|null}}
  */
 function parseFunctionName(raw, qualifier) {
+  const text = String(raw);
+  if (text.length > 170 || !FUNCTION_NAME.test(text)) {
+    return { name: '', qualifier: null, conflict: false, invalid: `Value '${text.slice(0, 200)}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: ${FUNCTION_NAME.source}` };
+  }
+  if (qualifier !== undefined && (typeof qualifier !== 'string' || !QUALIFIER.test(qualifier))) {
+    return { name: '', qualifier: null, conflict: false, invalid: `Value '${String(qualifier).slice(0, 200)}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)` };
+  }
   // `raw` is the path parameter, which the router has decoded already: decoding it again would
   // make `%25` a lone `%` and fail.
-  const parts = String(raw).split(':');
+  const parts = text.split(':');
   let name;
   let alias;
   if (parts[0] === 'arn') {
@@ -104,7 +118,7 @@ function parseFunctionName(raw, qualifier) {
   }
   // As Lambda: a Qualifier that names another alias than the function name's is refused.
   const conflict = Boolean(qualifier) && alias !== null && qualifier !== alias;
-  return { name: name || '', qualifier: qualifier || alias, conflict };
+  return { name: name || '', qualifier: /** @type {string|undefined} */ (qualifier) || alias, conflict, invalid: null };
 }
 
 /** The lambda a function name means: `tariffsim-<target>` or `<target>`. */
@@ -250,12 +264,13 @@ function buildServer(options = {}) {
     }
   });
 
-  app.post('/2015-03-31/functions/:functionName/invocations', async (/** @type {import('fastify').FastifyRequest<{Params: {functionName: string}, Querystring: {Qualifier?: string}}>} */ request, reply) => {
+  app.post('/2015-03-31/functions/:functionName/invocations', async (/** @type {import('fastify').FastifyRequest<{Params: {functionName: string}, Querystring: {Qualifier?: string | string[]}}>} */ request, reply) => {
     const type = /** @type {string} */ (request.headers['x-amz-invocation-type'] || 'RequestResponse');
     if (!INVOCATION_TYPES.has(type)) {
       return awsError(reply, 400, 'InvalidParameterValueException', `X-Amz-Invocation-Type ${type} is not one of RequestResponse, Event, DryRun`);
     }
-    const { name, qualifier, conflict } = parseFunctionName(request.params.functionName, request.query.Qualifier);
+    const { name, qualifier, conflict, invalid } = parseFunctionName(request.params.functionName, request.query.Qualifier);
+    if (invalid !== null) return awsError(reply, 400, 'ValidationException', `1 validation error detected: ${invalid}`);
     if (conflict) return awsError(reply, 400, 'InvalidParameterValueException', 'The derived qualifier from the function name does not match the specified qualifier.');
     const target = targetOf(name);
     if (!target) {

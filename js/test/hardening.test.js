@@ -305,11 +305,20 @@ test('debug_panic is refused unless TARIFFSIM_DEBUG_HOOKS=1', async () => {
   assert.equal(engine.generation(), generation, 'no trap');
 });
 
-test('function names: %25 and other odd names are 404 ResourceNotFoundException, never 500', async () => {
-  for (const name of ['%25', '%25%25', 'tariffsim-%25', '%2525', 'constructor', '__proto__', 'toString', 'tariffsim-constructor', 'arn%3Aaws%3Alambda%3Aeu-west-1%3A1%3Afunction%3A%25', '%F0%9F%92%A5']) {
+test('function names: odd names are 404 ResourceNotFoundException or, outside Lambda\'s pattern, 400 ValidationException, never 500', async () => {
+  for (const name of ['constructor', '__proto__', 'toString', 'tariffsim-constructor', 'arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Anope', 'tariffsim-price.v2']) {
     const res = await invoke(name, PRICE);
     refused(res, 404, 'ResourceNotFoundException');
   }
+  // Names Lambda's FunctionName pattern refuses (a character it does not allow, a part too many),
+  // and a Qualifier given twice or outside its pattern: as Lambda, 400 ValidationException.
+  for (const name of ['%25', '%25%25', 'tariffsim-%25', '%2525', 'arn%3Aaws%3Alambda%3Aeu-west-1%3A1%3Afunction%3A%25', '%F0%9F%92%A5', 'a:function:tariffsim-price:STAGING:x', 'tariffsim-price:PROD:x']) {
+    refused(await invoke(name, PRICE), 400, 'ValidationException');
+  }
+  const withQuery = (name, query) => request('POST', `${INVOKE(name)}?${query}`, { headers: { 'content-type': 'application/octet-stream' }, body: PRICE });
+  refused(await withQuery('tariffsim-price:PROD', 'Qualifier=PROD&Qualifier=STAGING'), 400, 'ValidationException');
+  refused(await withQuery('tariffsim-price', 'Qualifier=%25'), 400, 'ValidationException');
+  assert.equal((await withQuery('tariffsim-price', 'Qualifier=PROD')).status, 200);
   // Malformed escapes are the router's 400, still a client error.
   for (const name of ['%', '%E0%A4%A', '%zz']) {
     const res = await invoke(name, PRICE);

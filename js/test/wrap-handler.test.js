@@ -133,3 +133,11 @@ test('a bad setting is named where it was given: the variable for the alias, or 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an object input over the payload limit is refused however its numbers are written', async () => {
+  // 250,000 numbers of 25 characters (the longest JavaScript writes) and their commas: 6.5 MB.
+  const { handler } = harness(echo);
+  const numbers = Array(250_000).fill(-0.0000012345678901234567);
+  assert.equal(JSON.stringify(-0.0000012345678901234567).length, 25);
+  await assert.rejects(handler({ numbers }, context()), (/** @type {Error} */ e) => e.name === 'PayloadTooLarge');
+});
