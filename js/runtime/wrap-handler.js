@@ -93,10 +93,12 @@ function walkJson(value, what, maxNesting) {
         bytes += 6 * v.length + 3;
         continue;
       }
-      if (v === null || typeof v !== 'object') {
+      if (v === null || typeof v === 'boolean' || v === undefined) {
         bytes += 6;
         continue;
       }
+      // A bigint, a function or a symbol: no JSON value (only an in-process caller can pass one).
+      if (typeof v !== 'object') return refuse(value, what, maxNesting);
       if (depth > maxNesting) return refuse(value, what, maxNesting);
       bytes += 3;
       if (Array.isArray(v)) {
@@ -148,6 +150,7 @@ function refuse(value, what, maxNesting) {
   while (stack.length > 0) {
     const [v, depth, place] = stack.pop();
     if (typeof v === 'number') {
+      if (Number.isNaN(v)) throw typed(codes.InvalidRequest, `${place === null ? what : where(place)} is NaN, which JSON cannot hold: give a number`);
       if (!Number.isFinite(v)) {
         throw typed(codes.InvalidRequest, `${place === null ? what : where(place)} is a number too large for a double (it reads as ${v}): give a finite number`);
       }
@@ -159,7 +162,8 @@ function refuse(value, what, maxNesting) {
       }
       continue;
     }
-    if (v === null || typeof v !== 'object') continue;
+    if (v === null || typeof v === 'boolean' || typeof v === 'string' || v === undefined) continue;
+    if (typeof v !== 'object') throw typed(codes.InvalidRequest, `${place === null ? what : where(place)} is a ${typeof v}, which JSON cannot hold`);
     if (depth > maxNesting) {
       throw typed(codes.NestingTooDeep, `${what} is nested more than ${maxNesting} levels deep (at ${place === null ? 'the top' : where(place)}): flatten it`);
     }

@@ -141,3 +141,18 @@ test('an object input over the payload limit is refused however its numbers are 
   assert.equal(JSON.stringify(-0.0000012345678901234567).length, 25);
   await assert.rejects(handler({ numbers }, context()), (/** @type {Error} */ e) => e.name === 'PayloadTooLarge');
 });
+
+test('an in-process caller\'s values JSON cannot hold are typed errors naming the field', async () => {
+  const { handler } = harness(echo);
+  for (const [input, message] of [
+    [{ seed: 10n }, 'seed is a bigint, which JSON cannot hold'],
+    [{ profile: { region: () => 'C' } }, 'profile.region is a function, which JSON cannot hold'],
+    [{ list: [1, Symbol('x')] }, 'list[1] is a symbol, which JSON cannot hold'],
+    [{ page_size: NaN }, 'page_size is NaN, which JSON cannot hold: give a number'],
+    [{ elec_kwh: -Infinity }, 'elec_kwh is a number too large for a double (it reads as -Infinity): give a finite number'],
+  ]) {
+    await assert.rejects(handler(input, context()), (/** @type {Error} */ e) => e.name === 'InvalidRequest' && e.message === message);
+  }
+  // undefined is left out, as JSON.stringify leaves it.
+  assert.deepEqual((await handler({ a: 1, b: undefined }, context())).input, { a: 1, b: undefined });
+});
