@@ -280,6 +280,16 @@ fn simulate(a: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
+/// An amount of pounds (already rounded to the penny by the core) as a reader expects it: the
+/// sign before the £ (`-£27.55`, not `£-27.55`).
+fn pounds_text(x: f64) -> String {
+    if x < 0.0 {
+        format!("-£{:.2}", -x)
+    } else {
+        format!("£{x:.2}")
+    }
+}
+
 /// What an analyst reads first: each hypothetical tariff's page-1 share and clicks with their
 /// intervals and, when the run compares, what the change did to the market.
 fn headline(summary: &Summary) -> String {
@@ -463,15 +473,15 @@ fn price(a: PriceArgs) -> Result<()> {
                 flags.push("not switchable".into());
             }
             if r.exit_fee_gbp > 0.0 {
-                flags.push(format!("exit fee £{:.2}", r.exit_fee_gbp));
+                flags.push(format!("exit fee {}", pounds_text(r.exit_fee_gbp)));
             }
             t.add_row([
                 r.rank.to_string(),
                 r.supplier.clone(),
                 r.name.clone(),
                 r.kind.as_str().to_string(),
-                format!("£{:.2}", r.annual_cost_gbp),
-                r.saving_gbp.map_or("-".into(), |s| format!("£{s:.2}")),
+                pounds_text(r.annual_cost_gbp),
+                r.saving_gbp.map_or("-".into(), pounds_text),
                 flags.join(", "),
             ]);
         }
@@ -479,9 +489,9 @@ fn price(a: PriceArgs) -> Result<()> {
         let eligible = table.eligible;
         match (table.current_cost_gbp, &table.current_tariff_id) {
             (Some(c), Some(id)) => {
-                write!(text, "staying put ({id}) costs £{c:.2} a year")?;
+                write!(text, "staying put ({id}) costs {} a year", pounds_text(c))?;
                 if let Some(fee) = table.switch_cost_gbp.filter(|&f| f > 0.0) {
-                    write!(text, ", £{fee:.2} to leave now")?;
+                    write!(text, ", {} to leave now", pounds_text(fee))?;
                 }
                 writeln!(text, "; {eligible} tariffs eligible")?;
             }
