@@ -80,7 +80,7 @@ test('start a run, watch the progress reach 100%, see the chart and the summary'
   assert.match(await page.textContent('#summary-tariff'), /NewCo Energy/);
   assert.equal(Number((await page.textContent('#s-impressions')).replace(/,/g, '')), chart.total);
   assert.match(await page.textContent('#s-page1'), /^\d+\.\d\d%$/);
-  assert.match(await page.textContent('#s-saving'), /^£-?\d+\.\d\d$/);
+  assert.match(await page.textContent('#s-saving'), /^-?£[\d,]+\.\d\d$/);
   const href = await page.getAttribute('#download', 'href');
   const csv = await page.evaluate(async (url) => (await fetch(url)).text(), href);
   assert.ok(csv.startsWith('profile,visit_id,visit_date,rank,tariff_id'));

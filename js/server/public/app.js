@@ -144,7 +144,7 @@ function showTariff(t) {
   $('s-rank1-ci').textContent = ci(iv.rank1_share, (v) => pct(v));
   $('s-clicks').textContent = t.expected_clicks.toFixed(1);
   $('s-clicks-ci').textContent = ci(iv.expected_clicks, (v) => fmt(v, 1));
-  $('s-saving').textContent = t.mean_saving_gbp !== null ? `£${t.mean_saving_gbp.toFixed(2)}` : '-';
+  $('s-saving').textContent = t.mean_saving_gbp !== null ? gbp(t.mean_saving_gbp) : '-';
   $('s-saving-ci').textContent = t.mean_saving_gbp !== null ? ci(iv.mean_saving_gbp, (v) => gbp(v)) : '';
 }
 
