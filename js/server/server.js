@@ -398,22 +398,50 @@ function registerPage(app, runner, options = {}) {
     return readState(storage, req.params.id, { bus });
   });
   // Cancel, as run-simulation's `cancel` input does (the page's button): the run's state after it.
-  app.post('/api/runs/:id/cancel', async (req, reply) => {
+  // The body may give a `reason` (`{"reason": "wrong market"}`), recorded with the cancellation.
+  app.post('/api/runs/:id/cancel', async (/** @type {import('fastify').FastifyRequest<{Params: {id: string}, Querystring: {env?: string}}>} */ req, reply) => {
+    let body;
     try {
-      return (await invokeWithTail(runner, 'run-simulation', { cancel: req.params.id }, lambdaContext('tariffsim-run-simulation', req.query.env || null))).result;
+      body = await readBody(req.raw, 64 * 1024);
+    } catch (e) {
+      if (e.tooLarge) return reply.code(413).header('connection', 'close').send({ errorType: 'RequestTooLargeException', errorMessage: `a request must be smaller than ${e.limit} bytes` });
+      throw e;
+    }
+    /** @type {Record<string, unknown>} */
+    let given = {};
+    const text = utf8Text(body);
+    if (text === null) return reply.code(400).send({ errorType: 'InvalidJson', errorMessage: 'the body is not UTF-8 text: JSON must be UTF-8' });
+    if (text.trim() !== '') {
+      try {
+        given = JSON.parse(text);
+      } catch (e) {
+        return reply.code(400).send({ errorType: 'InvalidJson', errorMessage: `the body is not JSON: ${e.message}` });
+      }
+      if (given === null || typeof given !== 'object' || Array.isArray(given) || Object.keys(given).some((k) => k !== 'reason')) {
+        return reply.code(400).send({ errorType: 'InvalidRequest', errorMessage: 'the body is {} or {"reason": "..."}' });
+      }
+    }
+    try {
+      const event = given.reason === undefined ? { cancel: req.params.id } : { cancel: req.params.id, reason: given.reason };
+      return (await invokeWithTail(runner, 'run-simulation', event, lambdaContext('tariffsim-run-simulation', req.query.env || null))).result;
     } catch (err) {
       return reply.code(statusOf(err)).send(errorBody(err));
     }
   });
+  // A run's outputs are its results only once it is done: a run cancelled or failed while it was
+  // merged may have written some, which are not results (`result.json` is written last).
+  const done = async (storage, runId) => (await readJson(storage, keys(runId).result)) !== null;
   app.get('/api/runs/:id/summary', async (req, reply) => {
-    const summary = await pipelineOf(request()).storage.get(keys(req.params.id).summary);
-    if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary (yet)' });
+    const { storage } = pipelineOf(request());
+    const summary = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id).summary) : null;
+    if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary: the run is not done' });
     return reply.type('application/json').send(summary);
   });
   // The paired comparison with the market before the scenario (runs that compare).
   for (const [route, key, type] of [['comparison', 'comparison', 'application/json'], ['comparison.csv', 'comparisonCsv', 'text/csv']]) {
     app.get(`/api/runs/:id/${route}`, async (req, reply) => {
-      const bytes = await pipelineOf(request()).storage.get(keys(req.params.id)[key]);
+      const { storage } = pipelineOf(request());
+      const bytes = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id)[key]) : null;
       if (bytes === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no comparison: the run is not done, or it does not compare (no scenario, or compare: false)' });
       if (type === 'text/csv') reply.header('content-disposition', `attachment; filename="${req.params.id}-comparison.csv"`);
       return reply.type(type).send(bytes);

@@ -183,11 +183,16 @@ test('cancel through the REST route and through the Invoke API', async () => {
   // REST, as the page's button does.
   const a = await post('/lambdas/run-simulation', { 'request-id': 'rest-cancel', spec: spec({ sample_size: 200000 }) });
   assert.equal(a.status, 200, JSON.stringify(a.body));
-  const cancelled = await post('/api/runs/rest-cancel/cancel', {});
+  assert.equal((await post('/api/runs/rest-cancel/cancel', { reason: 'wrong market', other: 1 })).status, 400);
+  const cancelled = await post('/api/runs/rest-cancel/cancel', { reason: 'wrong market' });
   assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
   assert.equal(cancelled.body.status, 'cancelled');
   const finalA = await runs.watchRun({ storage, bus, runId: 'rest-cancel', timeoutMs: 30000 });
   assert.equal(finalA.status, 'cancelled');
+  // The body's reason is the one recorded.
+  assert.equal(finalA.cancellation.reason, 'wrong market', JSON.stringify(finalA));
+  // A cancelled run has no results to serve, whatever its merge had written.
+  for (const route of ['summary', 'comparison', 'impressions.csv']) assert.equal((await fetch(`${endpoint}/api/runs/rest-cancel/${route}`)).status, 404, route);
   assert.equal((await post('/api/runs/no-such-run/cancel', {})).status, 404);
 
   // The Invoke API, with run-simulation's cancel input (an unchanged AWS SDK works).
