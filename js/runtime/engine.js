@@ -78,7 +78,9 @@ function instantiate(kind) {
     wasm = glueOf(kind)(module);
   } catch (e) {
     // A module that compiles but does not link or start (its glue from another build, say): the
-    // deployment is broken, as for one that does not compile, but it is tried again next time.
+    // deployment is broken, as for one that does not compile, but it is tried again next time,
+    // with the full build's glue read again (it may have been caught half-written by a rebuild).
+    if (kind === 'full') delete require.cache[BUILDS.full.glue];
     throw typed(codes.InternalError, `the ${kind} wasm module ${publicPath(BUILDS[kind].wasm)} could not be instantiated (${asError(e).name}: ${asError(e).message}): the deployment is broken; build it again with scripts/build-wasm`, { cause: e });
   }
   // `tables`: the text of compiled markets by serial number (priceAnswer).
