@@ -35,11 +35,11 @@ enum Command {
     ///
     /// Once its inputs are read, the run removes the previous run's files (OUT/impressions.csv,
     /// the --impressions file, OUT/summary.json, OUT/comparison.json, OUT/comparison.csv), writes
-    /// each file under a temporary name (`.NAME.tmp-PID`, removed on error, left by a kill) and
-    /// renames them into place only when every one is complete, summary.json last: when
-    /// summary.json is there, every file beside it is complete and from the same run; a failed or
-    /// interrupted run leaves none of them. Special files (`/dev/null`, a FIFO) are written
-    /// directly.
+    /// each file under a temporary name (`.NAME.tmp-PID`, removed on error; one a kill left is
+    /// removed by the next run) and renames them into place only when every one is complete,
+    /// summary.json last: when summary.json is there, every file beside it is complete and from
+    /// the same run; a failed or interrupted run leaves none of them. Special files (`/dev/null`,
+    /// a FIFO) are written directly.
     Simulate(SimulateArgs),
     /// Compute one chunk of a run (the unit a Lambda worker runs); chunks concatenated in order
     /// equal the `simulate` output.
