@@ -227,9 +227,19 @@ impl TariffComparison {
         self.impressions_after = after;
         self.impressions_difference = after as i64 - before as i64;
         // An indicator's difference is -1, 0 or 1: its square is 1 where exactly one side shows.
+        // On a market where the tariff is not on sale, its share is 0 exactly, not an estimate
+        // with an interval above 0.
+        let (on_before, on_after) = (self.on_sale_before, self.on_sale_after);
+        let share = |k: u64, on_sale: bool| {
+            if on_sale {
+                Estimate::share(k, profiles)
+            } else {
+                Estimate::exact(0.0)
+            }
+        };
         let share_change = |b: u64, a: u64, both: u64| Change {
-            before: Estimate::share(b, profiles),
-            after: Estimate::share(a, profiles),
+            before: share(b, on_before),
+            after: share(a, on_after),
             difference: Estimate::mean(profiles, a as f64 - b as f64, (a + b - 2 * both) as f64),
         };
         self.page1_share = Some(share_change(before, after, both));

@@ -77,6 +77,11 @@ impl Estimate {
         Estimate::normal(m.value * nf, m.se.map(|se| se * nf))
     }
 
+    /// A figure known exactly, not estimated (a share of a tariff that is not on the market: 0).
+    pub fn exact(value: f64) -> Estimate {
+        Estimate::normal(value, Some(0.0))
+    }
+
     /// `value +- 1.96 se` (no interval without a standard error).
     pub fn normal(value: f64, se: Option<f64>) -> Estimate {
         Estimate {

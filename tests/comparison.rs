@@ -103,6 +103,12 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
         let xs = &per[&t.id];
         let p1 = t.page1_share.unwrap();
         let clicks = t.expected_clicks.unwrap();
+        // Not on sale on one side: its share there is 0 exactly, with no interval above 0.
+        for (on_sale, side) in [(t.on_sale_before, p1.before), (t.on_sale_after, p1.after)] {
+            if !on_sale {
+                assert_eq!((side.value, side.ci95), (0.0, Some([0.0, 0.0])), "{}", t.id);
+            }
+        }
         let (mb, sb) = brute(&xs[0]);
         let (ma, sa) = brute(&xs[1]);
         assert!(
