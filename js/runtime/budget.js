@@ -4,7 +4,10 @@
 // a DEV run can never take PROD's, and ten DEV runs share DEV's.
 //
 // - With Redis (REDIS_URL): a sorted set `tariffsim:budget:<ENV>` of holders scored by the time
-//   their lease ends, changed only by Lua scripts on Redis's own clock (atomic).
+//   their lease ends, changed only by Lua scripts on Redis's own clock (atomic). An acquire whose
+//   caller gave up (Redis unreachable for longer than it waits) never takes a slot later: what of
+//   it is still queued in the client is dropped, and its holder is removed right behind what was
+//   sent (RedisBudget.acquire), so no "ghost" holds a slot for a lease after an outage.
 // - Without: in the run storage, a key per slot and lease window, `budget/<ENV>/<slot>-<window>`,
 //   created with putIfAbsent (O_EXCL on a folder, If-None-Match on S3). A holder owns its slot for
 //   the window it took it in and claims the next window while it still holds the current one;
@@ -73,11 +76,18 @@ function self() {
   return { host: HOST, pid: process.pid, boot: BOOT };
 }
 
+// ARGV: limit, leaseMs, holder. Returns the free slots there were, the one taken included (0: none).
+// Idempotent: a try whose answer was lost with its connection may have taken the slot already; the
+// next try of the same acquire (same holder) finds it and keeps it.
 const ACQUIRE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  return math.max(1, tonumber(ARGV[1]) - held + 1)
+end
 if held < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   return tonumber(ARGV[1]) - held
@@ -90,6 +100,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])`;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A pause that does not keep the process alive (background clean-up). */
+const idle = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 class RedisBudget {
   constructor(bus, env, limit, leaseMs) {
@@ -127,9 +139,31 @@ class RedisBudget {
     }
   }
 
+  /**
+   * A slot, or null when every slot is held. Throws when Redis cannot be reached for waitMs; the
+   * acquire given up on then takes no slot, whenever Redis answers again:
+   * - its tries still queued in the client (sent only once it reconnects) are dropped (abort);
+   * - a try already sent (Redis stopped, or slow, with the command on the wire) may run later:
+   *   its holder is removed (ZREM), sent on the same connection right behind it, which Redis
+   *   runs after it; so a late ACQUIRE's slot is gone again in the same breath, before any
+   *   command sent after this one gave up.
+   */
   async acquire() {
     const holder = holderName();
-    const got = await this.run((redis) => redis.eval(ACQUIRE, { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] }));
+    const args = { keys: [this.key], arguments: [String(this.limit), String(this.leaseMs), holder] };
+    const abandon = new AbortController();
+    let client = null;
+    let got;
+    try {
+      got = await this.run((redis) => {
+        client = redis;
+        return redis.withAbortSignal(abandon.signal).eval(ACQUIRE, args);
+      });
+    } catch (e) {
+      abandon.abort();
+      if (client !== null) this.forget(client, holder);
+      throw e;
+    }
     if (!(Number(got) >= 1)) return null;
     // `last`: this took the last free slot (the scheduler need not ask for another now).
     return { kind: 'redis', env: this.env, holder, at: Date.now(), last: Number(got) === 1 };
@@ -154,6 +188,28 @@ class RedisBudget {
         await this.run((redis) => redis.zRem(this.key, token.holder));
       },
     };
+  }
+
+  /**
+   * Removes `holder` from the budget, in the background, on `client` (the connection its ACQUIRE
+   * was sent on: Redis runs one connection's commands in order). Queued while Redis is down; tried
+   * again when the connection broke under it (the ACQUIRE may have run before that). Gives up once
+   * the client is closed, or on an error Redis answered.
+   */
+  forget(client, holder) {
+    const { ErrorReply } = require('redis');
+    const drop = async () => {
+      for (let tries = 0, delay = 50; tries < 8 && client.isOpen; tries += 1, delay = Math.min(delay * 2, 2000)) {
+        try {
+          await client.zRem(this.key, holder);
+          return;
+        } catch (e) {
+          if (e instanceof ErrorReply) return;
+        }
+        await idle(delay);
+      }
+    };
+    drop().catch(() => {});
   }
 
   /** Frees the slots of holders that died on this host; returns how many. */
