@@ -14,7 +14,7 @@
 
 const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
-const { keys, json, readJson, failRun, activeKey, endedHere, claimEnd, unclaimDone } = require('./runs');
+const { keys, json, readJson, failRun, activeKey, endedHere, claimEnd, unclaimDone, removeLeftovers } = require('./runs');
 const { codes, typed } = require('./errors');
 const { publicPath, scrubPaths } = require('./paths');
 const { recordUsage, collectUsage } = require('./usage');
@@ -380,6 +380,8 @@ async function mergeRun(request, runId) {
     request.log.info(`run ${runId} done: ${result.profiles} profiles, ${result.impressions} impressions in ${plan.chunks} chunks`);
     // The chunk objects are in impressions.csv: deleted, they cost neither space nor a write-back.
     for (let i = 0; i < plan.chunks; i += 1) await storage.delete(k.chunkCsv(i)).catch(() => {});
+    // So are the half-written records of writers that were killed (never a live writer's).
+    await removeLeftovers(storage, k);
     return result;
   } catch (e) {
     // result.json was not written: the run's end is not taken (a failure may record it).
@@ -412,8 +414,9 @@ async function endedRun(storage, bus, k, runId, { fresh = false } = {}) {
   if (endedRuns.has(where) || endedHere.has(where)) return true;
   const checked = checkedOpen.get(where);
   if (!fresh && checked !== undefined && Date.now() - checked < ENDED_RECHECK_MS) return false;
-  const [failed, cancelled] = await Promise.all([storage.get(k.failed), storage.get(k.cancelled)]);
-  let end = failed !== null || cancelled !== null;
+  const [failed, cancelled, endRecord] = await Promise.all([storage.get(k.failed), storage.get(k.cancelled), readJson(storage, k.end).catch(() => null)]);
+  // end.json names a failure or cancel even when its record could not be stored.
+  let end = failed !== null || cancelled !== null || (endRecord !== null && endRecord.status !== 'done');
   // A failure storage could not keep (a full disk) is remembered by the bus.
   if (!end) end = (await bus.recall(runId, 'failed')) !== null || (await bus.recall(runId, 'cancelled')) !== null;
   if (end) endedRuns.add(where);
@@ -483,7 +486,13 @@ async function runChunk(input, request) {
         return { run_id: runId, index, deferred: true };
       }
       lease = budget.lease(token);
-      await storage.put(k.claim(index), claimRecord());
+      try {
+        await storage.put(k.claim(index), claimRecord());
+      } catch (e) {
+        // Counted as the chunk's failure: a write storage refuses for good fails the run.
+        await countFailure(storage, bus, runId, k, index, e, env);
+        throw e;
+      }
     }
     return await computeAndStore(request, { runId, index, k, plan, lease, release, setPumping: (p) => (pumping = p) });
   } catch (e) {

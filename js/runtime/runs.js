@@ -92,23 +92,36 @@ const activeKey = (env, runId) => `active/${env}/${runId}.json`;
  */
 async function readState(storage, runId, options = {}) {
   const k = keys(runId);
-  const [spec, plan, failedStored, cancelledStored, result] = await Promise.all([
+  const [spec, plan, failedStored, cancelledStored, result, endRecord] = await Promise.all([
     storage.get(k.spec),
     readJson(storage, k.plan),
     readJson(storage, k.failed),
     readJson(storage, k.cancelled),
     readJson(storage, k.result),
+    readJson(storage, k.end),
   ]);
   const bus = options.bus;
-  const failed = failedStored || (!result && bus ? await bus.recall(runId, 'failed') : null);
-  const cancelled = cancelledStored || (!result && !failed && bus ? await bus.recall(runId, 'cancelled') : null);
-  // A run takes one end (end.json); should two be kept (a run kept before end.json, or a failure
-  // only Redis could keep), the first wins: a result never overrides an end recorded before it.
-  const end = firstEnd(failed, cancelled);
+  let end;
+  if (endRecord !== null && (endRecord.status === 'failed' || endRecord.status === 'cancelled')) {
+    // end.json is the run's one end, created once: a failure or cancel it names is the end, even
+    // when its record (failed.json, cancelled.json) could not be stored and Redis has forgotten it
+    // (restarted without persistence): end.json carries the record as well.
+    const what = endRecord.status;
+    let record = what === 'failed' ? failedStored : cancelledStored;
+    if (!record && bus) record = await bus.recall(runId, what);
+    if (!record) record = endRecord.record || { reason: `the run ${what === 'failed' ? 'failed' : 'was cancelled'} (its record could not be stored)`, at: endRecord.at };
+    end = { status: what, record };
+  } else {
+    const failed = failedStored || (!result && bus ? await bus.recall(runId, 'failed') : null);
+    const cancelled = cancelledStored || (!result && !failed && bus ? await bus.recall(runId, 'cancelled') : null);
+    // A run takes one end (end.json); should two be kept (a run kept before end.json, or a failure
+    // only Redis could keep), the first wins: a result never overrides an end recorded before it.
+    end = firstEnd(failed, cancelled);
+  }
   const doneFirst = result !== null && (end === null || Date.parse(result.finished_at) < Date.parse(end.record.at));
   /** @type {RunState} */
   const state = { run_id: runId, status: 'unknown', chunks: plan ? plan.chunks : null, done: 0, profiles: 0, impressions: 0 };
-  if (spec === null && !failed && !cancelled) return state;
+  if (spec === null && end === null) return state;
   state.status = plan ? 'running' : 'started';
   if (plan) {
     state.done = (await storage.list(k.doneDir)).length;
@@ -157,18 +170,39 @@ function topicsOf(runId) {
 const endedHere = new Set();
 
 /**
- * Claims the run's end for `status` (end.json, putIfAbsent): true when this call created it or it
- * names the same end already (a second failure, or a merge taken up again after its merger died),
- * false when the run took another end first.
+ * Claims the run's end for `status` (end.json, putIfAbsent, with the end's record when given: what
+ * readState reports should failed.json or cancelled.json not be stored): 'created' when this call
+ * created it, 'same' when it names the same end already (a second failure, or a merge taken up
+ * again after its merger died), 'other' when the run took another end first.
+ * @returns {Promise<'created'|'same'|'other'>}
+ */
+async function claimEndAs(storage, runId, status, record = null) {
+  const k = keys(runId);
+  if (await storage.putIfAbsent(k.end, json({ status, at: new Date().toISOString(), ...(record ? { record } : {}) }))) return 'created';
+  const current = await readJson(storage, k.end).catch(() => null);
+  return current !== null && current.status === status ? 'same' : 'other';
+}
+
+/**
+ * Claims the run's end for `status` (see claimEndAs): true when this call created it or it names
+ * the same end already, false when the run took another end first.
  * @param {import('./pipeline').Storage} storage
  * @param {string} runId
  * @param {'done'|'failed'|'cancelled'} status
  */
 async function claimEnd(storage, runId, status) {
-  const k = keys(runId);
-  if (await storage.putIfAbsent(k.end, json({ status, at: new Date().toISOString() }))) return true;
-  const current = await readJson(storage, k.end).catch(() => null);
-  return current !== null && current.status === status;
+  return (await claimEndAs(storage, runId, status)) !== 'other';
+}
+
+/**
+ * Removes what writers of the run that are gone (killed mid-write) left half-written: the merge's
+ * impressions.csv and the temporaries of its records (done/, claims/, ...). Never a live writer's.
+ */
+async function removeLeftovers(storage, k) {
+  await storage.removeStaleTemporaries(k.impressions).catch(() => {});
+  for (const dir of [k.base, k.claimsDir, k.doneDir, `${k.base}/chunks`, k.attemptsDir, `${k.base}/usage`, `${k.base}/usage/batch`]) {
+    await storage.removeDeadTemporaries(dir).catch(() => {});
+  }
 }
 
 /** Gives back a claim of the run's end as done (its merge failed before result.json was written). */
@@ -191,16 +225,23 @@ async function endRun(storage, bus, runId, what, event, record) {
   const at = new Date().toISOString();
   let first;
   let stored = true;
-  let other = false;
+  // Whether storage holds the run's end (end.json): only then does the run leave the active list.
+  let endKept = false;
+  let claimed;
   try {
-    if (await claimEnd(storage, runId, what)) first = await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at }));
-    else other = true;
+    claimed = await claimEndAs(storage, runId, what, { ...record, at });
+    endKept = claimed !== 'other';
+    const recorded = claimed !== 'other' && (await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json({ ...record, at })));
+    // The end is said once, by the call that stores its record; when end.json was there already
+    // (its claimer died, or storage refused its record), only if the bus has not heard of it.
+    first = recorded && (claimed === 'created' || (await bus.recall(runId, what)) === null);
   } catch (e) {
     stored = false;
     record = { ...record, stored: false, storage_error: scrubPaths(`${e.name}: ${e.message}`) };
-    first = await bus.remember(runId, what, { ...record, at });
+    const remembered = await bus.remember(runId, what, { ...record, at });
+    first = claimed === 'created' || (claimed === undefined && remembered);
   }
-  if (other) {
+  if (claimed === 'other') {
     // Ended another way first; a merge that claimed it done keeps the run active until result.json.
     const end = await readJson(storage, k.end).catch(() => null);
     if (end !== null && end.status !== 'done') endedHere.add(storage.url(k.base));
@@ -211,12 +252,44 @@ async function endRun(storage, bus, runId, what, event, record) {
   if (first) {
     await bus.publish(topic('run-simulation', runId), { event, run_id: runId, ...record, at });
     if (stored) await bus.remember(runId, what, { ...record, at }).catch(() => {});
-    // Whatever a merger killed mid-stream left is not needed any more.
-    await storage.removeStaleTemporaries(k.impressions).catch(() => {});
+    // Whatever writers killed mid-write left is not needed any more.
+    await removeLeftovers(storage, k);
   }
-  // The run is no longer active: nobody starts its chunks any more.
-  if (record.environment) await storage.delete(activeKey(record.environment, runId)).catch(() => {});
+  // The run is no longer active (nobody starts its chunks any more) once its end is in storage;
+  // an end only the bus and this process keep leaves it active: a sweep stores it (keepEnd).
+  if (record.environment && endKept) await storage.delete(activeKey(record.environment, runId)).catch(() => {});
   return first;
+}
+
+/**
+ * Stores the end of a run that has ended (readState) when storage does not hold it yet (an end
+ * only the bus kept, or end.json without its record): true once storage holds it (result.json, or
+ * end.json naming it), false while storage still refuses (the run stays active: the next sweep
+ * tries again). Says nothing on the run's topic: the end was said when it was taken.
+ * @param {import('./pipeline').Storage} storage
+ * @param {string} runId
+ * @param {RunState} state
+ */
+async function keepEnd(storage, runId, state) {
+  const k = keys(runId);
+  if (state.status === 'done') return true;
+  if (state.status !== 'failed' && state.status !== 'cancelled') return false;
+  const what = state.status;
+  const record = { ...(what === 'failed' ? state.failure : state.cancellation) };
+  // Kept now: what said it was not is dropped.
+  delete record.stored;
+  delete record.storage_error;
+  try {
+    // Another end first ('other'): storage holds that one.
+    if ((await claimEndAs(storage, runId, what, record)) === 'other') {
+      const end = await readJson(storage, k.end);
+      return end !== null && end.status !== 'done';
+    }
+    await storage.putIfAbsent(what === 'failed' ? k.failed : k.cancelled, json(record)).catch(() => {});
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -328,4 +401,4 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   }
 }
 
-module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, claimEnd, unclaimDone, watchRun, endedHere };
+module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, claimEnd, unclaimDone, keepEnd, removeLeftovers, watchRun, endedHere };

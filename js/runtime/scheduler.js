@@ -22,7 +22,7 @@ const { budgetOf, deadLocal, self } = require('./budget');
 const { invoke } = require('./invoke');
 const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
-const { keys, activeKey, json, readJson, readState, ended, failRun } = require('./runs');
+const { keys, activeKey, json, readJson, readState, ended, failRun, keepEnd, endedHere } = require('./runs');
 
 /** Per process: where each run's next unclaimed chunk probably is (run storage url -> index). */
 const cursors = new Map();
@@ -110,9 +110,12 @@ async function claim(storage, key, leaseMs) {
 /** The next chunk of a run nobody has started, claimed; null when there is none. */
 async function claimNext(storage, runId, leaseMs) {
   const k = keys(runId);
+  const where = storage.url(k.base);
+  // A run this process saw end whose end storage could not keep stays active until a sweep
+  // stores it (runs.js keepEnd): none of its chunks starts meanwhile.
+  if (endedHere.has(where)) return null;
   const plan = await planOf(storage, runId);
   if (plan === null) return null;
-  const where = storage.url(k.base);
   // Chunks given back behind the cursor first (the cursor only moves forward).
   const back = givenBack.get(where);
   while (back && back.size > 0) {
@@ -163,8 +166,10 @@ async function pump(request) {
   const env = request.env.name;
   const budget = budgetOf(pipeline, request);
   let started = 0;
+  // Runs this pump failed because storage refused their claims for good.
+  const refused = new Set();
   for (;;) {
-    const runs = await activeRuns(storage, env);
+    const runs = (await activeRuns(storage, env)).filter((runId) => !refused.has(runId));
     if (runs.length === 0) return started;
     const token = await budget.acquire();
     if (token === null) return started;
@@ -172,12 +177,26 @@ async function pump(request) {
     const first = (turns.get(env) || 0) % runs.length;
     for (let n = 0; n < runs.length && work === null; n += 1) {
       const runId = runs[(first + n) % runs.length];
-      const index = await claimNext(storage, runId, request.config.leaseMs);
+      let index;
+      try {
+        index = await claimNext(storage, runId, request.config.leaseMs);
+      } catch (e) {
+        // The slot was taken for this chunk: given back whatever happens (else the budget loses a
+        // slot for good, with nothing computing in it).
+        await budget.lease(token).release().catch(() => {});
+        // A claim storage refuses for good (a read-only file system, a full disk) fails the run,
+        // as any write of its chunks does; other runs are served on.
+        const { failForStorage } = require('./chunk-pipeline');
+        if (!(await failForStorage(storage, pipeline.bus, runId, e, { lambda: request.lambda }, env))) throw e;
+        refused.add(runId);
+        break;
+      }
       if (index !== null) {
         work = { runId, index };
         turns.set(env, (first + n + 1) % runs.length);
       }
     }
+    if (refused.size > 0 && work === null) continue;
     if (work === null) {
       await budget.lease(token).release();
       return started;
@@ -253,7 +272,9 @@ async function resumeRun(request, runId) {
   const k = keys(runId);
   const state = await readState(storage, runId, { bus });
   if (ended(state.status) || state.status === 'unknown') {
-    await storage.delete(activeKey(env, runId)).catch(() => {});
+    // An end only the bus and this process keep (storage refused it) is stored first: the run
+    // leaves the list only once storage holds its end, or a restart of both would lose it.
+    if (state.status === 'unknown' || (await keepEnd(storage, runId, state))) await storage.delete(activeKey(env, runId)).catch(() => {});
     return 'ended';
   }
   const leaseMs = request.config.leaseMs;
@@ -265,7 +286,11 @@ async function resumeRun(request, runId) {
   // claim or lock, or the last take-up.
   const live = held.some(({ record }) => !stale(record, lockLeaseMs(step)));
   const renewed = held.map(({ record }) => Date.parse(record && record.at)).filter(Number.isFinite);
-  const workedUntil = live ? now : Math.min(now, Math.max(clock.at, clock.resumedAt, ...renewed));
+  // A take-up of filter-population or the merge counts as work for a lease after it, as a claim
+  // would: a step taken up again and again that stops at once without progress (a merge that
+  // finds it has nothing to do) runs the stall clock rather than keep the run going for ever.
+  const takenUp = step === 'chunks' ? clock.resumedAt : clock.resumedAt + leaseMs;
+  const workedUntil = live ? now : Math.min(now, Math.max(clock.at, takenUp, ...renewed));
   const busy = Math.max(0, workedUntil - clock.at);
   if (busy > request.config.stallMs) {
     const minutes = (request.config.stallMs / 60000).toFixed(1);
@@ -282,8 +307,11 @@ async function resumeRun(request, runId) {
     if (now - workedUntil > 1000) await storage.put(k.progress, json({ at: new Date(now - busy).toISOString(), resumed_at: new Date(now).toISOString() })).catch(() => {});
   };
   if (step === 'filter-population') {
-    // No plan: filter-population died (or is still at work, holding its claim).
-    if (!live) {
+    // No plan: filter-population died (or is still at work, holding its claim). A run started
+    // again moments after its first start (concurrent starts of one id) has its filter-population
+    // on the way (no claim yet): not taken up here (a sweep does, should it never come).
+    const starting = request.lambda === 'run-simulation' && held[0].record === null && now - clock.at < leaseMs;
+    if (!live && !starting) {
       await restartClock();
       await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'filter-population' });
       await invoke('filter-population', { 'request-id': runId, run_id: runId }, request);
@@ -351,7 +379,11 @@ async function sweep(request, options = {}) {
       try {
         found[runId] = await resumeRun(request, runId);
       } catch (e) {
-        request.log.warn(`sweep: run ${runId}: ${e.name}: ${e.message}`);
+        // A take-over storage refuses for good (a read-only file system) fails the run, as every
+        // write of a run does, rather than be tried again at every sweep.
+        const { failForStorage } = require('./chunk-pipeline');
+        if (await failForStorage(pipeline.storage, pipeline.bus, runId, e, { lambda: 'sweep' }, request.env.name).catch(() => false)) found[runId] = 'failed';
+        else request.log.warn(`sweep: run ${runId}: ${e.name}: ${e.message}`);
       }
     }
     await pumpQuietly(request);

@@ -19,6 +19,8 @@
 //   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
 //                          merged impressions (a file renamed into place on a folder, a multipart
 //                          upload on S3)
+//   removeDeadTemporaries(folder) removes what put writers that are gone (killed mid-write) left
+//                          in a folder (a folder only; nothing on S3)
 //   removeStaleTemporaries(key) removes what putStream(key) writers that are gone (killed
 //                          mid-stream) left on a folder; nothing on S3 (an abandoned multipart
 //                          upload is not an object: a lifecycle rule aborts it)
@@ -139,6 +141,64 @@ function writeNew(file, bytes, sync) {
   return withFile(file, 'w', (handle) => writeAll(handle, bytes, null), sync);
 }
 
+/**
+ * The folder on the way to `dir` that is missing and whose parent exists, or null (all there).
+ * @param {string} dir
+ * @param {(d: string) => boolean} exists
+ */
+function firstMissing(dir, exists) {
+  let missing = null;
+  for (let d = dir; !exists(d); d = path.dirname(d)) {
+    missing = d;
+    if (path.dirname(d) === d) return null;
+  }
+  return missing;
+}
+
+/**
+ * Creates a folder and those on its way. Node's recursive mkdir reports ENOENT when a folder on
+ * the way cannot be created for another reason (a read-only file system, no permission): the
+ * first missing folder is then created alone, whose error says why (EROFS, EACCES), so that a
+ * refusal for good is seen as one (js/runtime/chunk-pipeline.js) and not as a folder gone.
+ */
+async function makeFolder(dir) {
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    const missing = firstMissing(dir, (d) => fs.existsSync(d));
+    if (missing !== null) {
+      try {
+        await fsp.mkdir(missing);
+      } catch (e2) {
+        if (e2.code !== 'EEXIST') throw e2;
+      }
+    }
+    await fsp.mkdir(dir, { recursive: true });
+  }
+}
+
+/** makeFolder in the calling thread (putSync). */
+function makeFolderSync(dir) {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    const missing = firstMissing(dir, (d) => fs.existsSync(d));
+    if (missing !== null) {
+      try {
+        fs.mkdirSync(missing);
+      } catch (e2) {
+        if (e2.code !== 'EEXIST') throw e2;
+      }
+    }
+    fs.mkdirSync(dir, { recursive: true });
+  }
+}
+
+/** A put's temporary file, `<name>.<pid>.<random>.tmp` (FolderStorage.writeTemporary, putSync): its writer's pid. */
+const PUT_TEMPORARY = /\.(\d{1,10})\.[a-z0-9]{1,16}\.tmp$/;
+
 class FolderStorage {
   constructor(root) {
     this.root = path.resolve(root);
@@ -152,7 +212,7 @@ class FolderStorage {
   async inFolder(file, write) {
     const dir = path.dirname(file);
     if (!this.dirs.has(dir)) {
-      await fsp.mkdir(dir, { recursive: true });
+      await makeFolder(dir);
       if (this.dirs.size > 10_000) this.dirs.clear();
       this.dirs.add(dir);
     }
@@ -160,7 +220,7 @@ class FolderStorage {
       return await write();
     } catch (e) {
       if (e.code !== 'ENOENT') throw e;
-      await fsp.mkdir(dir, { recursive: true });
+      await makeFolder(dir);
       return write();
     }
   }
@@ -252,7 +312,7 @@ class FolderStorage {
     const dir = path.dirname(file);
     try {
       if (!this.dirs.has(dir)) {
-        fs.mkdirSync(dir, { recursive: true });
+        makeFolderSync(dir);
         this.dirs.add(dir);
       }
       const fd = fs.openSync(tmp, 'w');
@@ -442,6 +502,32 @@ class FolderStorage {
     return removed;
   }
 
+  /**
+   * Removes the temporary files that put (or putIfAbsent, putSync) writers that are gone left in
+   * a folder (`<name>.<pid>.<random>.tmp`: a process killed mid-write): those of a pid of another
+   * process that is not running on this host. This process's own, and a running process's, stay
+   * (a live writer's file is never removed). Called when a run ends (js/runtime/runs.js).
+   * @param {string} prefix a folder
+   * @returns {Promise<number>} how many were removed
+   */
+  async removeDeadTemporaries(prefix) {
+    const dir = this.file(prefix.replace(/\/$/, ''));
+    let names;
+    try {
+      names = await fsp.readdir(dir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const m = PUT_TEMPORARY.exec(name);
+      if (m === null || Number(m[1]) === process.pid || !writerGone(m[1])) continue;
+      await fsp.rm(path.join(dir, name), { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
   async putStream(key, chunks) {
     const file = this.file(key);
     // Named by its writer (host, pid, thread's boot, n: js/runtime/budget.js), so that the file of
@@ -607,6 +693,11 @@ class S3Storage {
 
   /** Nothing to do: an abandoned multipart upload is not an object (a lifecycle rule aborts it). */
   async removeStaleTemporaries() {
+    return 0;
+  }
+
+  /** Nothing to do: an S3 put is whole or not at all, and leaves nothing behind. */
+  async removeDeadTemporaries() {
     return 0;
   }
 
