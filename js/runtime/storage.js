@@ -199,6 +199,28 @@ function makeFolderSync(dir) {
 /** A put's temporary file, `<name>.<pid>.<random>.tmp` (FolderStorage.writeTemporary, putSync): its writer's pid. */
 const PUT_TEMPORARY = /\.(\d{1,10})\.[a-z0-9]{1,16}\.tmp$/;
 
+/**
+ * Removes the files of a folder that `gone(name)` says a writer that is gone left; returns how
+ * many. A folder that cannot be read has none.
+ * @param {string} dir
+ * @param {(name: string) => boolean} gone
+ */
+async function removeIn(dir, gone) {
+  let names;
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!gone(name)) continue;
+    await fsp.rm(path.join(dir, name), { force: true });
+    removed += 1;
+  }
+  return removed;
+}
+
 class FolderStorage {
   constructor(root) {
     this.root = path.resolve(root);
@@ -484,22 +506,8 @@ class FolderStorage {
    */
   async removeStaleTemporaries(key) {
     const file = this.file(key);
-    const dir = path.dirname(file);
     const prefix = `${path.basename(file)}.`;
-    let names;
-    try {
-      names = await fsp.readdir(dir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-      if (!writerGone(name.slice(prefix.length, -'.tmp'.length))) continue;
-      await fsp.rm(path.join(dir, name), { force: true });
-      removed += 1;
-    }
-    return removed;
+    return removeIn(path.dirname(file), (name) => name.startsWith(prefix) && name.endsWith('.tmp') && writerGone(name.slice(prefix.length, -'.tmp'.length)));
   }
 
   /**
@@ -511,21 +519,10 @@ class FolderStorage {
    * @returns {Promise<number>} how many were removed
    */
   async removeDeadTemporaries(prefix) {
-    const dir = this.file(prefix.replace(/\/$/, ''));
-    let names;
-    try {
-      names = await fsp.readdir(dir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
+    return removeIn(this.file(prefix.replace(/\/$/, '')), (name) => {
       const m = PUT_TEMPORARY.exec(name);
-      if (m === null || Number(m[1]) === process.pid || !writerGone(m[1])) continue;
-      await fsp.rm(path.join(dir, name), { force: true });
-      removed += 1;
-    }
-    return removed;
+      return m !== null && Number(m[1]) !== process.pid && writerGone(m[1]);
+    });
   }
 
   async putStream(key, chunks) {

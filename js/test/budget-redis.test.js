@@ -13,12 +13,8 @@ const { before, after } = nodeTest;
 
 const test = (name, fn) => nodeTest.test(name, { timeout: 60_000 }, fn);
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { createClient } = require('redis');
-const { freePort } = require('./servers');
+const { startRedis } = require('./servers');
 const { RedisBus } = require('../runtime/pubsub');
 const { budgetOf } = require('../runtime/budget');
 
@@ -28,65 +24,12 @@ const WAIT_MS = 1000; // how long a budget command waits for Redis in these test
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A redis-server of this test's own on a free loopback port (no persistence), with its process. */
-async function ownRedis() {
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-budget-redis-'));
-  let child = null;
-  const start = async () => {
-    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = c;
-    /** @type {Promise<void>} */
-    const ready = new Promise((resolve, reject) => {
-      let seen = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${seen}`)), 15_000);
-      const onData = (d) => {
-        seen += d;
-        if (/Ready to accept connections/.test(seen)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      c.stdout.on('data', onData);
-      c.stderr.on('data', onData);
-      c.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}: ${seen}`));
-      });
-    });
-    await ready;
-  };
-  const kill = async () => {
-    if (child === null) return;
-    const c = child;
-    child = null;
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((resolve) => c.once('exit', resolve));
-    c.kill('SIGCONT'); // a stopped one too
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    start,
-    kill,
-    signal: (sig) => child.kill(sig),
-    stop: async () => {
-      await kill();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 let redis = null;
 let check = null; // a client of the test's own, to look at the budget's sorted set
 const buses = [];
 
 before(async () => {
-  redis = await ownRedis();
+  redis = await startRedis();
 });
 
 after(async () => {

@@ -47,4 +47,34 @@ function devPipeline(name, env) {
   return pipe;
 }
 
-module.exports = { devPipeline };
+/** Waits until `fn()` is true (checked every 20 ms), failing after `ms`. */
+async function until(fn, what, ms = 30000) {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Every message of a run on `bus`, as [event, message], from now on.
+ * @param {{subscribe: (pattern: string, fn: (msg: any) => void) => Promise<() => unknown>}} bus
+ * @param {string} runId
+ */
+async function listen(bus, runId) {
+  /** @type {Array<[string, any]>} */
+  const seen = [];
+  const unsubscribe = await bus.subscribe(require('../runtime/pubsub').requestPattern(runId), (msg) => seen.push([msg.event, msg]));
+  return {
+    seen,
+    /** The events heard, in order. */
+    events: () => seen.map(([e]) => e),
+    /** How many times `event` was heard. */
+    count: (/** @type {string} */ event) => seen.filter(([e]) => e === event).length,
+    stop: async () => {
+      await unsubscribe();
+    },
+  };
+}
+
+module.exports = { devPipeline, until, listen };

@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { devPipeline } = require('./dev-pipeline');
+const { devPipeline, until, listen } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
@@ -60,24 +60,10 @@ const context = (id = 'ctx') => ({ awsRequestId: id, invokedFunctionArn: 'arn:aw
 const spec = (extra = {}) => ({ market: 'mini_market.json', scenario: 'mini_scenario.json', visits: 'mini_visits.csv', sample_size: 1000, chunk_size: 200, seed: 4, page_size: 3, ...extra });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const bus = () => m.pubsub.openBus(pipe.redis.url);
+/** Every message of a run from now on (dev-pipeline.js listen). */
+const listenTo = (runId) => listen(bus(), runId);
 const watch = (runId, timeoutMs = 60000) => m.runs.watchRun({ storage: m.storage, bus: bus(), runId, pollMs: 200, timeoutMs });
 const runDir = (runId) => path.join(storageDir, 'runs', runId);
-
-/** Waits until `fn()` is true (checked every 20 ms), failing after `ms`. */
-async function until(fn, what, ms = 20000) {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Every message of a run, as [event, message]. */
-async function listen(runId) {
-  const seen = [];
-  const unsubscribe = await bus().subscribe(m.pubsub.requestPattern(runId), (msg) => seen.push([msg.event, msg]));
-  return { seen, events: () => seen.map(([e]) => e), stop: async () => unsubscribe() };
-}
 
 /** A pid of this host that is not running any more (a process that has exited). */
 async function deadPid() {
@@ -107,7 +93,7 @@ async function assertEqualsNative(runId, s) {
 test('a run cancelled while its last chunks compute stays cancelled: they finish, no merge, no run-done', async () => {
   const runId = 'cancel-race';
   const k = m.runs.keys(runId);
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   // Two chunks, both computing at once for 1.5 s (the budget is 4).
   await m.run({ 'request-id': runId, spec: spec({ sample_size: 400, chunk_size: 200 }) }, context('cr'));
   await until(async () => (await m.storage.list(k.claimsDir)).length === 2, 'both chunks claimed');
@@ -160,7 +146,7 @@ test('a run ends one way: the first end recorded wins, in storage and in readSta
 test('chunks that compute (or wait for a worker) longer than the lease keep their claims: each is computed once', async () => {
   const runId = 'lease-run';
   const s = spec({ sample_size: 1000, chunk_size: 200 });
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const watcher = watch(runId);
   // Five chunks of 2.5 s each (the lease is 1 s), four at once, one worker; sweeps every 200 ms.
   await m.run({ 'request-id': runId, spec: s }, context('lr'));
@@ -251,7 +237,7 @@ test('a run left by a server that was down for an hour is taken up, not failed a
 
 test('a run that cannot be made active (a full disk) fails as StorageFull, and its retries answer that', async () => {
   const runId = 'reg-full';
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   await assert.rejects(m.run({ 'request-id': runId, spec: spec() }, context('rf')), (/** @type {Error} */ e) => e.name === 'StorageFull' && /ENOSPC/.test(e.message));
   const state = await m.runs.readState(m.storage, runId, { bus: bus() });
   assert.equal(state.status, 'failed', JSON.stringify(state));

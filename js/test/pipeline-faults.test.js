@@ -16,7 +16,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, execFile } = require('node:child_process');
 const { promisify } = require('node:util');
-const { devPipeline } = require('./dev-pipeline');
+const { devPipeline, listen } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
@@ -72,6 +72,8 @@ function native(s) {
 }
 
 const bus = () => m.pubsub.openBus(pipe.redis.url);
+/** Every message of a run from now on (dev-pipeline.js listen). */
+const listenTo = (runId) => listen(bus(), runId);
 const watch = (runId, timeoutMs = 60000) => m.runs.watchRun({ storage: m.storage, bus: bus(), runId, pollMs: 200, timeoutMs });
 
 async function assertEqualsNative(runId, s) {
@@ -81,16 +83,9 @@ async function assertEqualsNative(runId, s) {
   assert.equal((await m.storage.get(k.summary)).toString('utf8'), want.summary, `summary of ${runId} equals native`);
 }
 
-/** Every message of a run, as [event, message]. */
-async function listen(runId) {
-  const seen = [];
-  const unsubscribe = await bus().subscribe(m.pubsub.requestPattern(runId), (msg) => seen.push([msg.event, msg]));
-  return { seen, stop: async () => unsubscribe() };
-}
-
 test('duplicate and concurrent starts with one request id end exactly once, equal to native', async () => {
   const s = spec({ sample_size: 3000, chunk_size: 200 });
-  const heard = await listen('same-id');
+  const heard = await listenTo('same-id');
   const watcher = watch('same-id');
   const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => m.run({ 'request-id': 'same-id', spec: s }, context(`dup-${i}`))));
   for (const a of answers) assert.equal(a.run_id, 'same-id');
@@ -115,7 +110,7 @@ test('duplicate and concurrent starts with one request id end exactly once, equa
 
 test('cancel: the chunks stop starting new work, the state says cancelled, a cancelled message', async () => {
   const s = spec({ sample_size: 60000, chunk_size: 200 });
-  const heard = await listen('to-cancel');
+  const heard = await listenTo('to-cancel');
   const watcher = watch('to-cancel');
   const k = m.runs.keys('to-cancel');
   let cancelled = null;
@@ -204,7 +199,7 @@ test('a dead chunk frees its slot when its lease runs out; its run resumes and e
 });
 
 test('a full disk fails the run with its reason, on its topic and in its state, even when the failure cannot be stored', async () => {
-  const heard = await listen('disk-full-chunk');
+  const heard = await listenTo('disk-full-chunk');
   const watcher = watch('disk-full-chunk');
   await m.run({ 'request-id': 'disk-full-chunk', spec: spec({ sample_size: 2000, chunk_size: 200 }) }, context('df'));
   const final = await watcher;
@@ -245,7 +240,7 @@ test('a run with no progress for the stall time of work fails as stalled, with i
   await m.storage.put(k.spec, m.runs.json({ spec: spec(), base: '', environment: 'DEV', started_at: hourAgo }));
   await m.storage.put(k.filterLock, m.runs.json({ at: new Date(Date.now() - 10_000).toISOString(), holder: { host: 'elsewhere', pid: 1, boot: 'x' } }));
   await m.storage.put(m.runs.activeKey('DEV', runId), m.runs.json({ run_id: runId, environment: 'DEV', at: hourAgo }));
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const request = await m.scheduler.systemRequest('DEV');
   const found = await m.scheduler.sweep({ ...request, config: { ...request.config, stallMs: 60_000 } });
   assert.equal(found[runId], 'stalled');

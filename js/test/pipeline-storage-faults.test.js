@@ -17,7 +17,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { devPipeline } = require('./dev-pipeline');
+const { devPipeline, until, listen } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 // The run storage: a tmpfs of its own when the tests run as root (it can be remounted read-only:
@@ -83,25 +83,11 @@ const context = (id = 'ctx') => ({ awsRequestId: id, invokedFunctionArn: 'arn:aw
 const spec = (extra = {}) => ({ market: 'mini_market.json', scenario: 'mini_scenario.json', visits: 'mini_visits.csv', sample_size: 400, chunk_size: 200, seed: 4, page_size: 3, ...extra });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const bus = () => m.pubsub.openBus(pipe.redis.url);
+/** Every message of a run from now on (dev-pipeline.js listen). */
+const listenTo = (runId) => listen(bus(), runId);
 const watch = (runId, timeoutMs = 60000) => m.runs.watchRun({ storage: m.storage, bus: bus(), runId, pollMs: 200, timeoutMs });
 const runDir = (runId) => path.join(storageDir, 'runs', runId);
 const sweep = async () => m.scheduler.sweep(await m.scheduler.systemRequest('DEV'));
-
-/** Waits until `fn()` is true (checked every 20 ms), failing after `ms`. */
-async function until(fn, what, ms = 30000) {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Every message of a run, as [event, message]. */
-async function listen(runId) {
-  const seen = [];
-  const unsubscribe = await bus().subscribe(m.pubsub.requestPattern(runId), (msg) => seen.push([msg.event, msg]));
-  return { seen, count: (event) => seen.filter(([e]) => e === event).length, stop: async () => unsubscribe() };
-}
 
 /**
  * Writes of the keys `pattern` matches fail as the disk would (`code`: ENOSPC, a full disk, by
@@ -147,7 +133,7 @@ async function writable() {
 
 test('a failure storage could not keep leaves the run active until a sweep stores it; a retry answers it', async () => {
   const runId = 'lost-end';
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const active = m.runs.activeKey('DEV', runId);
   // Nearly full: filter-population cannot claim the run, nor can its failure be stored.
   const restore = refuse(/^runs\/lost-end\/(filter\.lock|end\.json|failed\.json)$/);
@@ -217,7 +203,7 @@ function retryInFreshProcess(runId, s) {
 
 test('an end whose record storage could not keep (end.json only) is the end after Redis and the process forget it', async () => {
   const runId = 'half-end';
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const restore = refuse(/^runs\/half-end\/(filter\.lock|failed\.json)$/);
   try {
     await m.run({ 'request-id': runId, spec: spec() }, context('he'));
@@ -253,7 +239,7 @@ test('storage that turns read-only mid-run fails the run as StorageFull, once', 
   }
   const runId = 'ro-run';
   const k = m.runs.keys(runId);
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const watcher = watch(runId);
   // Five chunks, four at a time, each holding its slot 1.5 s before it computes.
   await m.run({ 'request-id': runId, spec: spec({ sample_size: 1000 }) }, context('ro'));
@@ -346,7 +332,7 @@ test('the temporaries killed writers left in done/ and claims/ are removed when 
 
 test('concurrent starts of one new run take nothing up (no resumed) and it ends once', async () => {
   const runId = 'twin';
-  const heard = await listen(runId);
+  const heard = await listenTo(runId);
   const watcher = watch(runId);
   // The first start's filter-population is slow to claim the run: the second start comes first.
   const s = m.storage;

@@ -78,7 +78,7 @@ function waitForPort(port, timeoutMs = 20000) {
 /**
  * A real redis-server on a free loopback port, without persistence (a restart loses everything:
  * the hardest case for the pipeline).
- * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, restart: (downMs?: number) => Promise<void>}>}
+ * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, kill: () => Promise<void>, start: () => Promise<void>, signal: (sig: NodeJS.Signals) => void, restart: (downMs?: number) => Promise<void>}>}
  */
 async function startRedis() {
   const port = await freePort();
@@ -94,7 +94,9 @@ async function startRedis() {
     if (child === null) return;
     const c = child;
     child = null;
+    if (c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((resolve) => c.once('exit', resolve));
+    c.kill('SIGCONT'); // a stopped one (signal('SIGSTOP')) too
     c.kill('SIGKILL');
     await exited;
   };
@@ -105,6 +107,14 @@ async function startRedis() {
     stop: async () => {
       await stop();
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+    /** Kills Redis (an outage: the same port stays free until `start`). */
+    kill: stop,
+    /** Starts it again on the same port after `kill`. */
+    start,
+    /** Sends the process a signal (`SIGSTOP` freezes it with its connections open; `SIGCONT`). */
+    signal: (/** @type {NodeJS.Signals} */ sig) => {
+      if (child !== null) child.kill(sig);
     },
     /** Kills Redis, keeps it down for `downMs`, starts it again on the same port. */
     restart: async (downMs = 300) => {
