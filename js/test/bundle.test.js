@@ -55,3 +55,20 @@ test('every tool answers --help with its usage and refuses an unknown flag (exit
     fs.rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+test('the smoke test fails a zip that cannot serve every function of config/functions.json, and leaves nothing behind', () => {
+  const { smoke } = require('../tools/smoke-zip');
+  const files = bundleFiles();
+  files.delete('js/filter-population.js');
+  for (const name of [...files.keys()]) if (name.startsWith('node_modules/redis/')) files.delete(name);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-broken-zip-'));
+  try {
+    const zip = path.join(dir, 'broken.zip');
+    fs.writeFileSync(zip, createZip(files));
+    const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tariffsim-smoke-')).length;
+    assert.throws(() => smoke(zip), (/** @type {Error} */ e) => /^smoke: from the task root: filter-population: Error: Cannot find module .*; redis: MODULE_NOT_FOUND$/.test(e.message));
+    assert.equal(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tariffsim-smoke-')).length, before, 'its folder is removed');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -208,3 +208,10 @@ test('npm run cost prints both architectures for the sample run', () => {
   const bad = spawnSync(process.execPath, [path.join(ROOT, 'js', 'tools', 'cost.js'), '--spec', 'data/sample/run.json', '--arch', 'ppc'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(bad.status, 2);
 });
+
+test('npm run cost refuses an environment that is not DEV, STAGING or PROD (it would price DEV\'s budget under another name)', () => {
+  const { spawnSync } = require('node:child_process');
+  const out = spawnSync(process.execPath, [require('node:path').join(__dirname, '..', 'tools', 'cost.js'), '--spec', 'tests/fixtures/mini_run.json', '--env', 'PRD'], { cwd: require('node:path').join(__dirname, '..', '..'), encoding: 'utf8' });
+  assert.equal(out.status, 2, out.stderr);
+  assert.equal(out.stderr, '--env PRD: give DEV, STAGING, PROD\n');
+});

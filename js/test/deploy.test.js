@@ -239,6 +239,45 @@ test('two people promoting at once: the second one\'s stale RevisionId is refuse
   assert.equal((await aliases('tariffsim-price')).STAGING, '2', 'Bob\'s change stands');
 });
 
+test('a rollback goes only to a published version the alias recorded; a missing STAGING or PROD is made by promote, not at new code by deploy; an architecture change publishes', async () => {
+  // --version with --rollback: refused before anything is read.
+  await assert.rejects(promote({ to: 'PROD', functions: ['price'], rollback: true, version: '7' }), (/** @type {Error} */ e) => e.name === 'InvalidArguments');
+  // A recorded previous version that is not a published one ($LATEST, the unpublished code).
+  const staging = await alias('tariffsim-simulate-chunk', 'STAGING');
+  await clients.lambda.send(new lambda.UpdateAliasCommand({ FunctionName: 'tariffsim-simulate-chunk', Name: 'STAGING', FunctionVersion: staging.FunctionVersion, Description: JSON.stringify({ previous: '$LATEST' }) }));
+  logs.length = 0;
+  await assert.rejects(promote({ to: 'STAGING', functions: ['simulate-chunk'], rollback: true }), (/** @type {Error} */ e) => e.name === 'Refused');
+  assert.match(logs.join('\n'), /is not a published version/);
+  assert.equal((await aliases('tariffsim-simulate-chunk')).STAGING, staging.FunctionVersion);
+
+  // PROD deleted by hand: a deploy of new code does not make it at that code.
+  await clients.lambda.send(new lambda.DeleteAliasCommand({ FunctionName: 'tariffsim-filter-population', Name: 'PROD' }));
+  logs.length = 0;
+  const out = await deployTool.deploy({ zip: zips.first, commit: 'commit-4', endpoint, region: REGION, account: ACCOUNT, clients, log, functions: ['filter-population'] });
+  assert.equal(out.functions[0].published, '4');
+  assert.deepEqual(out.functions[0].aliasesCreated, []);
+  assert.equal((await aliases('tariffsim-filter-population')).PROD, undefined);
+  assert.match(logs.join('\n'), /PROD alias is missing: not made at version 4; run npm run promote -- --to PROD to make it/);
+  // promote makes it, from STAGING.
+  await promote({ to: 'PROD', functions: ['filter-population'] });
+  const fp = await aliases('tariffsim-filter-population');
+  assert.equal(fp.PROD, fp.STAGING);
+
+  // The same code on another architecture is a new version (memory, timeout and architecture
+  // belong to a version).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-arch-'));
+  try {
+    const file = path.join(dir, 'functions.json');
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, 'config', 'functions.json'), 'utf8'));
+    fs.writeFileSync(file, JSON.stringify({ ...config, architecture: 'arm64' }));
+    const arm = await deployTool.deploy({ zip: zips.first, commit: 'commit-4-arm', endpoint, region: REGION, account: ACCOUNT, clients, log, functions: ['filter-population'], file });
+    assert.equal(arm.functions[0].published, '5', 'an architecture change publishes');
+    // (moto keeps x86_64 whatever UpdateFunctionCode asks, so "and then nothing" cannot be seen here.)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 function writeTemp(bytes) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-deploy-'));
   const file = path.join(dir, 'tariffsim-lambda.zip');

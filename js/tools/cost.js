@@ -274,7 +274,7 @@ function table(e) {
   return lines.join('\n');
 }
 
-const USAGE = 'usage: npm run cost -- --spec RUN.json [--memory MB] [--arch x86_64|arm64] [--env DEV|STAGING|PROD] [--budget N] [--io s3|folder] [--json]';
+const USAGE = 'usage: npm run cost -- --spec RUN.json [--memory MB] [--arch x86_64|arm64] [--env DEV|STAGING|PROD] [--budget N] [--io s3|folder]\n                          [--request-ms MS] [--write-mbps MB/S] [--read-mbps MB/S] [--invoke-ms MS] [--json]';
 
 async function main(argv = process.argv.slice(2)) {
   let values;
@@ -323,8 +323,13 @@ async function main(argv = process.argv.slice(2)) {
     process.stderr.write(`--io ${values.io}: give s3 or folder\n`);
     return 2;
   }
-  const { config } = require('../runtime/config');
   const env = values.env.toUpperCase();
+  const { ENVIRONMENTS } = require('../runtime/environment');
+  if (!ENVIRONMENTS.includes(env)) {
+    process.stderr.write(`--env ${values.env}: give ${ENVIRONMENTS.join(', ')}\n`);
+    return 2;
+  }
+  const { config } = require('../runtime/config');
   const budget = values.budget ? Number(values.budget) : config.forEnvironment(env).chunkBudget;
   const measured = measureEngine(values.spec);
   const chunkBytes = measured.csvBytesPerProfile * measured.chunkProfiles[0];

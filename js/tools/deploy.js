@@ -293,7 +293,9 @@ async function deployFunction(lambdaClient, f, cfg, artifact, log) {
   const latest = versions.at(-1) || null;
   let version;
   let published = null;
-  const unchanged = latest !== null && latest.CodeSha256 === artifact.sha256 && !configChanged && configDrift(latest, f, cfg).length === 0;
+  // The same code, configuration and architecture as the last version: nothing to publish.
+  const archOf = (c) => (c.Architectures || ['x86_64'])[0];
+  const unchanged = latest !== null && latest.CodeSha256 === artifact.sha256 && archOf(latest) === cfg.architecture && !configChanged && configDrift(latest, f, cfg).length === 0;
   if (unchanged) {
     version = latest.Version;
     say(`unchanged: code sha256 ${artifact.sha256} is version ${version}'s (${latest.Description || 'no description'}); nothing published`);
@@ -306,12 +308,18 @@ async function deployFunction(lambdaClient, f, cfg, artifact, log) {
   }
 
   // Aliases: all three made on the first deploy (at the first version: there is nothing else to
-  // serve), then only DEV moves here.
+  // serve), then only DEV moves here. A STAGING or PROD missing later (deleted by hand) is not made
+  // at new, untested code: `npm run promote` makes it, from the stage before it.
   const aliases = await aliasesOf(lambdaClient, f.name);
   const aliasesCreated = [];
+  const firstVersion = (await publishedVersions(lambdaClient, f.name)).length <= 1;
   let dev = { from: aliases.DEV ? aliases.DEV.FunctionVersion : null, to: version };
   for (const name of cfg.aliases) {
     if (aliases[name]) continue;
+    if (name !== 'DEV' && !firstVersion) {
+      say(`${name} alias is missing: not made at version ${version}; run npm run promote -- --to ${name} to make it`);
+      continue;
+    }
     await lambdaClient.send(new l.CreateAliasCommand({ FunctionName: f.name, Name: name, FunctionVersion: version, Description: aliasDescription({ previous: null, via: 'deploy', commit: artifact.commit }) }));
     aliasesCreated.push(name);
   }
@@ -369,7 +377,7 @@ async function deploy(options = {}) {
     const results = [];
     for (const f of selected) results.push(await deployFunction(c.lambda, f, cfg, artifact, log));
     const published = results.filter((r) => r.published);
-    log(published.length === 0 ? 'nothing published: the code is unchanged' : `published ${published.map((r) => `${r.function}:${r.published}`).join(', ')}; DEV moved`);
+    log(published.length === 0 ? 'nothing published: the code is unchanged' : `published ${published.map((r) => `${r.function}:${r.published}`).join(', ')}; DEV ${published.every((r) => r.aliasesCreated.includes('DEV')) ? 'made' : 'moved'}`);
     return { artifact, functions: results };
   } finally {
     if (!options.clients) c.close();

@@ -4,7 +4,8 @@
 // points to, for one, several or all functions; or rolls an alias back.
 //
 //   npm run promote -- --to STAGING|PROD (--functions a,b | --all) [--version N] [--dry-run]
-//                      [--rollback] [--endpoint URL] [--region R]
+//                      [--endpoint URL] [--region R]
+//   npm run promote -- --rollback --to DEV|STAGING|PROD (--functions a,b | --all) [--dry-run] ...
 //
 // It first shows what would change (with --dry-run it stops there), then moves each alias with
 // UpdateAlias and the RevisionId it read when it made the plan: if anyone moved the alias since
@@ -74,6 +75,8 @@ async function versionInfo(lambdaClient, functionName, version, cache) {
 async function planPromotion(lambdaClient, { to, functions, version, rollback = false }) {
   const from = rollback ? null : previousStage(to);
   if (rollback && !STAGES.includes(to)) throw new DeployError('UnknownStage', `--to ${to}: give DEV, STAGING or PROD`);
+  // A rollback goes to the version the alias recorded, never to one given.
+  if (rollback && version !== undefined) throw new DeployError('InvalidArguments', '--rollback goes back to the version the alias recorded: leave out --version');
   const cache = new Map();
   const steps = [];
   for (const f of functions) {
@@ -93,10 +96,15 @@ async function planPromotion(lambdaClient, { to, functions, version, rollback = 
         continue;
       }
       wanted = recorded.previous;
+      // Only a published version (a number): never $LATEST, the unpublished code.
+      if (!/^[1-9][0-9]*$/.test(String(wanted))) {
+        Object.assign(step, { action: 'refuse', reason: `${to}'s recorded previous version ${JSON.stringify(wanted)} is not a published version: nothing to roll back to` });
+        continue;
+      }
     } else {
       const source = await getAlias(lambdaClient, f.name, from);
       if (!source) {
-        Object.assign(step, { action: 'refuse', reason: `${f.name} has no ${from} alias: deploy it first` });
+        Object.assign(step, { action: 'refuse', reason: `${f.name} has no ${from} alias: ${from === 'DEV' ? 'deploy it first' : `promote it to ${from} first`}` });
         continue;
       }
       const weights = source.RoutingConfig && source.RoutingConfig.AdditionalVersionWeights;
@@ -105,7 +113,7 @@ async function planPromotion(lambdaClient, { to, functions, version, rollback = 
         continue;
       }
       if (version !== undefined && String(version) !== source.FunctionVersion) {
-        Object.assign(step, { action: 'refuse', reason: `version ${version} is not on ${from} (${from} is at version ${source.FunctionVersion}): promote it to ${from} first` });
+        Object.assign(step, { action: 'refuse', reason: `version ${version} is not on ${from} (${from} is at version ${source.FunctionVersion}): ${from === 'DEV' ? 'deploy it' : `promote it to ${from}`} first` });
         continue;
       }
       wanted = source.FunctionVersion;
@@ -206,7 +214,7 @@ async function promote(options) {
   }
 }
 
-const USAGE = 'usage: npm run promote -- --to STAGING|PROD (--functions a,b | --all) [--version N] [--dry-run] [--rollback] [--endpoint URL] [--region R]';
+const USAGE = 'usage: npm run promote -- --to STAGING|PROD (--functions a,b | --all) [--version N] [--dry-run] [--endpoint URL] [--region R]\n       npm run promote -- --rollback --to DEV|STAGING|PROD (--functions a,b | --all) [--dry-run] [--endpoint URL] [--region R]';
 
 async function main(argv = process.argv.slice(2)) {
   const parsed = commandLine(argv, {

@@ -35,6 +35,36 @@ Promise.resolve(fn(JSON.parse(eventJson), context)).then(
 });
 `;
 
+// Every handler the functions name (config/functions.json, as the zip has it): its module loads
+// from the task root alone and exports a function; and every production dependency of the zip's
+// package.json (what the fan-out lambdas require lazily: the AWS SDK clients, redis) resolves
+// inside it.
+const LOADS = `
+const path = require('node:path');
+const root = process.env.LAMBDA_TASK_ROOT;
+const out = {};
+const functions = require(path.join(root, 'config', 'functions.json')).functions;
+for (const [name, f] of Object.entries(functions)) {
+  const dot = f.handler.lastIndexOf('.');
+  try {
+    const fn = require(path.resolve(root, f.handler.slice(0, dot)))[f.handler.slice(dot + 1)];
+    out[name] = typeof fn === 'function' ? 'ok' : 'no handler ' + f.handler;
+  } catch (e) {
+    out[name] = e.name + ': ' + e.message.split('\\n')[0];
+  }
+}
+for (const dep of Object.keys(require(path.join(root, 'package.json')).dependencies || {})) {
+  try {
+    const at = require.resolve(dep, { paths: [root] });
+    out[dep] = at.startsWith(root + path.sep) ? 'ok' : 'resolved outside the task root: ' + at;
+  } catch (e) {
+    out[dep] = e.code || e.name;
+  }
+}
+out['(outside)'] = Object.keys(require.cache).filter((f) => !f.startsWith(root + path.sep)).join(', ') || 'ok';
+process.stderr.write('LOADS ' + JSON.stringify(out) + '\\n');
+`;
+
 function unzip(zipFile, dir) {
   const unzipTool = spawnSync('unzip', ['-v'], { stdio: 'ignore' });
   if (unzipTool.status === 0) execFileSync('unzip', ['-q', zipFile, '-d', dir]);
@@ -58,6 +88,14 @@ function check(cond, message) {
 
 function smoke(zipFile) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-smoke-'));
+  try {
+    return smokeIn(work, zipFile);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function smokeIn(work, zipFile) {
   const root = path.join(work, 'task');
   const data = path.join(work, 'data');
   fs.mkdirSync(root);
@@ -68,6 +106,14 @@ function smoke(zipFile) {
   const env = { TARIFFSIM_DATA_DIR: data, TARIFFSIM_OUT_DIR: path.join(work, 'out') };
   const prod = lambdaFixture('context-prod.json');
   const results = [];
+
+  const loads = spawnSync(process.execPath, ['-e', LOADS], { cwd: root, env: { PATH: process.env.PATH, LAMBDA_TASK_ROOT: root, ...env }, encoding: 'utf8' });
+  const loadLine = loads.stderr.split('\n').find((l) => l.startsWith('LOADS '));
+  check(loadLine !== undefined, `the handlers could not be loaded (exit ${loads.status}): ${loads.stderr.trim().split('\n').pop()}`);
+  const loaded = JSON.parse(loadLine.slice(6));
+  const failed = Object.entries(loaded).filter(([, v]) => v !== 'ok');
+  check(failed.length === 0, `from the task root: ${failed.map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  results.push(`every handler of config/functions.json loads and every production dependency resolves, from the task root alone (${Object.keys(loaded).length - 1} checked)`);
 
   const priced = call(root, env, 'js/price.handler', lambdaFixture('price-sample.json'), prod);
   check(priced.result && priced.result.results[0].rows.length === 10, `price: ${JSON.stringify(priced.error)}`);
@@ -97,7 +143,6 @@ function smoke(zipFile) {
   const none = call(root, env, 'js/simulate-chunk.handler', { spec: 'mini_run.json', index: 99 }, lambdaFixture('context-simulate-chunk.json'));
   check(none.error && none.error.errorType === 'NoSuchChunk', 'simulate-chunk error');
   results.push(`js/simulate-chunk.handler (chunk 99): errorType ${none.error.errorType}`);
-  fs.rmSync(work, { recursive: true, force: true });
   return results;
 }
 
@@ -110,7 +155,13 @@ if (require.main === module) {
     process.exit(2);
   }
   const zipFile = path.resolve(parsed.positionals[0] || path.join(ROOT, 'dist', 'tariffsim-lambda.zip'));
-  for (const line of smoke(zipFile)) process.stdout.write(`ok ${line}\n`);
+  try {
+    for (const line of smoke(zipFile)) process.stdout.write(`ok ${line}\n`);
+  } catch (e) {
+    // One line: what failed (its message starts with `smoke:`), not a stack.
+    process.stderr.write(`${e.message.startsWith('smoke:') ? '' : 'smoke: '}${e.message}\n`);
+    process.exit(1);
+  }
   process.stdout.write(`smoke: ${path.relative(process.cwd(), zipFile)} passed\n`);
 }
 
