@@ -373,11 +373,16 @@ impl Market {
                 }
             }
             Change::MovePrices { percent, select } => {
-                if !percent.is_finite() || *percent <= -100.0 || *percent > 1_000.0 {
+                // Applied to the hundredth of a percent: the range holds for the value used
+                // (-99.999 would move every rate by -100.00%, to 0).
+                if !percent.is_finite()
+                    || (percent * 100.0).round() <= -10_000.0
+                    || (percent * 100.0).round() > 100_000.0
+                {
                     return Err(ScenarioError::InvalidChange {
                         change,
                         problem: format!(
-                            "percent {percent} is out of range: give a number above -100 and at most 1000"
+                            "percent {percent} is out of range: give a number above -100 and at most 1000 (applied to the hundredth)"
                         ),
                     });
                 }
@@ -412,6 +417,22 @@ impl Market {
                             "cap has no rate cards: give one card per region and payment method"
                                 .into(),
                     });
+                }
+                // Two cards for one region and payment method: which one applies would be the
+                // file's order's choice.
+                for (i, a) in cap.iter().enumerate() {
+                    if cap[..i]
+                        .iter()
+                        .any(|b| b.region == a.region && b.payment_method == a.payment_method)
+                    {
+                        return Err(ScenarioError::InvalidChange {
+                            change,
+                            problem: format!(
+                                "cap has two cards for region {} and {}: give one card per region and payment method",
+                                a.region, a.payment_method
+                            ),
+                        });
+                    }
                 }
                 for t in self
                     .tariffs
@@ -569,6 +590,36 @@ mod tests {
 #[cfg(test)]
 mod cap_tests {
     use super::*;
+
+    #[test]
+    fn a_percent_is_in_range_as_applied_and_a_cap_has_one_card_per_region_and_payment() {
+        let m = Market::from_json(include_str!("../tests/fixtures/mini_market.json")).unwrap();
+        for percent in ["-99.999", "-100", "1000.006"] {
+            let s = Scenario::from_json(&format!(
+                r#"{{"changes":[{{"op":"move_prices","percent":{percent}}}]}}"#
+            ))
+            .unwrap();
+            assert!(
+                matches!(m.apply(&s), Err(ScenarioError::InvalidChange { .. })),
+                "{percent}"
+            );
+        }
+        let ok = Scenario::from_json(r#"{"changes":[{"op":"move_prices","percent":-99.99}]}"#);
+        assert!(m.apply(&ok.unwrap()).is_ok());
+        let card = |unit: f64| {
+            format!(
+                r#"{{"region":"C","payment_method":"direct_debit","electricity":{{"standing_p_per_day":50,"unit_p_per_kwh":{unit}}}}}"#
+            )
+        };
+        let twice = Scenario::from_json(&format!(
+            r#"{{"changes":[{{"op":"variable_to_cap","cap":[{},{}]}}]}}"#,
+            card(20.0),
+            card(90.0)
+        ))
+        .unwrap();
+        let e = m.apply(&twice).unwrap_err().to_string();
+        assert!(e.contains("two cards for region C and direct_debit"), "{e}");
+    }
 
     #[test]
     fn variable_to_cap_sets_only_variable_tariffs_in_the_given_regions() {

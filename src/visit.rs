@@ -426,7 +426,7 @@ pub fn parse_visits_csv(bytes: &[u8]) -> Result<Vec<Visit>, VisitError> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e.position().map_or(line, |p| record_line(bytes, p));
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
@@ -440,7 +440,7 @@ pub fn parse_visits_csv(bytes: &[u8]) -> Result<Vec<Visit>, VisitError> {
                 return Err(VisitError::Csv { line, message });
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let line = record.position().map_or(line, |p| record_line(bytes, p));
         let raw: RawVisit = record
             .deserialize(Some(&headers))
             .map_err(|e| VisitError::Csv {
@@ -450,6 +450,21 @@ pub fn parse_visits_csv(bytes: &[u8]) -> Result<Vec<Visit>, VisitError> {
         visits.push(raw.into_visit(line)?);
     }
     Ok(visits)
+}
+
+/// The line a record starts on: the csv reader's position is that of the blank lines it skipped
+/// before the record, when there are any.
+fn record_line(bytes: &[u8], pos: &csv::Position) -> u64 {
+    let mut line = pos.line();
+    let start = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
+    for &b in bytes.get(start..).unwrap_or_default() {
+        match b {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
 }
 
 /// Writes visits as CSV with the header [`VISITS_CSV_COLUMNS`].

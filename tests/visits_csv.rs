@@ -82,3 +82,19 @@ fn a_file_as_r_writes_it_reads_as_documented() {
     assert_eq!(visits[1].current_tariff, None);
     assert!(visits[1].filters.fixed_only && !visits[1].filters.green_only);
 }
+
+#[test]
+fn an_error_names_the_line_of_the_bad_row_after_blank_lines_too() {
+    let header = VISITS_CSV_COLUMNS.join(",");
+    let good = "v1,2026-07-01T08:15:00Z,C,dual_fuel,single_rate,direct_debit,2700,11500,,,,false,false,false,false";
+    let bad_region = "v2,2026-07-01T08:15:00Z,Z,dual_fuel,single_rate,direct_debit,2700,11500,,,,false,false,false,false";
+    for (text, line) in [
+        (format!("{header}\n\n\n\n{bad_region}\n"), 5),
+        (format!("{header}\n{good}\n\n{bad_region}\n"), 4),
+        (format!("{header}\r\n{good}\r\n\r\n{bad_region}\r\n"), 4),
+        (format!("{header}\n{good}\n\nv3,short\n"), 4),
+    ] {
+        let e = parse_visits_csv(text.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains(&format!("line {line}")), "{line}: {e}");
+    }
+}

@@ -84,6 +84,9 @@ pub struct GenVisitsArgs {
 /// # Errors
 /// Arguments out of range, or a file that cannot be written.
 pub fn gen_market(args: &GenMarketArgs) -> Result<()> {
+    if let Some(scenario) = &args.scenario_out {
+        crate::output::distinct(&[("--out", &args.out), ("--scenario-out", scenario)])?;
+    }
     let market = build_market(args.seed, args.as_of, args.suppliers, args.tariffs)?;
     market
         .validate()
@@ -672,9 +675,14 @@ fn normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> Result<f64> {
     Ok(Normal::new(mean, sd).context("bad normal")?.sample(rng))
 }
 
+/// `date` plus `months`, within the dates tariffsim reads (up to 9999-12-31): a market whose end
+/// dates pass it would be refused by every command that reads it.
 fn add_months(date: NaiveDate, months: u32) -> Result<NaiveDate> {
     date.checked_add_months(Months::new(months))
-        .ok_or_else(|| anyhow!("[InvalidArgument] {date} plus {months} months is out of range"))
+        .filter(|d| chrono::Datelike::year(d) <= 9999)
+        .ok_or_else(|| {
+            anyhow!("[InvalidArgument] {date} plus {months} months is after 9999-12-31, the last date tariffsim reads: give an earlier --as-of")
+        })
 }
 
 /// Builds the market (see [`GenMarketArgs`]).

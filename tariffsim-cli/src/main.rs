@@ -234,6 +234,12 @@ fn simulate(a: SimulateArgs) -> Result<()> {
         .unwrap_or_else(|| a.out.join("impressions.csv"));
     let summary_path = a.out.join("summary.json");
     let comparison_paths = [a.out.join("comparison.json"), a.out.join("comparison.csv")];
+    output::distinct(&[
+        ("--impressions", &impressions_path),
+        ("summary.json", &summary_path),
+        ("comparison.json", &comparison_paths[0]),
+        ("comparison.csv", &comparison_paths[1]),
+    ])?;
     // The previous run's files go before this run writes anything, its summary first: a reader
     // never finds files of two runs side by side, nor files of a run that did not finish.
     let stale_impressions = a.out.join("impressions.csv");
@@ -409,6 +415,9 @@ fn chunk(a: ChunkArgs) -> Result<()> {
     let inputs = Inputs::load(&a.spec, &a.overrides)?;
     let sim = inputs.simulation()?;
     let out = sim.chunk(a.index).map_err(inputs::coded)?;
+    if let (Some(i), Some(s)) = (&a.impressions, &a.summary) {
+        output::distinct(&[("--impressions", i), ("--summary", s)])?;
+    }
     for path in a.summary.iter().chain(&a.impressions) {
         output::remove_stale(path)?;
     }

@@ -228,3 +228,40 @@ pub fn remove_stale(path: &Path) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Refuses two outputs of one command that name the same file (`--impressions OUT/summary.json`):
+/// each would be renamed onto the other. `outputs` are (what, path); special files (`/dev/null`)
+/// may be given more than once.
+///
+/// # Errors
+/// `[InvalidArgument]` naming both.
+pub fn distinct(outputs: &[(&str, &Path)]) -> Result<()> {
+    let norm = |p: &Path| {
+        let mut out = PathBuf::new();
+        for c in std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .components()
+        {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    for (i, (what, path)) in outputs.iter().enumerate() {
+        if is_special(path) {
+            continue;
+        }
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| norm(p) == norm(path)) {
+            anyhow::bail!(
+                "[InvalidArgument] {what} and {other} are the same file, {}: give each output its own file",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}

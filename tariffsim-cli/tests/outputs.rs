@@ -430,3 +430,70 @@ fn the_headline_says_what_the_run_knows_without_a_minus_zero() {
     // No "-0": a loss that rounds to no click is not listed.
     assert!(!headline.contains(": -0 clicks"), "{headline}");
 }
+
+#[test]
+fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let s = spec(dir.path(), true);
+    ok(simulate(&s, &out, &[]));
+    let before: Vec<Vec<u8>> = RUN_FILES
+        .iter()
+        .map(|n| std::fs::read(out.join(n)).unwrap())
+        .collect();
+    let same = out.join("sub/../summary.json");
+    fails(
+        &simulate(&s, &out, &["--impressions", same.to_str().unwrap()]),
+        &[
+            "[InvalidArgument]",
+            "summary.json and --impressions are the same file",
+        ],
+    );
+    let after: Vec<Vec<u8>> = RUN_FILES
+        .iter()
+        .map(|n| std::fs::read(out.join(n)).unwrap())
+        .collect();
+    assert!(before == after, "the previous run is left as it was");
+    let one = dir.path().join("one.out");
+    fails(
+        &tariffsim(&[
+            "chunk",
+            s.to_str().unwrap(),
+            "--index",
+            "0",
+            "--impressions",
+            one.to_str().unwrap(),
+            "--summary",
+            one.to_str().unwrap(),
+        ]),
+        &["--summary and --impressions are the same file"],
+    );
+    assert!(!one.exists());
+    fails(
+        &tariffsim(&[
+            "gen-market",
+            "--seed",
+            "1",
+            "--out",
+            one.to_str().unwrap(),
+            "--scenario-out",
+            one.to_str().unwrap(),
+        ]),
+        &["--scenario-out and --out are the same file"],
+    );
+    assert!(!one.exists());
+    // A market whose end dates would pass 9999-12-31 is not written.
+    fails(
+        &tariffsim(&[
+            "gen-market",
+            "--seed",
+            "1",
+            "--out",
+            one.to_str().unwrap(),
+            "--as-of",
+            "9999-12-31",
+        ]),
+        &["[InvalidArgument]", "after 9999-12-31"],
+    );
+    assert!(!one.exists());
+}
