@@ -38,7 +38,7 @@ fn whole(s: &str, min: u64, max: u64, code: &'static str) -> Result<u64, FlagErr
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| FlagError {
             code,
-            problem: if max >= u64::from(u32::MAX) {
+            problem: if max == u64::MAX {
                 format!("{s:?} is not a whole number of {min} or more")
             } else {
                 format!("{s:?} is not a whole number from {min} to {max}")
@@ -59,19 +59,24 @@ pub fn chunk_index(s: &str) -> Result<u64, FlagError> {
     })
 }
 
-/// `--sample-size`: checked against the run's limits with the spec (code of the spec's field).
+/// `--sample-size`: from 1; its upper limit is checked with the spec (code of the spec's field).
 pub fn sample_size(s: &str) -> Result<u64, FlagError> {
-    whole(s, 0, u64::MAX, "InvalidSampleSize")
+    whole(s, 1, u64::MAX, "InvalidSampleSize")
 }
 
-/// `--chunk-size`, `--seed` of a run: any whole number (code of the spec's fields).
+/// `--seed` of a run: any whole number (code of the spec's field).
 pub fn run_u64(s: &str) -> Result<u64, FlagError> {
     whole(s, 0, u64::MAX, "InvalidRunSpec")
 }
 
-/// `--page-size` of a run (code of the spec's field).
+/// `--chunk-size` of a run: from 1 (code of the spec's field).
+pub fn run_chunk_size(s: &str) -> Result<u64, FlagError> {
+    whole(s, 1, u64::MAX, "InvalidRunSpec")
+}
+
+/// `--page-size` of a run: 1 to 1000 (at most 100 when the run compares: checked with the spec).
 pub fn run_page_size(s: &str) -> Result<u16, FlagError> {
-    whole(s, 0, u64::from(u16::MAX), "InvalidRunSpec").map(|n| n as u16)
+    whole(s, 1, 1000, "InvalidRunSpec").map(|n| n as u16)
 }
 
 /// A whole number of a flag without a field in a file (`price --seed`, `gen-market --seed`).

@@ -35,7 +35,7 @@ pub struct SpecOverrides {
     #[arg(long, value_parser = crate::args::sample_size, allow_negative_numbers = true)]
     pub sample_size: Option<u64>,
     /// Replace the spec's chunk size.
-    #[arg(long, value_parser = crate::args::run_u64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::args::run_chunk_size, allow_negative_numbers = true)]
     pub chunk_size: Option<u64>,
     /// Replace the spec's seed.
     #[arg(long, value_parser = crate::args::run_u64, allow_negative_numbers = true)]

@@ -98,7 +98,7 @@ fn bad_flag_values_are_one_line_with_the_code_of_their_field() {
         (
             price(&["--region", "C", "--page-size", "0"]),
             1,
-            vec!["[InvalidArgument] --page-size:", "1 or more"],
+            vec!["[InvalidArgument] --page-size:", "from 1 to 4294967295"],
         ),
         (
             price(&["--region", "C", "--seed", "-1"]),
