@@ -20,6 +20,8 @@ const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-harden-'));
 // STAGING reads its inputs from a folder of files with byte-order marks.
 const bomData = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bom-data-'));
 const bomMarkets = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-bom-markets-'));
+// Where standalone simulate-chunk calls write (not the default $TMPDIR/tariffsim/out).
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-harden-out-'));
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 let app;
 let port;
@@ -37,6 +39,7 @@ before(async () => {
   fs.writeFileSync(path.join(bomMarkets, 'mini.json'), Buffer.concat([BOM, fs.readFileSync(path.join(FIXTURES, 'mini_market.json'))]));
   Object.assign(process.env, {
     TARIFFSIM_STORAGE: storageDir,
+    TARIFFSIM_OUT_DIR: outDir,
     // DEV resolves specs under tests/fixtures (inside the checkout: messages must not show it).
     TARIFFSIM_DATA_DIR: FIXTURES,
     TARIFFSIM_DATA_DIR_STAGING: bomData,
@@ -57,7 +60,7 @@ before(async () => {
 after(async () => {
   await require('../runtime/invoke').idle();
   await app.close();
-  for (const d of [storageDir, bomData, bomMarkets]) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of [storageDir, bomData, bomMarkets, outDir]) fs.rmSync(d, { recursive: true, force: true });
 });
 
 /**
