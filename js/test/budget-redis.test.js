@@ -86,7 +86,7 @@ test('acquires given up on while redis-server is stopped (SIGSTOP) take no slot 
   assert.notEqual(t, null);
   await budget.lease(t).release();
 
-  redis.signal('SIGSTOP');
+  await redis.signal('SIGSTOP');
   let results;
   let patient;
   try {
@@ -99,7 +99,7 @@ test('acquires given up on while redis-server is stopped (SIGSTOP) take no slot 
     budget.waitMs = WAIT_MS;
     await sleep(100);
   } finally {
-    redis.signal('SIGCONT');
+    await redis.signal('SIGCONT');
   }
   for (const r of results) {
     assert.equal(r.status, 'rejected');
@@ -149,10 +149,10 @@ test('an acquire outlasting a short outage still gets its slot, and only one', a
   assert.notEqual(t, null);
   await budget.lease(t).release();
 
-  redis.signal('SIGSTOP');
+  await redis.signal('SIGSTOP');
   const pending = budget.acquire();
   await sleep(WAIT_MS / 4);
-  redis.signal('SIGCONT');
+  await redis.signal('SIGCONT');
   const token = await pending;
   assert.notEqual(token, null, 'Redis answered within waitMs: the slot is the caller\'s');
   assert.deepEqual(await holdersAfterFlush(bus, key), [token.holder]);

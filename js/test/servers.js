@@ -78,7 +78,7 @@ function waitForPort(port, timeoutMs = 20000) {
 /**
  * A real redis-server on a free loopback port, without persistence (a restart loses everything:
  * the hardest case for the pipeline).
- * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, kill: () => Promise<void>, start: () => Promise<void>, signal: (sig: NodeJS.Signals) => void, restart: (downMs?: number) => Promise<void>}>}
+ * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, kill: () => Promise<void>, start: () => Promise<void>, signal: (sig: NodeJS.Signals) => Promise<void>, restart: (downMs?: number) => Promise<void>}>}
  */
 async function startRedis() {
   const port = await freePort();
@@ -112,9 +112,21 @@ async function startRedis() {
     kill: stop,
     /** Starts it again on the same port after `kill`. */
     start,
-    /** Sends the process a signal (`SIGSTOP` freezes it with its connections open; `SIGCONT`). */
-    signal: (/** @type {NodeJS.Signals} */ sig) => {
-      if (child !== null) child.kill(sig);
+    /**
+     * Sends the process a signal (`SIGSTOP` freezes it with its connections open; `SIGCONT`); for
+     * SIGSTOP, resolves once the process is stopped (signals are delivered asynchronously: a
+     * command sent just after could otherwise still be served).
+     */
+    signal: async (/** @type {NodeJS.Signals} */ sig) => {
+      if (child === null) return;
+      child.kill(sig);
+      if (sig !== 'SIGSTOP') return;
+      const stat = `/proc/${child.pid}/stat`;
+      for (let i = 0; i < 500 && fs.existsSync(stat); i += 1) {
+        // The state is the field after the command's name, which is in parentheses.
+        if (/\) T /.test(fs.readFileSync(stat, 'utf8'))) return;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
     },
     /** Kills Redis, keeps it down for `downMs`, starts it again on the same port. */
     restart: async (downMs = 300) => {
