@@ -243,11 +243,28 @@ async function stallClock(storage, runId) {
  * The records of whoever works (or worked) on a run's current step, with their keys: filter.lock
  * while it has no plan, merge.lock once every chunk is done, else the claims of the chunks not done.
  */
-async function holdersOf(storage, runId, state) {
+async function holdersOf(storage, runId, state, leaseMs) {
   const k = keys(runId);
   const read = async (key) => ({ key, record: await readJson(storage, key).catch(() => null) });
   if (state.status === 'started') return { step: 'filter-population', held: [await read(k.filterLock)] };
-  if (state.done === state.chunks) return { step: 'merge', held: [await read(k.mergeLock)] };
+  if (state.done === state.chunks) {
+    const lock = await read(k.mergeLock);
+    // No lock yet: the chunk that completed the run may be on its way to take it, its claim still
+    // fresh (claims stay after their chunk is done). Read from the last chunk down: chunks are
+    // started in order, so the one that completed a run is usually among the last.
+    let completing = false;
+    if (lock.record === null) {
+      const index = (key) => Number((/(\d+)\.json$/.exec(key) || [0, -1])[1]);
+      const claims = (await storage.list(k.claimsDir)).filter((key) => index(key) >= 0).sort((a, b) => index(b) - index(a));
+      for (const key of claims) {
+        if (!stale((await read(key)).record, leaseMs)) {
+          completing = true;
+          break;
+        }
+      }
+    }
+    return { step: 'merge', held: [lock], completing };
+  }
   const done = new Set((await storage.list(k.doneDir)).map((key) => Number(/(\d+)\.json$/.exec(key)[1])));
   const held = [];
   for (const key of await storage.list(k.claimsDir)) {
@@ -279,12 +296,12 @@ async function resumeRun(request, runId) {
   }
   const leaseMs = request.config.leaseMs;
   const lockLeaseMs = (step) => (step === 'merge' ? request.config.mergeLeaseMs || 15 * 60_000 : leaseMs);
-  const { step, held, done } = await holdersOf(storage, runId, state);
+  const { step, held, done, completing } = await holdersOf(storage, runId, state, leaseMs);
   const now = Date.now();
   const clock = await stallClock(storage, runId);
   // Until when someone worked on the run: now while a holder is alive, else the last renewal of a
   // claim or lock, or the last take-up.
-  const live = held.some(({ record }) => !stale(record, lockLeaseMs(step)));
+  const live = completing === true || held.some(({ record }) => !stale(record, lockLeaseMs(step)));
   const renewed = held.map(({ record }) => Date.parse(record && record.at)).filter(Number.isFinite);
   // A take-up of filter-population or the merge counts as work for a lease after it, as a claim
   // would: a step taken up again and again that stops at once without progress (a merge that
@@ -319,7 +336,8 @@ async function resumeRun(request, runId) {
     return 'filtering';
   }
   if (step === 'merge') {
-    // Every chunk done, no result: the merger died (its lock goes stale) or has not finished.
+    // Every chunk done, no result: the merger died (its lock goes stale, or it never took it and
+    // its chunk's claim went stale) or has not finished.
     if (!live) {
       await restartClock();
       await bus.publish(topic('run-simulation', runId), { event: 'resumed', run_id: runId, step: 'merge' });

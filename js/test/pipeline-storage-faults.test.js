@@ -380,3 +380,32 @@ test('a merge taken up again and again without progress runs the stall clock: th
   assert.equal(state.status, 'failed', JSON.stringify(state));
   assert.equal(state.failure.error_type, 'RunStalled');
 });
+
+test('a run whose last chunk is done is not taken up before that chunk could take its merge: only once its claim is stale', async () => {
+  const runId = 'merge-on-its-way';
+  const k = m.runs.keys(runId);
+  const heard = await listenTo(runId);
+  const put = (key, value) => m.storage.put(key, Buffer.from(`${JSON.stringify(value)}\n`));
+  const now = Date.now();
+  // Both chunks done, no merge.lock yet: the chunk that completed the run (claim 1, renewed just
+  // now) is between its done record and the merge's lock.
+  await put(k.spec, { spec: spec(), base: '', environment: 'DEV', started_at: new Date(now - 5000).toISOString() });
+  await put(k.plan, { chunks: 2, population: 10, sample_size: 400, chunk_size: 200 });
+  for (const index of [0, 1]) await put(k.done(index), { index, profiles: 200, impressions: 1, compute_ms: 1, own_ms: 1, summary: {} });
+  await put(k.claim(0), { at: new Date(now - 4000).toISOString() });
+  await put(k.claim(1), { at: new Date(now).toISOString() });
+  await put(m.runs.activeKey('DEV', runId), { run_id: runId, environment: 'DEV', at: new Date(now - 5000).toISOString() });
+  try {
+    assert.equal((await sweep())[runId], 'merging');
+    assert.equal(await m.storage.get(k.mergeLock), null, 'nobody took the merge up');
+    // Its claim stale (the lease is 1 s here): the chunk died on the way; a sweep takes the merge up.
+    // (Its chunks' impressions are not there: the merge taken up fails, which is not the point.)
+    await sleep(1100);
+    await sweep();
+    await until(() => heard.count('resumed') === 1, 'the merge taken up', 10_000);
+  } finally {
+    await heard.stop();
+    await m.storage.delete(m.runs.activeKey('DEV', runId));
+  }
+  assert.deepEqual(heard.seen.filter(([e]) => e === 'resumed').map(([, msg]) => msg.step), ['merge']);
+});
