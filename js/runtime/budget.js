@@ -112,6 +112,18 @@ class RedisBudget {
     this.key = `tariffsim:budget:${env}`;
     // How long a budget command waits for an unreachable Redis (a restart) before it fails.
     this.waitMs = Math.min(30_000, Math.max(2000, Math.floor(leaseMs / 2)));
+    /** Since when every acquire of this process failed to reach Redis, and why (null: it answers). */
+    this.down = null;
+  }
+
+  /**
+   * Whether the budget cannot be reached: `{since, error}` when every acquire since `since` (ms)
+   * failed to reach Redis, null when the last one was answered. A sweep counts that time against
+   * a run that cannot start a chunk for it (scheduler.js): Redis down for good ends the run.
+   * @returns {{since: number, error: string} | null}
+   */
+  unreachable() {
+    return this.down;
   }
 
   /**
@@ -154,6 +166,7 @@ class RedisBudget {
     const abandon = new AbortController();
     let client = null;
     let got;
+    const tried = Date.now();
     try {
       got = await this.run((redis) => {
         client = redis;
@@ -162,8 +175,11 @@ class RedisBudget {
     } catch (e) {
       abandon.abort();
       if (client !== null) this.forget(client, holder);
+      const { ErrorReply } = require('redis');
+      if (!(e instanceof ErrorReply) && this.down === null) this.down = { since: tried, error: e.message };
       throw e;
     }
+    this.down = null;
     if (!(Number(got) >= 1)) return null;
     // `last`: this took the last free slot (the scheduler need not ask for another now).
     return { kind: 'redis', env: this.env, holder, at: Date.now(), last: Number(got) === 1 };
@@ -230,6 +246,11 @@ class StorageBudget {
     this.limit = limit;
     this.window = leaseMs;
     this.dir = `budget/${env}`;
+  }
+
+  /** Never unreachable as a budget: storage that fails is the run's failure (see runChunk). */
+  unreachable() {
+    return null;
   }
 
   key(slot, window) {

@@ -301,7 +301,12 @@ async function resumeRun(request, runId) {
   const clock = await stallClock(storage, runId);
   // Until when someone worked on the run: now while a holder is alive, else the last renewal of a
   // claim or lock, or the last take-up.
-  const live = completing === true || held.some(({ record }) => !stale(record, lockLeaseMs(step)));
+  // No chunk of the run can start while the environment's budget cannot be reached (Redis down):
+  // that time counts as work once the clock has moved past the outage's start, so a budget gone
+  // for good stalls the run (it ends, saying why) and one that comes back lets it go on.
+  const down = step === 'chunks' && held.length === 0 ? budgetOf(pipeline, request).unreachable() : null;
+  const waitingOnBudget = down !== null && Math.max(clock.at, clock.resumedAt) >= down.since;
+  const live = completing === true || waitingOnBudget || held.some(({ record }) => !stale(record, lockLeaseMs(step)));
   const renewed = held.map(({ record }) => Date.parse(record && record.at)).filter(Number.isFinite);
   // A take-up of filter-population or the merge counts as work for a lease after it, as a claim
   // would: a step taken up again and again that stops at once without progress (a merge that
@@ -311,10 +316,13 @@ async function resumeRun(request, runId) {
   const busy = Math.max(0, workedUntil - clock.at);
   if (busy > request.config.stallMs) {
     const minutes = (request.config.stallMs / 60000).toFixed(1);
+    const why = waitingOnBudget
+      ? `no chunk could start: the ${env} budget's Redis (REDIS_URL) cannot be reached (${down.error}); start it, then start the run again with a new request id`
+      : 'its lambdas keep dying or timing out; look at their logs, then start the run again with a new request id';
     await failRun(storage, bus, runId, {
       lambda: 'sweep',
       error_type: 'RunStalled',
-      reason: `RunStalled: no progress for ${Math.round(busy / 1000)} s of work (the limit is ${minutes} min, TARIFFSIM_STALL_MS) with ${state.done} of ${state.chunks ?? '?'} chunks done: its lambdas keep dying or timing out; look at their logs, then start the run again with a new request id`,
+      reason: `RunStalled: no progress for ${Math.round(busy / 1000)} s of work (the limit is ${minutes} min, TARIFFSIM_STALL_MS) with ${state.done} of ${state.chunks ?? '?'} chunks done: ${why}`,
       environment: env,
     });
     return 'stalled';
