@@ -106,6 +106,10 @@ function work(input, request) {
     throw invalid('profiles is missing: give a list of profiles, e.g. [{"region": "C"}]');
   }
   if (profiles.length > config.maxProfiles) throw invalid(`${profiles.length} profiles: at most ${config.maxProfiles} are priced in one request`);
+  // A list in place of an object would be read field by field in order (serde): refused here.
+  for (let i = 0; i < profiles.length; i += 1) {
+    if (!isObject(profiles[i])) throw invalid(`${input.profiles === undefined ? 'profile' : `profiles[${i}]`} must be a profile object, e.g. {"region": "C"}`);
+  }
   const pageSize = input.page_size === undefined ? DEFAULT_PAGE_SIZE : input.page_size;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalid(`page_size must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
   const seed = input.seed === undefined ? 0 : input.seed;
@@ -117,6 +121,8 @@ function work(input, request) {
   let hypothetical;
   if (input.hypothetical_tariffs !== undefined && input.hypothetical_tariffs !== null) {
     if (!Array.isArray(input.hypothetical_tariffs)) throw invalid('hypothetical_tariffs must be a list of tariffs');
+    const at = input.hypothetical_tariffs.findIndex((t) => !isObject(t));
+    if (at >= 0) throw invalid(`hypothetical_tariffs[${at}] must be a tariff object, in the market's tariff format`);
     if (input.hypothetical_tariffs.length > 0) hypothetical = Buffer.from(JSON.stringify(input.hypothetical_tariffs));
   }
   let scenario;

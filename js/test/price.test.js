@@ -171,6 +171,12 @@ test('error paths are typed errors whose name is the code', async () => {
   await fails({ market: 'sample' }, 'InvalidRequest');
   await fails({ market: '../secrets', profile: { region: 'C' } }, 'InvalidRequest');
   await fails({ market: 'sample', profiles: Array.from({ length: 101 }, () => ({ region: 'C' })) }, 'InvalidRequest');
+  // A list where an object goes would be read field by field in order: refused, naming its place.
+  const list = await fails({ market: 'sample', profiles: [{ region: 'C' }, ['C', 'dual_fuel', 2700]] }, 'InvalidRequest');
+  assert.equal(list.message, 'profiles[1] must be a profile object, e.g. {"region": "C"}');
+  assert.equal((await fails({ market: 'sample', profile: null }, 'InvalidRequest')).message, 'profile must be a profile object, e.g. {"region": "C"}');
+  const tariffList = await fails({ ...fixture('price-hypothetical.json'), hypothetical_tariffs: [['x']] }, 'InvalidRequest');
+  assert.equal(tariffList.message, "hypothetical_tariffs[0] must be a tariff object, in the market's tariff format");
   // JSON the handler wrote again from the caller's objects: a field is named by its path in the
   // request, never by a line and column of that JSON.
   const inline = await fails({ market: { as_of: '2026-07-01', tariffs: 'none' }, profile: { region: 'C' } }, 'InvalidMarketJson');
