@@ -415,7 +415,7 @@ test('a first start whose active record and failure storage both refuse leaves n
   const k = m.runs.keys(runId);
   const restore = refuse(/^active\/|\/(end|failed)\.json$/);
   try {
-    await assert.rejects(m.run({ 'request-id': runId, spec: spec() }, context('or-1')), (e) => e.name === 'StorageFull');
+    await assert.rejects(m.run({ 'request-id': runId, spec: spec() }, context('or-1')), { name: 'StorageFull' });
   } finally {
     restore();
   }
