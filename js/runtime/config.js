@@ -145,19 +145,20 @@ function readEnvironmentsFile(file) {
   } catch (e) {
     throw new ConfigError('InvalidConfig', `${shownFile(file)} is not JSON: ${e.message}`);
   }
-  file = shownFile(file);
+  // The file as messages name it, made only for a message.
+  const invalid = (message) => new ConfigError('InvalidConfig', `${shownFile(file)}: ${message}`);
   const envs = parsed && parsed.environments;
-  if (envs === null || typeof envs !== 'object' || Array.isArray(envs)) throw new ConfigError('InvalidConfig', `${file}: give {"environments": {"DEV": {...}, "STAGING": {...}, "PROD": {...}}}`);
+  if (envs === null || typeof envs !== 'object' || Array.isArray(envs)) throw invalid(`give {"environments": {"DEV": {...}, "STAGING": {...}, "PROD": {...}}}`);
   for (const [name, values] of Object.entries(envs)) {
-    if (!ENVIRONMENTS.includes(name)) throw new ConfigError('InvalidConfig', `${file}: unknown environment ${JSON.stringify(name)}: the environments are ${ENVIRONMENTS.join(', ')}`);
+    if (!ENVIRONMENTS.includes(name)) throw invalid(`unknown environment ${JSON.stringify(name)}: the environments are ${ENVIRONMENTS.join(', ')}`);
     for (const [key, value] of Object.entries(values)) {
-      if (!Object.hasOwn(FILE_SETTINGS, key)) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key} is not a setting: the settings are ${Object.keys(FILE_SETTINGS).join(', ')}`);
+      if (!Object.hasOwn(FILE_SETTINGS, key)) throw invalid(`${name}.${key} is not a setting: the settings are ${Object.keys(FILE_SETTINGS).join(', ')}`);
       if (isSecretRef(value)) {
-        if (!value.ssm.startsWith('/')) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key}: an SSM parameter name starts with '/'`);
+        if (!value.ssm.startsWith('/')) throw invalid(`${name}.${key}: an SSM parameter name starts with '/'`);
         continue;
       }
       const ok = key === 'retryDelaysMs' ? Array.isArray(value) && value.every(Number.isSafeInteger) : typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value));
-      if (!ok) throw new ConfigError('InvalidConfig', `${file}: ${name}.${key} must be ${key === 'retryDelaysMs' ? 'a list of whole numbers' : 'a string, a whole number or {"ssm": "/parameter/name"}'}`);
+      if (!ok) throw invalid(`${name}.${key} must be ${key === 'retryDelaysMs' ? 'a list of whole numbers' : 'a string, a whole number or {"ssm": "/parameter/name"}'}`);
     }
   }
   return envs;
@@ -242,7 +243,8 @@ function loadConfig(env = process.env, options = {}) {
       }
       const fileKey = SETTING_OF.get(key);
       if (fileKey === undefined || !Object.hasOwn(own, fileKey) || (FILE_SETTINGS[fileKey].where && !deployed)) return undefined;
-      sources[key] = `${shownFile(/** @type {string} */ (file))} ${name}.${fileKey}`;
+      // (The file's name as messages give it is made only for a message: see `source`.)
+      sources[key] = `${name}.${fileKey}`;
       const value = own[fileKey];
       if (isSecretRef(value)) {
         refs[fileKey] = value;
@@ -252,8 +254,10 @@ function loadConfig(env = process.env, options = {}) {
       // A folder in the file is relative to the task root (the root of the zip).
       return fileKey.endsWith('Dir') ? path.resolve(ROOT, String(value)) : String(value);
     };
+    /** Where a setting read came from, as a message names it. */
+    const source = (key) => (sources[key].startsWith(`${name}.`) ? `${shownFile(/** @type {string} */ (file))} ${sources[key]}` : sources[key]);
     /** A whole-number setting, or its default. */
-    const count = (key, fallback) => positiveInt(get(key), fallback, () => sources[key]);
+    const count = (key, fallback) => positiveInt(get(key), fallback, () => source(key));
     const folder = (key) => {
       const value = get(key);
       return value === undefined ? undefined : path.resolve(value);
@@ -283,7 +287,7 @@ function loadConfig(env = process.env, options = {}) {
       lambdaEndpoint: get('TARIFFSIM_LAMBDA_ENDPOINT') || null,
       arnPattern: get('TARIFFSIM_ARN_PATTERN') || null,
       functionPrefix: get('TARIFFSIM_FUNCTION_PREFIX') || FUNCTION_PREFIX,
-      retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, () => sources.TARIFFSIM_RETRY_DELAYS_MS)),
+      retryDelaysMs: (get('TARIFFSIM_RETRY_DELAYS_MS') || '50,100').split(',').map((x) => positiveInt(x.trim(), 50, () => source('TARIFFSIM_RETRY_DELAYS_MS'))),
       failChunks: name === 'DEV' ? get('TARIFFSIM_FAIL_CHUNKS') || null : null,
     };
     // A setting given by reference reads as an error until resolved: never a silent default.
