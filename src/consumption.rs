@@ -9,7 +9,8 @@
 use crate::domain::{Fuel, Meter};
 use chrono::NaiveDate;
 
-/// The TDCV table, as published (see `data/domain/README.md` for the source).
+/// The TDCV table: Ofgem's typical domestic consumption values as published, by the date each
+/// came into force (`data/domain/tdcv.csv`).
 pub const TDCV_CSV: &str = include_str!("../data/domain/tdcv.csv");
 
 /// Typical (medium) annual consumption in force at a date, kWh.
