@@ -69,7 +69,7 @@ const { ENVIRONMENTS } = require('./environment');
 const { DEFAULT_REGION, FUNCTION_PREFIX } = require('./functions');
 
 /** The repository root, which is also the root of the Lambda zip. */
-const ROOT = path.resolve(__dirname, '..', '..');
+const { ROOT, fromRoot } = require('./paths');
 /** Lambda's limit for a synchronous request and for a response: 6 MB. */
 const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 /** Chunks of one run in flight at once, per environment: DEV can never starve PROD. */
@@ -77,9 +77,9 @@ const CHUNK_BUDGET = Object.freeze({ DEV: 10, STAGING: 50, PROD: 200 });
 /** The largest sample a run may ask for, per environment. */
 const MAX_SAMPLE_SIZE = Object.freeze({ DEV: 2_000_000, STAGING: 20_000_000, PROD: 200_000_000 });
 /** The market every deployment has, bundled in the zip. */
-const SAMPLE_MARKET = path.join(ROOT, 'data', 'sample', 'market.json');
+const SAMPLE_MARKET = fromRoot('data', 'sample', 'market.json');
 /** The bundle's configuration per alias. */
-const ENVIRONMENTS_FILE = path.join(ROOT, 'config', 'environments.json');
+const ENVIRONMENTS_FILE = fromRoot('config', 'environments.json');
 /** How long a resolved secret is used before it is fetched again. */
 const SECRET_TTL_MS = 5 * 60 * 1000;
 
@@ -221,7 +221,10 @@ function loadConfig(env = process.env, options = {}) {
   env = variablesOf(env);
   let file = options.file;
   if (file === undefined) file = env.TARIFFSIM_CONFIG_FILE || (fs.existsSync(ENVIRONMENTS_FILE) ? ENVIRONMENTS_FILE : null);
-  const fromFile = file ? readEnvironmentsFile(path.resolve(file)) : {};
+  // Absolute (the bundle's own file is already: no path.resolve, whose first call a cold start
+  // pays for, on the price lambda's path).
+  if (file && file !== ENVIRONMENTS_FILE) file = path.resolve(file);
+  const fromFile = file ? readEnvironmentsFile(file) : {};
   const deployed = options.deployed === undefined ? Boolean(env.AWS_LAMBDA_FUNCTION_NAME) : options.deployed;
   /**
    * One environment's settings, made on its first request: a cold start reads the variables and
@@ -263,13 +266,13 @@ function loadConfig(env = process.env, options = {}) {
       return value === undefined ? undefined : path.resolve(value);
     };
     const marketsDir = folder('TARIFFSIM_MARKETS_DIR');
-    const outDir = folder('TARIFFSIM_OUT_DIR') || path.resolve(path.join(env.TMPDIR || '/tmp', 'tariffsim', 'out'));
+    const outDir = folder('TARIFFSIM_OUT_DIR') || (env.TMPDIR === undefined && path.sep === '/' ? '/tmp/tariffsim/out' : path.resolve(env.TMPDIR || '/tmp', 'tariffsim', 'out'));
     const settings = {
       environment: name,
       root: ROOT,
       marketsDir: marketsDir || null,
       builtinMarkets: marketsDir ? Object.freeze({}) : Object.freeze({ sample: SAMPLE_MARKET }),
-      dataDir: folder('TARIFFSIM_DATA_DIR') || path.join(ROOT, 'data'),
+      dataDir: folder('TARIFFSIM_DATA_DIR') || fromRoot('data'),
       outDir,
       maxPayloadBytes: LAMBDA_PAYLOAD_LIMIT,
       maxProfiles: count('TARIFFSIM_MAX_PROFILES', 100),
@@ -333,7 +336,7 @@ function loadConfig(env = process.env, options = {}) {
     /** In Lambda a record's lines are joined by CR, so CloudWatch keeps a stack as one event. */
     lineBreak: env.AWS_LAMBDA_FUNCTION_NAME ? '\r' : '\n',
     /** The file the per-alias values came from (null: none). */
-    file: file ? path.resolve(file) : null,
+    file: file || null,
     /** Host names the development server answers besides loopback (TARIFFSIM_ALLOWED_HOSTS). */
     allowedHosts: Object.freeze((env.TARIFFSIM_ALLOWED_HOSTS || '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   });

@@ -17,20 +17,18 @@
 // instance of the compiled module whose cache is rebuilt on demand.
 
 const fs = require('node:fs');
-const path = require('node:path');
 const { codes, typed, asError } = require('./errors');
-const { publicPath } = require('./paths');
+const { publicPath, fromRoot } = require('./paths');
 const { withoutBom, readError } = require('./inputs');
 const { nowMs } = require('./logging');
 
 /** How long a bundled market file is taken as unchanged without looking at the disk again. */
 const TASK_FILE_RECHECK_MS = 1000;
 
-const PKG_DIR = path.join(__dirname, '..', '..', 'tariffsim-wasm');
 /** Each build's glue (a factory of instances: js/tools/wasm-glue.js) and its .wasm. */
 const BUILDS = {
-  full: { glue: path.join(PKG_DIR, 'pkg', 'tariffsim_wasm.js'), wasm: path.join(PKG_DIR, 'pkg', 'tariffsim_wasm_bg.wasm') },
-  price: { glue: path.join(PKG_DIR, 'pkg-price', 'tariffsim_price.js'), wasm: path.join(PKG_DIR, 'pkg-price', 'tariffsim_price_bg.wasm') },
+  full: { glue: fromRoot('tariffsim-wasm', 'pkg', 'tariffsim_wasm.js'), wasm: fromRoot('tariffsim-wasm', 'pkg', 'tariffsim_wasm_bg.wasm') },
+  price: { glue: fromRoot('tariffsim-wasm', 'pkg-price', 'tariffsim_price.js'), wasm: fromRoot('tariffsim-wasm', 'pkg-price', 'tariffsim_price_bg.wasm') },
 };
 
 /** Where the module's panic hook leaves the panic message (tariffsim_wasm::PANIC_MESSAGE_GLOBAL). */

@@ -4,10 +4,10 @@
 // default region. The runtime, the dev server and the tools read them here, never from a copy.
 
 const path = require('node:path');
+const { ROOT, fromRoot } = require('./paths');
 
-const ROOT = path.resolve(__dirname, '..', '..');
 /** config/functions.json. */
-const FUNCTIONS_FILE = path.join(ROOT, 'config', 'functions.json');
+const FUNCTIONS_FILE = fromRoot('config', 'functions.json');
 
 // Required rather than read, so the price handler's esbuild bundle carries it (no file read at a
 // cold start); the zip still ships the file for the other handlers and the tools.

@@ -9,7 +9,16 @@
 const path = require('node:path');
 
 /** The repository root, which is also the root of the Lambda zip. */
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.dirname(path.dirname(__dirname));
+
+/**
+ * A file or folder under the root, by its parts (`fromRoot('config', 'functions.json')`): joined
+ * with the separator, no more. path.join normalizes its whole result character by character, which
+ * a cold start's JavaScript does slowly (interpreted, the first time): parts known to be plain
+ * names need none of it.
+ * @param {...string} parts
+ */
+const fromRoot = (...parts) => [ROOT, ...parts].join(path.sep);
 
 /** The folders a configured setting may name, with the variable that names them. */
 const FOLDERS = Object.freeze([
@@ -128,4 +137,4 @@ function scrubError(err) {
   return err;
 }
 
-module.exports = { ROOT, publicPath, scrubPaths, scrubError };
+module.exports = { ROOT, fromRoot, publicPath, scrubPaths, scrubError };

@@ -60,7 +60,7 @@ function priceBundle(root = ROOT) {
     format: 'cjs',
     target: 'node24',
     external: ['@aws-sdk/*'],
-    banner: { js: "'use strict';\nconst __bundleDir = require('node:path').join(__dirname, 'runtime');" },
+    banner: { js: "'use strict';\nconst __bundleDir = __dirname + require('node:path').sep + 'runtime';" },
     define: { __dirname: '__bundleDir' },
     legalComments: 'none',
     // Whitespace and syntax only (names stay, for stack traces): V8 reads a third less source at a
