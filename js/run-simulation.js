@@ -64,17 +64,13 @@ async function cancel(input, request) {
 /**
  * A run whose start could not be recorded (spec.json or its active record): failed as StorageFull
  * when storage refused for good (the run has ended: failed.json, or Redis and this process when it
- * cannot be stored, and then, with `undo`, its spec.json is removed, as nothing would sweep it;
- * a retry with the same id answers the failure while one of them keeps it), else, with `undo`, its spec.json removed
+ * cannot be stored; a retry with the same id answers it), else, with `undo`, its spec.json removed
  * (the run was never started: a retry starts it). Never leaves a run that nothing would end.
  * @returns {Promise<Error>} the error to throw
  */
 async function notStarted(request, runId, e, { undo = false } = {}) {
   const { storage, bus } = pipelineOf(request);
   if (await failForStorage(storage, bus, runId, e, { lambda: 'run-simulation' }, request.env.name)) {
-    // Its failure kept by the bus alone (storage refused it too) on a run no sweep will find (it
-    // is not active): spec.json goes, or the run would read `started` for ever once Redis forgets.
-    if (undo && (await storage.get(keys(runId).end).catch(() => null)) === null) await storage.delete(keys(runId).spec).catch(() => {});
     const state = await readState(storage, runId, { bus });
     const reason = state.failure ? state.failure.reason : scrubPaths(e.message);
     return typed(codes.StorageFull, `run ${runId} could not be started: ${reason}`, { cause: e });

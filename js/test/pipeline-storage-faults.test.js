@@ -409,18 +409,3 @@ test('a run whose last chunk is done is not taken up before that chunk could tak
   }
   assert.deepEqual(heard.seen.filter(([e]) => e === 'resumed').map(([, msg]) => msg.step), ['merge']);
 });
-
-test('a first start whose active record and failure storage both refuse leaves no spec.json that would read started for ever', async () => {
-  const runId = 'orphan-spec';
-  const k = m.runs.keys(runId);
-  const restore = refuse(/^active\/|\/(end|failed)\.json$/);
-  try {
-    await assert.rejects(m.run({ 'request-id': runId, spec: spec() }, context('or-1')), { name: 'StorageFull' });
-  } finally {
-    restore();
-  }
-  assert.equal(await m.storage.get(k.spec), null, 'spec.json removed: no sweep would ever find this run');
-  // Redis forgets the failure (a restart without persistence): the run is unknown, not started.
-  await (await bus().commands()).flushAll();
-  assert.equal((await m.runs.readState(m.storage, runId)).status, 'unknown');
-});
