@@ -25,7 +25,10 @@
 //                        compare: a scenario and `compare` not false)
 //   result.json          written last: the run is done
 //
-// and, per environment, active/<ENV>/<run-id>.json: the runs not ended yet (js/runtime/scheduler.js).
+// and, per environment, active/<ENV>/<run-id>.json: the runs not ended yet, and
+// cleanup/<ENV>/<run-id>.json: the runs that ended failed or cancelled whose chunk objects (and
+// what a merge cut short left) a sweep has yet to delete, once no chunk of them can still write
+// (js/runtime/scheduler.js).
 
 const { topic, requestPattern } = require('./pubsub');
 const { scrubPaths } = require('./paths');
@@ -74,6 +77,29 @@ async function readJson(storage, key) {
 
 /** The record that a run of environment `env` has not ended (js/runtime/scheduler.js). */
 const activeKey = (env, runId) => `active/${env}/${runId}.json`;
+
+/**
+ * The record that a run of environment `env` ended failed or cancelled and its chunk objects are
+ * yet to be deleted (a sweep does, once no chunk of it can still write: js/runtime/scheduler.js).
+ */
+const cleanupKey = (env, runId) => `cleanup/${env}/${runId}.json`;
+
+/**
+ * Moves a run that has ended (its end in storage) off its environment's active list: a run that
+ * failed or was cancelled onto the list of runs to clean first (its chunk objects stay until no
+ * chunk of it can still write). Throws when storage refuses the record to clean (the run stays
+ * active: the next sweep moves it).
+ * @param {import('./pipeline').Storage} storage
+ * @param {string} env
+ * @param {string} runId
+ * @param {RunState['status']} status
+ */
+async function leaveActive(storage, env, runId, status) {
+  if (status === 'failed' || status === 'cancelled') {
+    await storage.put(cleanupKey(env, runId), json({ run_id: runId, environment: env, status, at: new Date().toISOString() }));
+  }
+  await storage.delete(activeKey(env, runId)).catch(() => {});
+}
 
 /**
  * @typedef {{run_id: string, status: 'unknown'|'started'|'running'|'done'|'failed'|'cancelled',
@@ -256,8 +282,9 @@ async function endRun(storage, bus, runId, what, event, record) {
     await removeLeftovers(storage, k);
   }
   // The run is no longer active (nobody starts its chunks any more) once its end is in storage;
-  // an end only the bus and this process keep leaves it active: a sweep stores it (keepEnd).
-  if (record.environment && endKept) await storage.delete(activeKey(record.environment, runId)).catch(() => {});
+  // an end only the bus and this process keep leaves it active: a sweep stores it (keepEnd). Its
+  // chunk objects are deleted by a sweep once no chunk of it can still write (cleanup/).
+  if (record.environment && endKept) await leaveActive(storage, record.environment, runId, what).catch(() => {});
   return first;
 }
 
@@ -401,4 +428,4 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   }
 }
 
-module.exports = { RUN_ID, keys, activeKey, json, readJson, readState, ended, topicsOf, failRun, cancelRun, claimEnd, unclaimDone, keepEnd, removeLeftovers, watchRun, endedHere };
+module.exports = { RUN_ID, keys, activeKey, cleanupKey, leaveActive, json, readJson, readState, ended, topicsOf, failRun, cancelRun, claimEnd, unclaimDone, keepEnd, removeLeftovers, watchRun, endedHere };

@@ -8,6 +8,8 @@
 //   (`runs/<id>/claims/<i>.json`, putIfAbsent) and invokes simulate-chunk with the slot's lease.
 //   Runs are served in turn, so concurrent runs of an environment share its budget. Called when a
 //   run is planned and whenever a chunk has computed (its slot just freed).
+// - Runs to clean: `cleanup/<ENV>/<run-id>.json`, written when a run ends failed or cancelled (as
+//   it leaves the active list) and deleted once a sweep has deleted its chunk objects (cleanUpRun).
 // - sweep(request): every active run of the environment: one that ended leaves the list; one that
 //   made no progress for `stallMs` of work (time a claim or lock of it was renewed, not time when
 //   nothing ran: see resumeRun) fails as stalled (RunStalled); otherwise its work is taken up
@@ -16,13 +18,16 @@
 //   starts and every `sweepMs`; any invocation of the fan-out lambdas sweeps at most once per
 //   `sweepMs` per process. A claim or lock is stale when not renewed for its lease (a chunk renews
 //   its claim while it waits for a worker and computes), or at once when its holder was a process
-//   of this host that is gone (a dev server killed and started again).
+//   of this host that is gone (a dev server killed and started again). Then every run to clean:
+//   once no chunk of it can still write (no claim of it live, its end older than a lease, no live
+//   merge lock), its chunk objects and what a merge cut short left are deleted, and it leaves
+//   that list: cleaned once.
 
 const { budgetOf, deadLocal, self } = require('./budget');
 const { invoke } = require('./invoke');
 const { pipelineOf } = require('./pipeline');
 const { topic } = require('./pubsub');
-const { keys, activeKey, json, readJson, readState, ended, failRun, keepEnd, endedHere } = require('./runs');
+const { keys, activeKey, cleanupKey, leaveActive, json, readJson, readState, ended, failRun, keepEnd, endedHere, removeLeftovers } = require('./runs');
 
 /** Per process: where each run's next unclaimed chunk probably is (run storage url -> index). */
 const cursors = new Map();
@@ -54,6 +59,12 @@ async function registerRun(storage, env, runId) {
 async function activeRuns(storage, env) {
   const prefix = `active/${env}/`;
   return (await storage.list(`active/${env}`)).map((key) => key.slice(prefix.length).replace(/\.json$/, ''));
+}
+
+/** The runs of an environment that ended failed or cancelled and are yet to be cleaned (their ids). */
+async function runsToClean(storage, env) {
+  const prefix = `cleanup/${env}/`;
+  return (await storage.list(`cleanup/${env}`)).map((key) => key.slice(prefix.length).replace(/\.json$/, ''));
 }
 
 /**
@@ -290,8 +301,11 @@ async function resumeRun(request, runId) {
   const state = await readState(storage, runId, { bus });
   if (ended(state.status) || state.status === 'unknown') {
     // An end only the bus and this process keep (storage refused it) is stored first: the run
-    // leaves the list only once storage holds its end, or a restart of both would lose it.
-    if (state.status === 'unknown' || (await keepEnd(storage, runId, state))) await storage.delete(activeKey(env, runId)).catch(() => {});
+    // leaves the list only once storage holds its end, or a restart of both would lose it. A run
+    // that failed or was cancelled goes onto the list of runs to clean (cleanUpRun) as it leaves.
+    if (state.status === 'unknown' || (await keepEnd(storage, runId, state))) {
+      await leaveActive(storage, env, runId, state.status).catch((e) => request.log.warn(`run ${runId} stays active (it is not on the list to clean): ${e.name}: ${e.message}`));
+    }
     return 'ended';
   }
   const leaseMs = request.config.leaseMs;
@@ -388,11 +402,61 @@ async function resumeRun(request, runId) {
   return 'running';
 }
 
+/** A chunk claim's index (-1 for a key that is not one). */
+const claimIndex = (key) => Number((/(\d+)\.json$/.exec(key) || [0, -1])[1]);
+
+/**
+ * Cleans a run that ended failed or cancelled (on the list `cleanup/<ENV>/`), once no chunk of it
+ * can still write: its end older than a lease (a pump that had not seen the end claims within
+ * that), no claim of its chunks live (chunks computing at the moment of a cancel finish and store
+ * their objects; claims are renewed while their chunk waits and computes; a claim is stale as
+ * the sweep's take-up judges it: not renewed for the lease, or its holder a process of this host
+ * that is gone) and no live merge lock (a merge following the chunks stops, and releases it, when
+ * the run ends). Then its chunk objects, the merge outputs put in place by a merge the end cut
+ * short (impressions.csv, summary.json, comparison.json/.csv, unless a result was stored), the
+ * unfinished uploads (S3) and temporaries (a folder) of writers that are gone are deleted, and the
+ * run leaves the list: cleaned once. What an analyst or the run page reads stays: spec.json,
+ * plan.json, end.json, failed.json or cancelled.json, done/, attempts/, claims/, usage/,
+ * progress.json, inputs/.
+ * @returns {Promise<'cleaning'|'cleaned'>} 'cleaning' while a chunk or merge of it may still write
+ */
+async function cleanUpRun(request, runId) {
+  const { storage } = pipelineOf(request);
+  const env = request.env.name;
+  const k = keys(runId);
+  const leaseMs = request.config.leaseMs;
+  /** @returns {Promise<'cleaned'>} */
+  const leave = async () => {
+    await storage.delete(cleanupKey(env, runId));
+    forget(storage, runId);
+    return 'cleaned';
+  };
+  const [end, result] = await Promise.all([readJson(storage, k.end), storage.get(k.result)]);
+  // Not a failed or cancelled run (or one whose result is stored): its merge deleted its chunks.
+  if (end === null || (end.status !== 'failed' && end.status !== 'cancelled') || result !== null) return leave();
+  if (Date.now() - Date.parse(end.at) <= leaseMs) return 'cleaning';
+  // From the last chunk down: the chunks still computing are usually among the last claimed.
+  const claims = (await storage.list(k.claimsDir)).filter((key) => claimIndex(key) >= 0).sort((a, b) => claimIndex(b) - claimIndex(a));
+  for (const key of claims) {
+    if (!stale(await readJson(storage, key).catch(() => null), leaseMs)) return 'cleaning';
+  }
+  if (!stale(await readJson(storage, k.mergeLock).catch(() => null), request.config.mergeLeaseMs || 15 * 60_000)) return 'cleaning';
+  // The temporaries of writers that are gone first: a folder they kept is removed with the rest.
+  await removeLeftovers(storage, k);
+  // (Refused, say by a policy without s3:AbortMultipartUpload: a lifecycle rule aborts them.)
+  await storage.abandonStreams(k.impressions).catch((e) => request.log.warn(`run ${runId}: the unfinished uploads of its impressions were not aborted: ${e.name}: ${e.message}`));
+  const objects = await storage.list(`${k.base}/chunks`);
+  await storage.deleteAll([...objects, k.impressions, k.summary, k.comparison, k.comparisonCsv]);
+  request.log.info(`run ${runId} (${end.status}): ${objects.length} chunk object(s) deleted`);
+  return leave();
+}
+
 const lastSweep = new Map();
 
 /**
  * Sweeps an environment: every active run resumed, failed as stalled or dropped from the list,
- * then pump. Never throws (it runs beside other work); returns what it found per run.
+ * then pump, then the runs to clean (cleanUpRun). Never throws (it runs beside other work);
+ * returns what it found per run.
  * @param {import('./pipeline').RunRequest} request a request of the environment (see systemRequest)
  * @param {{freeDead?: boolean}} [options] first free the budget slots of dead local holders
  */
@@ -413,6 +477,15 @@ async function sweep(request, options = {}) {
       }
     }
     await pumpQuietly(request);
+    // Runs that ended failed or cancelled: their chunk objects deleted once nothing can write them.
+    for (const runId of await runsToClean(pipeline.storage, request.env.name)) {
+      try {
+        const cleaned = await cleanUpRun(request, runId);
+        if (!(runId in found)) found[runId] = cleaned;
+      } catch (e) {
+        request.log.warn(`sweep: cleaning run ${runId}: ${e.name}: ${e.message}`);
+      }
+    }
   } catch (e) {
     request.log.warn(`sweep of ${request.env.name} failed: ${e.name}: ${e.message}`);
   }
@@ -485,4 +558,4 @@ function forget(storage, runId) {
   givenBack.delete(where);
 }
 
-module.exports = { systemRequest, startSweeping, registerRun, activeRuns, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, readClaim, stale, staleness, claimRecord, forget, planOf };
+module.exports = { systemRequest, startSweeping, registerRun, activeRuns, runsToClean, cleanUpRun, pump, pumpQuietly, unclaim, sweep, maybeSweep, resumeRun, claim, readClaim, stale, staleness, claimRecord, forget, planOf };

@@ -15,6 +15,9 @@
 //                          on a folder, an O_EXCL take-over token per stale record, then the
 //                          record renamed away and checked: see FolderStorage.takeOver)
 //   delete(key)            removes it (no error when absent)
+//   deleteAll(keys)        removes them all (no error for those absent): on S3 a DeleteObjects per
+//                          1,000 keys, on a folder each file, then the folders that emptied (a
+//                          failed or cancelled run's chunk objects: js/runtime/scheduler.js)
 //   list(prefix)           -> keys under prefix, sorted
 //   putStream(key, chunks) an object from an async iterable of Buffers, whole or not at all: the
 //                          merged impressions (a file renamed into place on a folder, a multipart
@@ -24,6 +27,9 @@
 //   removeStaleTemporaries(key) removes what putStream(key) writers that are gone (killed
 //                          mid-stream) left on a folder; nothing on S3 (an abandoned multipart
 //                          upload is not an object: a lifecycle rule aborts it)
+//   abandonStreams(key)    for a key nobody will stream again (a run that ended failed or
+//                          cancelled, its merge's lock stale or gone): on S3 the unfinished
+//                          multipart uploads of it aborted; on a folder removeStaleTemporaries(key)
 //   putSync?(key, bytes)   folder only: put in the calling thread (a chunk worker's own chunk)
 //   readInto?(key, into)   folder only: get into a reused buffer (the merge)
 //   url(key)               where the object is, for people and logs
@@ -337,7 +343,15 @@ class FolderStorage {
         makeFolderSync(dir);
         this.dirs.add(dir);
       }
-      const fd = fs.openSync(tmp, 'w');
+      let fd;
+      try {
+        fd = fs.openSync(tmp, 'w');
+      } catch (e) {
+        // The folder went away meanwhile (emptied and removed: deleteAll): made again.
+        if (e.code !== 'ENOENT') throw e;
+        makeFolderSync(dir);
+        fd = fs.openSync(tmp, 'w');
+      }
       let failure = null;
       try {
         for (let done = 0; done < bytes.length; ) {
@@ -472,6 +486,37 @@ class FolderStorage {
     } catch (e) {
       throw writeFailed(e, key, 'delete');
     }
+  }
+
+  /**
+   * Deletes the objects (those absent: nothing), then the folders of theirs that are left empty
+   * (up to the storage's root; a folder something was written to meanwhile stays).
+   * @param {string[]} keys
+   */
+  async deleteAll(keys) {
+    const dirs = new Set();
+    for (const key of keys) {
+      await this.delete(key);
+      dirs.add(path.dirname(this.file(key)));
+    }
+    // Deepest first: a folder empties once the folders in it are gone.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+      for (let d = dir; d.startsWith(`${this.root}${path.sep}`); d = path.dirname(d)) {
+        try {
+          await fsp.rmdir(d);
+        } catch {
+          // not empty (or gone): kept
+          break;
+        }
+        // Written into again later: made again (inFolder, putSync).
+        this.dirs.delete(d);
+      }
+    }
+  }
+
+  /** A folder has no streams of its own to abort: the temporaries of writers that are gone are removed. */
+  async abandonStreams(key) {
+    return this.removeStaleTemporaries(key);
   }
 
   async list(prefix) {
@@ -686,6 +731,54 @@ class S3Storage {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys.sort();
+  }
+
+  /**
+   * Deletes the objects, 1,000 to a request (DeleteObjects; one DeleteObject each where the
+   * server does not implement it).
+   * @param {string[]} keys
+   */
+  async deleteAll(keys) {
+    const s3 = this.sdk();
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      let out;
+      try {
+        out = await this.client.send(new s3.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((key) => ({ Key: this.objectKey(key) })), Quiet: true } }));
+      } catch (e) {
+        const status = e.$metadata && e.$metadata.httpStatusCode;
+        if (e.name !== 'NotImplemented' && status !== 501) throw e;
+        for (const key of batch) await this.delete(key);
+        continue;
+      }
+      const errors = out.Errors || [];
+      if (errors.length > 0) throw new Error(`could not delete ${errors.length} of ${batch.length} objects (${errors[0].Key}: ${errors[0].Code} ${errors[0].Message || ''})`);
+    }
+  }
+
+  /**
+   * Aborts the unfinished multipart uploads of `key` (a merge whose writer died mid-upload: its
+   * parts are stored and billed until the upload is aborted). Only for a key nobody streams any
+   * more (a live upload would fail). Returns how many were aborted.
+   * @param {string} key
+   */
+  async abandonStreams(key) {
+    const s3 = this.sdk();
+    const objectKey = this.objectKey(key);
+    let aborted = 0;
+    let keyMarker;
+    let uploadIdMarker;
+    for (;;) {
+      const out = await this.client.send(new s3.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: objectKey, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      for (const upload of out.Uploads || []) {
+        if (upload.Key !== objectKey) continue;
+        await this.client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: upload.UploadId }));
+        aborted += 1;
+      }
+      if (!out.IsTruncated) return aborted;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+    }
   }
 
   /** Nothing to do: an abandoned multipart upload is not an object (a lifecycle rule aborts it). */
