@@ -5,9 +5,15 @@
 //! clap error into the command's one-line `tariffsim: error: [Code] ...` form.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
+use tariffsim::run::{MAX_CHUNK_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE};
+
+/// Most visits `gen-visits` writes: ten million rows, about 1.3 GB of CSV drawn in about 2 GB of
+/// memory (the visits are sorted by time before they are written).
+pub const MAX_VISIT_ROWS: usize = 10_000_000;
 
 /// A flag value that cannot be used: the stable code and what to fix.
 #[derive(Debug)]
@@ -59,9 +65,10 @@ pub fn chunk_index(s: &str) -> Result<u64, FlagError> {
     })
 }
 
-/// `--sample-size`: from 1; its upper limit is checked with the spec (code of the spec's field).
+/// `--sample-size` (and `bench --profiles`): 1 to the core's limit, 10^10 (code of the spec's
+/// field), so a value out of range is blamed on the flag, never on the spec file.
 pub fn sample_size(s: &str) -> Result<u64, FlagError> {
-    whole(s, 1, u64::MAX, "InvalidSampleSize")
+    whole(s, 1, MAX_SAMPLE_SIZE, "InvalidSampleSize")
 }
 
 /// `--seed` of a run: any whole number (code of the spec's field).
@@ -69,14 +76,15 @@ pub fn run_u64(s: &str) -> Result<u64, FlagError> {
     whole(s, 0, u64::MAX, "InvalidRunSpec")
 }
 
-/// `--chunk-size` of a run: from 1 (code of the spec's field).
+/// `--chunk-size` of a run: 1 to 1,000,000 (code of the spec's field); chunk size x page size is
+/// checked with the spec ([`crate::inputs::Inputs::load`]).
 pub fn run_chunk_size(s: &str) -> Result<u64, FlagError> {
-    whole(s, 1, u64::MAX, "InvalidRunSpec")
+    whole(s, 1, MAX_CHUNK_SIZE, "InvalidRunSpec")
 }
 
 /// `--page-size` of a run: 1 to 1000 (at most 100 when the run compares: checked with the spec).
 pub fn run_page_size(s: &str) -> Result<u16, FlagError> {
-    whole(s, 1, 1000, "InvalidRunSpec").map(|n| n as u16)
+    whole(s, 1, MAX_PAGE_SIZE.into(), "InvalidRunSpec").map(|n| n as u16)
 }
 
 /// A whole number of a flag without a field in a file (`price --seed`, `gen-market --seed`).
@@ -84,9 +92,14 @@ pub fn any_u64(s: &str) -> Result<u64, FlagError> {
     whole(s, 0, u64::MAX, INVALID_ARGUMENT)
 }
 
-/// A count from 1 (`price --page-size`, `gen-visits --rows`, `gen-market --suppliers`).
+/// A count from 1 (`price --page-size`, `gen-market --suppliers`).
 pub fn count(s: &str) -> Result<usize, FlagError> {
     whole(s, 1, u32::MAX.into(), INVALID_ARGUMENT).map(|n| n as usize)
+}
+
+/// `gen-visits --rows`: 1 to [`MAX_VISIT_ROWS`].
+pub fn visit_rows(s: &str) -> Result<usize, FlagError> {
+    whole(s, 1, MAX_VISIT_ROWS as u64, INVALID_ARGUMENT).map(|n| n as usize)
 }
 
 /// A number of a visitor's profile (`--elec-kwh`, `--night-share`): any number here, its range is
@@ -140,13 +153,29 @@ fn one_line(e: &clap::Error) -> String {
     out
 }
 
+/// `e` with the usage of the command `argv` names (`tariffsim simulate [OPTIONS] <SPEC>`), which
+/// clap leaves out of some errors: a flag given without its value (`--seed` at the end) is
+/// reported without it, an unknown flag with it.
+fn with_usage(mut e: clap::Error, cmd: &mut clap::Command, argv: &[OsString]) -> clap::Error {
+    if e.get(ContextKind::Usage).is_none() {
+        cmd.build();
+        let usage = match argv.get(1).and_then(|name| cmd.find_subcommand_mut(name)) {
+            Some(sub) => sub.render_usage(),
+            None => cmd.render_usage(),
+        };
+        e.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    }
+    e
+}
+
 /// Reports a clap error as the command does every error, and says how to exit:
 ///
 /// - `--help`, `--version`: printed on standard output, status 0 (1 if it cannot be written);
 /// - no command at all: the help on standard error, status 2;
 /// - a flag value that cannot be used: one line with the code of the field, status 1;
-/// - any other command line clap cannot parse: one line `[InvalidUsage]` with the usage, status 2.
-pub fn report(e: &clap::Error) -> ExitCode {
+/// - any other command line clap cannot parse: one line `[InvalidUsage]` with the usage of the
+///   command (`cmd`, the command line `argv` parsed), status 2.
+pub fn report(e: clap::Error, cmd: &mut clap::Command, argv: &[OsString]) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             match e.print().and_then(|()| std::io::stdout().flush()) {
@@ -165,17 +194,18 @@ pub fn report(e: &clap::Error) -> ExitCode {
         }
         _ if matches!(e.get(ContextKind::InvalidValue), Some(ContextValue::String(v)) if !v.is_empty()) =>
         {
-            let coded = std::error::Error::source(e).and_then(|s| s.downcast_ref::<FlagError>());
-            let line = match (coded, flag(e)) {
+            let coded = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<FlagError>());
+            let line = match (coded, flag(&e)) {
                 (Some(f), Some(flag)) => format!("[{}] {flag}: {f}", f.code),
                 (Some(f), None) => format!("[{}] {f}", f.code),
-                (None, _) => format!("[{INVALID_ARGUMENT}] {}", one_line(e)),
+                (None, _) => format!("[{INVALID_ARGUMENT}] {}", one_line(&e)),
             };
             eprintln!("tariffsim: error: {line}");
             ExitCode::FAILURE
         }
         _ => {
-            eprintln!("tariffsim: error: [{INVALID_USAGE}] {}", one_line(e));
+            let e = with_usage(e, cmd, argv);
+            eprintln!("tariffsim: error: [{INVALID_USAGE}] {}", one_line(&e));
             ExitCode::from(2)
         }
     }
@@ -193,6 +223,14 @@ mod tests {
         assert!(e.to_string().contains("from 1 to 256"), "{e}");
         assert_eq!(chunk_index("-1").unwrap_err().code, "NoSuchChunk");
         assert_eq!(sample_size("1e3").unwrap_err().code, "InvalidSampleSize");
+        assert_eq!(sample_size("10000000000").unwrap(), MAX_SAMPLE_SIZE);
+        let e = sample_size("10000000001").unwrap_err();
+        assert!(e.to_string().contains("from 1 to 10000000000"), "{e}");
+        assert!(run_chunk_size("1000001").is_err());
+        assert_eq!(visit_rows("10000000").unwrap(), MAX_VISIT_ROWS);
+        let e = visit_rows("10000001").unwrap_err();
+        assert_eq!(e.code, INVALID_ARGUMENT);
+        assert!(e.to_string().contains("from 1 to 10000000"), "{e}");
         assert_eq!(run_page_size("70000").unwrap_err().code, "InvalidRunSpec");
         assert_eq!(profile_number("-5").unwrap(), -5.0);
         assert_eq!(profile_number("NaN").unwrap_err().code, "InvalidVisit");

@@ -17,8 +17,8 @@ pub struct BenchArgs {
     /// Run spec to measure (its market, scenario, visits and filter).
     #[arg(long, default_value = "data/sample/run.json")]
     spec: PathBuf,
-    /// Profiles replayed per measurement.
-    #[arg(long, default_value_t = 2_000_000, allow_negative_numbers = true)]
+    /// Profiles replayed per measurement, 1 to 10,000,000,000.
+    #[arg(long, default_value_t = 2_000_000, value_parser = crate::args::sample_size, allow_negative_numbers = true)]
     profiles: u64,
     /// Repeats of each measurement; the best is reported.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]

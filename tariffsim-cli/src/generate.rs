@@ -65,8 +65,9 @@ pub struct GenVisitsArgs {
     /// Seed of the generator: the same seed and market give the same file, byte for byte.
     #[arg(long, value_parser = crate::args::any_u64, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Number of visits to write, 1 or more.
-    #[arg(long, default_value_t = 20_000, value_parser = crate::args::count, allow_negative_numbers = true)]
+    /// Number of visits to write, 1 to 10,000,000 (about 1.3 GB of CSV; the visits are drawn and
+    /// sorted in memory, about 2 GB at the most).
+    #[arg(long, default_value_t = 20_000, value_parser = crate::args::visit_rows, allow_negative_numbers = true)]
     pub rows: usize,
     /// Where to write the visits CSV.
     #[arg(long)]
@@ -131,6 +132,8 @@ pub fn gen_market(args: &GenMarketArgs) -> Result<()> {
 /// An unreadable or invalid market, a bad date range, or a file that cannot be written.
 pub fn gen_visits(args: &GenVisitsArgs) -> Result<()> {
     let market = crate::inputs::load_market(&args.market)?;
+    visit_args(args.rows, args.from, args.to)?;
+    fits_visits(&market).map_err(|e| anyhow!("{}: {e}", args.market.display()))?;
     let visits = build_visits(&market, args.seed, args.rows, args.from, args.to)?;
     let mut out = crate::output::Output::create(&args.out)?;
     write_visits_csv(&mut out, &visits)
@@ -1189,11 +1192,79 @@ fn kwh(rng: &mut ChaCha8Rng, d: &LogNormal<f64>, bounds: (f64, f64)) -> u32 {
     x.clamp(bounds.0, bounds.1).round() as u32
 }
 
+/// Checks `gen-visits`' own flags: the number of rows and the days.
+///
+/// # Errors
+/// `[InvalidArgument]` naming the flag.
+fn visit_args(rows: usize, from: NaiveDate, to: NaiveDate) -> Result<()> {
+    ensure!(
+        rows > 0,
+        "[InvalidArgument] --rows is 0: ask for at least one visit"
+    );
+    ensure!(
+        rows <= crate::args::MAX_VISIT_ROWS,
+        "[InvalidArgument] --rows {rows} is more than the {} visits gen-visits writes: ask for fewer",
+        crate::args::MAX_VISIT_ROWS
+    );
+    ensure!(
+        from <= to,
+        "[InvalidArgument] --from {from} is after --to {to}: give the first day first"
+    );
+    Ok(())
+}
+
+/// Whether `supplier` sells to visitors paying by `pm`: a tariff of theirs, not hypothetical, has
+/// rates for it.
+fn sells(market: &Market, supplier: &str, pm: PaymentMethod) -> bool {
+    market.tariffs.iter().any(|t| {
+        t.supplier == supplier && !t.hypothetical && t.rates.iter().any(|c| c.payment_method == pm)
+    })
+}
+
+/// Checks that visits can be drawn for `market`: every visitor gets a current supplier, drawn
+/// among the suppliers selling their payment method, so the market needs a supplier (a tariff
+/// that is not hypothetical) for each of the three.
+///
+/// # Errors
+/// `[InvalidArgument]` saying what the market lacks.
+pub fn fits_visits(market: &Market) -> Result<()> {
+    let suppliers = supplier_names(market);
+    ensure!(
+        !suppliers.is_empty(),
+        "[InvalidArgument] the market has no suppliers (hypothetical tariffs aside), so visitors \
+         have no current supplier to be drawn from: give it at least one tariff that is not hypothetical"
+    );
+    let missing: Vec<(PaymentMethod, f64)> = PAYMENT_MIX
+        .iter()
+        .copied()
+        .filter(|&(pm, _)| !suppliers.iter().any(|s| sells(market, s, pm)))
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|(pm, _)| pm.as_str()).collect();
+        let share: f64 = missing.iter().map(|(_, p)| p).sum();
+        let method = if missing.len() == 1 {
+            "that payment method"
+        } else {
+            "those payment methods"
+        };
+        bail!(
+            "[InvalidArgument] no supplier in the market sells {}: gen-visits gives {:.0}% of visitors \
+             {method}, each with a current supplier selling it; give {} rates to at least one tariff \
+             that is not hypothetical",
+            names.join(" or "),
+            share * 100.0,
+            names.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// Builds `rows` visits for a market between two dates (see [`GenVisitsArgs`]), in time order with
 /// ids `v000001`, `v000002`, ...
 ///
 /// # Errors
-/// `to` before `from`, no rows asked for, or a market without suppliers.
+/// `to` before `from`, no rows or more than [`crate::args::MAX_VISIT_ROWS`] asked for, or a
+/// market without a supplier for some payment method ([`fits_visits`]).
 pub fn build_visits(
     market: &Market,
     seed: u64,
@@ -1201,42 +1272,26 @@ pub fn build_visits(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Visit>> {
-    ensure!(
-        rows > 0,
-        "[InvalidArgument] --rows is 0: ask for at least one visit"
-    );
-    ensure!(
-        from <= to,
-        "[InvalidArgument] --from {from} is after --to {to}: give the first day first"
-    );
+    visit_args(rows, from, to)?;
     let start: NaiveDateTime = from.and_time(chrono::NaiveTime::MIN);
     let span = (to - from + TimeDelta::days(1)).num_seconds();
     let (cells, weights) = cells()?;
     let cell_index = WeightedIndex::new(&weights).context("bad region weights")?;
+    fits_visits(market)?;
     let suppliers = supplier_names(market);
-    ensure!(
-        !suppliers.is_empty(),
-        "[InvalidArgument] the market given by --market has no suppliers: give it at least one tariff"
-    );
     // A visitor's supplier is drawn by market share among the suppliers selling their payment
     // method (a supplier selling only direct debit has no prepayment customers).
     let supplier_index: Vec<WeightedIndex<f64>> = PaymentMethod::ALL
         .iter()
         .map(|&pm| {
             WeightedIndex::new(suppliers.iter().map(|s| {
-                let sells = market.tariffs.iter().any(|t| {
-                    t.supplier == *s
-                        && !t.hypothetical
-                        && t.rates.iter().any(|c| c.payment_method == pm)
-                });
-                if sells { supplier_share(s) } else { 0.0 }
+                if sells(market, s, pm) {
+                    supplier_share(s)
+                } else {
+                    0.0
+                }
             }))
-            .with_context(|| {
-                format!(
-                    "[InvalidArgument] no supplier in the market given by --market sells {pm}: \
-                     give every payment method at least one tariff"
-                )
-            })
+            .with_context(|| format!("[Internal] no supplier weights for {pm}"))
         })
         .collect::<Result<_>>()?;
     let (night_mean, night_sd, night_lo, night_hi) = NIGHT_SHARE;

@@ -3,9 +3,11 @@
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use tariffsim::compare::MAX_COMPARE_PAGE_SIZE;
+use tariffsim::run::{MAX_CHUNK_ROWS, MAX_CHUNK_SIZE, MAX_PAGE_SIZE};
 use tariffsim::table::ProfileInput;
 use tariffsim::visit::VisitorFilters;
-use tariffsim::{Market, MarketIndex, RunSpec, Scenario, Simulation, Visit};
+use tariffsim::{Market, MarketIndex, RunError, RunSpec, Scenario, Simulation, Visit};
 
 /// Turns a core error into an error that starts with its stable code.
 pub fn coded(e: impl Into<tariffsim::Error>) -> anyhow::Error {
@@ -28,19 +30,22 @@ pub fn flag_error(e: tariffsim::VisitError) -> anyhow::Error {
     }
 }
 
-/// Values that replace the run spec's own.
+/// Values that replace the run spec's own. Each is checked as the spec's field is, and a value
+/// that cannot be used is blamed on the flag, never on the spec file.
 #[derive(Args, Debug, Default)]
 pub struct SpecOverrides {
-    /// Replace the spec's sample size.
+    /// Replace the spec's sample size: 1 to 10,000,000,000.
     #[arg(long, value_parser = crate::args::sample_size, allow_negative_numbers = true)]
     pub sample_size: Option<u64>,
-    /// Replace the spec's chunk size.
+    /// Replace the spec's chunk size: 1 to 1,000,000, and chunk size x page size at most
+    /// 5,000,000.
     #[arg(long, value_parser = crate::args::run_chunk_size, allow_negative_numbers = true)]
     pub chunk_size: Option<u64>,
     /// Replace the spec's seed.
     #[arg(long, value_parser = crate::args::run_u64, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Replace the spec's page size.
+    /// Replace the spec's page size: 1 to 1000 (at most 100 when the run compares with the market
+    /// before its scenario), and chunk size x page size at most 5,000,000.
     #[arg(long, value_parser = crate::args::run_page_size, allow_negative_numbers = true)]
     pub page_size: Option<u16>,
 }
@@ -51,6 +56,50 @@ pub struct Inputs {
     pub market: Market,
     pub scenario: Option<Scenario>,
     pub visits: Vec<Visit>,
+    /// The spec file, which errors about its fields name.
+    spec_path: PathBuf,
+    /// Whether the page size came from `--page-size` rather than the spec file.
+    page_size_flag: bool,
+}
+
+/// Refuses chunk size x page size past the core's limit when a flag gave either: the message
+/// names the flag (and the file, for the value it gave), where the core's would name the file
+/// alone. A value out of range in the file is left to [`RunSpec::validate`], which names it.
+fn check_chunk_rows(spec: &RunSpec, o: &SpecOverrides, spec_path: &Path) -> Result<()> {
+    if o.chunk_size.is_none() && o.page_size.is_none() {
+        return Ok(());
+    }
+    let (chunk, page) = (spec.chunk_size, u64::from(spec.page_size));
+    if !(1..=MAX_CHUNK_SIZE).contains(&chunk)
+        || !(1..=u64::from(MAX_PAGE_SIZE)).contains(&page)
+        || chunk * page <= MAX_CHUNK_ROWS
+    {
+        return Ok(());
+    }
+    let from_file = |field: &str, value: u64| format!("{field} {value} of {}", spec_path.display());
+    let (first, second, fix) = match (o.chunk_size, o.page_size) {
+        (Some(_), Some(_)) => (
+            format!("--chunk-size {chunk}"),
+            format!("--page-size {page}"),
+            format!("give --chunk-size {} or less", MAX_CHUNK_ROWS / page),
+        ),
+        (Some(_), None) => (
+            format!("--chunk-size {chunk}"),
+            from_file("page_size", page),
+            format!("give --chunk-size {} or less", MAX_CHUNK_ROWS / page),
+        ),
+        _ => (
+            format!("--page-size {page}"),
+            from_file("chunk_size", chunk),
+            format!(
+                "give --page-size {} or less, or a smaller --chunk-size",
+                MAX_CHUNK_ROWS / chunk
+            ),
+        ),
+    };
+    Err(anyhow!(
+        "[InvalidRunSpec] {first} x {second} may write more than {MAX_CHUNK_ROWS} rows in one chunk: {fix}"
+    ))
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -108,6 +157,9 @@ impl Inputs {
         spec.chunk_size = o.chunk_size.unwrap_or(spec.chunk_size);
         spec.seed = o.seed.unwrap_or(spec.seed);
         spec.page_size = o.page_size.unwrap_or(spec.page_size);
+        // Each flag's own range is checked as it is parsed ([`crate::args`]); what is left to
+        // check is how the values fit together.
+        check_chunk_rows(&spec, o, spec_path)?;
         spec.validate().map_err(coded).map_err(in_file(spec_path))?;
         let dir = spec_path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| -> PathBuf { dir.join(p) };
@@ -127,6 +179,8 @@ impl Inputs {
             market,
             scenario,
             visits,
+            spec_path: spec_path.to_path_buf(),
+            page_size_flag: o.page_size.is_some(),
         })
     }
 
@@ -143,7 +197,20 @@ impl Inputs {
                 tariffsim::Error::Scenario(_) => self.spec.scenario.clone().unwrap_or_default(),
                 tariffsim::Error::Visit(_) => self.spec.visits.clone(),
                 tariffsim::Error::Market(_) => self.spec.market.clone(),
-                _ => "run spec".into(),
+                // A page size too large for a comparing run, given by the flag.
+                tariffsim::Error::Run(RunError::InvalidField {
+                    field: "page_size", ..
+                }) if self.page_size_flag && self.spec.page_size > MAX_COMPARE_PAGE_SIZE => {
+                    return anyhow!(
+                        "[{}] --page-size {}: a run that compares with the base market shows at most \
+                         {MAX_COMPARE_PAGE_SIZE} results a page: give --page-size {MAX_COMPARE_PAGE_SIZE} \
+                         or less, or set compare to false in {}",
+                        e.code(),
+                        self.spec.page_size,
+                        self.spec_path.display()
+                    );
+                }
+                _ => self.spec_path.display().to_string(),
             };
             anyhow!("{file}: {}", coded(e))
         })

@@ -8,7 +8,7 @@ mod inputs;
 mod output;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inputs::{Inputs, SpecOverrides};
 use output::Output;
@@ -52,6 +52,10 @@ enum Command {
     /// Generate a market from the published price cap.
     GenMarket(generate::GenMarketArgs),
     /// Generate synthetic site visits that follow the published distributions.
+    ///
+    /// Every visitor's current supplier is drawn among the suppliers selling their payment method,
+    /// so the market needs a supplier (a tariff that is not hypothetical) for each of direct debit,
+    /// standard credit and prepayment.
     GenVisits(generate::GenVisitsArgs),
     /// Measure replay throughput, multi-core speedup, end-to-end speed and peak memory.
     Bench(bench::BenchArgs),
@@ -129,9 +133,10 @@ struct PriceArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(e) => return args::report(&e),
+        Err(e) => return args::report(e, &mut Cli::command(), &argv),
     };
     let result = match cli.command {
         Command::Simulate(a) => simulate(a),

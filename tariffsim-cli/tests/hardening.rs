@@ -195,6 +195,63 @@ fn limits_are_clear_errors() {
 }
 
 #[test]
+fn a_comparing_runs_page_size_over_100_names_its_file_or_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scenario = fixtures().join("mini_scenario.json");
+    let spec = write_spec(
+        d,
+        "comparing.json",
+        &mini_spec(serde_json::json!({"scenario": scenario, "page_size": 101})),
+    );
+    let s = spec.to_str().unwrap();
+    let out = d.join("out");
+    let o = out.to_str().unwrap();
+    // From the file: the file, as every error about a field of it.
+    let from_file = tariffsim(&["simulate", s, "--quiet", "--out", o]);
+    fails(
+        &from_file,
+        &[
+            "tariffsim: error: ",
+            "comparing.json: [InvalidRunSpec] run spec field page_size: a run that compares with the base market shows at most 100 results a page",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&from_file.stderr);
+    assert!(!stderr.contains("error: run spec:"), "{stderr}");
+    // From the flag: the flag.
+    let spec = write_spec(
+        d,
+        "comparing10.json",
+        &mini_spec(serde_json::json!({"scenario": scenario, "page_size": 10})),
+    );
+    let s = spec.to_str().unwrap();
+    for args in [
+        &["simulate", s, "--quiet", "--out", o, "--page-size", "101"][..],
+        &["chunk", s, "--index", "0", "--page-size", "101"],
+    ] {
+        let out = tariffsim(args);
+        fails(
+            &out,
+            &[
+                "tariffsim: error: [InvalidRunSpec] --page-size 101: a run that compares with the base market shows at most 100 results a page: give --page-size 100 or less, or set compare to false in ",
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).ends_with("comparing10.json\n"),
+            "{args:?}"
+        );
+    }
+    // Within the limit, the run compares.
+    let ok = tariffsim(&["simulate", s, "--quiet", "--out", o, "--page-size", "100"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.join("comparison.json").exists());
+}
+
+#[test]
 fn json_with_a_byte_order_mark_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let market = std::fs::read(fixtures().join("mini_market.json")).unwrap();
