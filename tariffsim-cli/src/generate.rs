@@ -26,9 +26,11 @@ use tariffsim::{
 
 /// Generate a synthetic GB market from the published price cap (deterministic from `--seed`).
 ///
-/// Every supplier gets a standard variable tariff at the Jul-Sep 2026 cap in all 14 regions and
-/// for all three payment methods, plus 1 to 5 fixed tariffs priced within about 10% of the cap;
-/// a few closed fixes (not on sale, ending within the year) are added for visitors to be on.
+/// Every supplier gets a standard variable tariff at the cap in force at `--as-of` in all 14
+/// regions and for the payment methods it sells, plus 1 to 5 fixed tariffs priced within about 10%
+/// of that cap; a few closed fixes (not on sale, ending within the year) are added for visitors to
+/// be on, priced on the cap of the quarter they were sold in. The only regional table is Jul-Sep
+/// 2026's: other quarters are that table times the GB-average cap then / in Jul-Sep 2026.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GenMarketArgs {
     /// Seed of the generator: the same seed gives the same file, byte for byte.
@@ -37,7 +39,9 @@ pub struct GenMarketArgs {
     /// Where to write the market JSON.
     #[arg(long)]
     pub out: PathBuf,
-    /// Market date (YYYY-MM-DD); fixes on sale end their term after it.
+    /// Market date (YYYY-MM-DD), 2024-12-01 to 2026-09-30 (the GB price-cap table covers Jan 2024
+    /// to Sep 2026 and closed fixes were sold up to 11 months before): tariffs on sale are priced
+    /// on the cap in force then, and fixes on sale end their term after it.
     #[arg(long, default_value = "2026-07-01", value_parser = crate::args::date)]
     pub as_of: NaiveDate,
     /// Number of suppliers, 1 to 18, taken largest first from the built-in list of GB suppliers.
@@ -165,6 +169,16 @@ const PAYMENT_METHODS_CSV: &str = include_str!("../../data/domain/payment_method
 const GB_PRICE_CAP_CSV: &str = include_str!("../../data/domain/gb_price_cap.csv");
 const DESNZ_CSV: &str = include_str!("../../data/domain/desnz_consumption_2021.csv");
 
+/// The first day of the quarter `regional_cap_2026q3.csv` is for: other quarters' regional caps
+/// are it times the GB-average cap of that quarter / of this one.
+const REGIONAL_CAP_QUARTER: NaiveDate = match NaiveDate::from_ymd_opt(2026, 7, 1) {
+    Some(d) => d,
+    None => panic!("REGIONAL_CAP_QUARTER is not a date"),
+};
+
+/// Closed fixes were sold this many months before the market date, at the least and at the most.
+const CLOSED_SOLD_MONTHS_AGO: (u32, u32) = (2, 11);
+
 /// The payment-method rows whose ratios to direct debit price standard credit and prepayment.
 const PAYMENT_RATIO_PERIOD: &str = "2025-07-01";
 
@@ -273,9 +287,14 @@ struct DesnzRow {
 /// The price cap by region and payment method, pence, rounded to 2 decimals as published.
 #[derive(Debug, Clone)]
 struct Cap {
-    /// `rates[region.index()][payment_method.index()]`.
+    /// The cap in force at the market date: `rates[region.index()][payment_method.index()]`.
     rates: Vec<[CapRates; 3]>,
-    /// GB-average cap by quarter, to price fixes sold in earlier quarters.
+    /// The published regional direct-debit cap of [`REGIONAL_CAP_QUARTER`], by `region.index()`.
+    table: Vec<CapRates>,
+    /// Each payment method's rates to direct debit's, by `payment_method.index()`.
+    ratios: [CapRates; 3],
+    /// GB-average cap by quarter, oldest first and without gaps: it carries the regional table to
+    /// other quarters.
     history: Vec<GbCapRow>,
 }
 
@@ -283,13 +302,30 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// `Jul-Sep 2026`: a cap period as a reader names it.
+fn period_label(row: &GbCapRow) -> String {
+    format!(
+        "{}-{}",
+        row.period_start.format("%b"),
+        row.period_end.format("%b %Y")
+    )
+}
+
 impl Cap {
-    /// The published cap: regional direct-debit rates, other payment methods by the published
-    /// ratios to direct debit.
+    /// The published cap, in force in [`REGIONAL_CAP_QUARTER`]: regional direct-debit rates, other
+    /// payment methods by the published ratios to direct debit.
     fn published() -> Result<Cap> {
         let regional: Vec<RegionalCapRow> = read_csv("regional_cap_2026q3.csv", REGIONAL_CAP_CSV)?;
         let methods: Vec<PaymentMethodRow> = read_csv("payment_methods.csv", PAYMENT_METHODS_CSV)?;
         let history: Vec<GbCapRow> = read_csv("gb_price_cap.csv", GB_PRICE_CAP_CSV)?;
+        ensure!(
+            !history.is_empty()
+                && history.iter().all(|r| r.period_start <= r.period_end)
+                && history
+                    .windows(2)
+                    .all(|w| w[0].period_end.succ_opt() == Some(w[1].period_start)),
+            "the embedded data/domain/gb_price_cap.csv must list quarters oldest first, without gaps"
+        );
         let level = |pm: PaymentMethod| -> Result<CapRates> {
             let row = methods
                 .iter()
@@ -306,52 +342,113 @@ impl Cap {
             .check("payment_methods.csv")
         };
         let dd = level(PaymentMethod::DirectDebit)?;
-        let ratios: Vec<CapRates> = PaymentMethod::ALL
-            .iter()
-            .map(|&pm| Ok(level(pm)?.zip(dd, |x, d| x / d)))
-            .collect::<Result<_>>()?;
-        let mut rates = Vec::with_capacity(Region::COUNT);
+        let ratios = [
+            level(PaymentMethod::ALL[0])?.zip(dd, |x, d| x / d),
+            level(PaymentMethod::ALL[1])?.zip(dd, |x, d| x / d),
+            level(PaymentMethod::ALL[2])?.zip(dd, |x, d| x / d),
+        ];
+        let mut table = Vec::with_capacity(Region::COUNT);
         for region in Region::all() {
             let row = regional
                 .iter()
                 .find(|r| r.gsp_letter.trim() == region.letter().to_string())
                 .ok_or_else(|| anyhow!("regional_cap_2026q3.csv has no row for {region}"))?;
-            let dd = CapRates {
-                elec_unit_p_per_kwh: row.elec_unit_p_per_kwh,
-                elec_standing_p_per_day: row.elec_standing_p_per_day,
-                gas_unit_p_per_kwh: row.gas_unit_p_per_kwh,
-                gas_standing_p_per_day: row.gas_standing_p_per_day,
-            }
-            .check("regional_cap_2026q3.csv")?;
-            let by_method = [0, 1, 2].map(|i| dd.zip(ratios[i], |d, r| round2(d * r)));
-            rates.push(by_method);
+            table.push(
+                CapRates {
+                    elec_unit_p_per_kwh: row.elec_unit_p_per_kwh,
+                    elec_standing_p_per_day: row.elec_standing_p_per_day,
+                    gas_unit_p_per_kwh: row.gas_unit_p_per_kwh,
+                    gas_standing_p_per_day: row.gas_standing_p_per_day,
+                }
+                .check("regional_cap_2026q3.csv")?,
+            );
         }
-        Ok(Cap { rates, history })
+        Cap {
+            rates: Vec::new(),
+            table,
+            ratios,
+            history,
+        }
+        .carried_to(REGIONAL_CAP_QUARTER)
     }
 
+    /// The cap in force on `as_of`: the regional direct-debit table times the GB-average cap on
+    /// `as_of` / in [`REGIONAL_CAP_QUARTER`], per component (exactly 1 within that quarter), rounded
+    /// to 2 decimals; other payment methods by the published ratios to direct debit.
+    ///
+    /// # Errors
+    /// `as_of` outside `gb_price_cap.csv`.
+    fn carried_to(mut self, as_of: NaiveDate) -> Result<Cap> {
+        let scale = self.scale(as_of)?;
+        self.rates = self
+            .table
+            .iter()
+            .map(|&table| {
+                let dd = table
+                    .zip(scale, |d, s| round2(d * s))
+                    .check("the regional cap carried to --as-of")?;
+                Ok(self.ratios.map(|r| dd.zip(r, |d, r| round2(d * r))))
+            })
+            .collect::<Result<_>>()?;
+        Ok(self)
+    }
+
+    /// The cap in force at the market date.
     fn get(&self, region: Region, pm: PaymentMethod) -> CapRates {
         self.rates[region.index()][pm.index()]
     }
 
-    /// GB-average cap level on `then` relative to `now`, per component (1 when either date is
-    /// outside the published table).
-    fn drift(&self, then: NaiveDate, now: NaiveDate) -> CapRates {
-        let at = |d: NaiveDate| {
-            self.history
-                .iter()
-                .find(|r| r.period_start <= d && d <= r.period_end)
-                .map(GbCapRow::rates)
+    /// The GB-average cap period `date` falls in.
+    fn period(&self, date: NaiveDate) -> Result<&GbCapRow> {
+        self.history
+            .iter()
+            .find(|r| r.period_start <= date && date <= r.period_end)
+            .ok_or_else(|| {
+                let (first, last) = self.market_dates();
+                anyhow!(
+                    "[InvalidArgument] the GB price cap of {date} is not in data/domain/gb_price_cap.csv: give an --as-of from {first} to {last}"
+                )
+            })
+    }
+
+    /// GB-average cap on `date` relative to the quarter of the regional table, per component.
+    fn scale(&self, date: NaiveDate) -> Result<CapRates> {
+        let then = self.period(date)?.rates();
+        let table = self.period(REGIONAL_CAP_QUARTER)?.rates();
+        Ok(then.zip(table, |x, y| x / y))
+    }
+
+    /// The regional direct-debit cap in force on `date`, unrounded: the regional table times the
+    /// GB-average cap then / in the table's quarter.
+    fn direct_debit_on(&self, region: Region, date: NaiveDate) -> Result<CapRates> {
+        Ok(self.table[region.index()].zip(self.scale(date)?, |c, s| c * s))
+    }
+
+    /// The market dates the tables price: the GB cap is known on the date and on the day closed
+    /// fixes were sold, up to [`CLOSED_SOLD_MONTHS_AGO`] months before it.
+    fn market_dates(&self) -> (NaiveDate, NaiveDate) {
+        let (Some(first), Some(last)) = (self.history.first(), self.history.last()) else {
+            return (NaiveDate::MAX, NaiveDate::MIN);
         };
-        let one = CapRates {
-            elec_unit_p_per_kwh: 1.0,
-            elec_standing_p_per_day: 1.0,
-            gas_unit_p_per_kwh: 1.0,
-            gas_standing_p_per_day: 1.0,
-        };
-        match (at(then), at(now)) {
-            (Some(a), Some(b)) => a.zip(b, |x, y| x / y),
-            _ => one,
-        }
+        let from = first
+            .period_start
+            .checked_add_months(Months::new(CLOSED_SOLD_MONTHS_AGO.1))
+            .unwrap_or(NaiveDate::MAX);
+        (from, last.period_end)
+    }
+
+    /// `Ok` if `as_of` is within [`Cap::market_dates`].
+    fn check_market_date(&self, as_of: NaiveDate) -> Result<()> {
+        let (from, to) = self.market_dates();
+        ensure!(
+            (from..=to).contains(&as_of),
+            "[InvalidArgument] --as-of {as_of} is outside the price-cap data: give {from} to {to} \
+             (data/domain/gb_price_cap.csv runs from {} to {to} and closed fixes were sold up to \
+             {} months before --as-of)",
+            self.history.first().map_or(from, |r| r.period_start),
+            CLOSED_SOLD_MONTHS_AGO.1,
+        );
+        Ok(())
     }
 }
 
@@ -713,6 +810,8 @@ pub fn build_market(
         );
     }
     let cap = Cap::published()?;
+    cap.check_market_date(as_of)?;
+    let cap = cap.carried_to(as_of)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
 
     // Fixes on sale per supplier: one each, then up to three for the large suppliers (5% share or
@@ -767,18 +866,32 @@ pub fn build_market(
             used.push((variant, term));
             out.push(fixed_tariff(spec, &cap, as_of, variant, term, &mut rng)?);
         }
-        let mut ago: Vec<u32> = (2..=11).collect();
+        let mut ago: Vec<u32> = (CLOSED_SOLD_MONTHS_AGO.0..=CLOSED_SOLD_MONTHS_AGO.1).collect();
         ago.shuffle(&mut rng);
         for &months_ago in ago.iter().take(closed_for[s]) {
             out.push(closed_fix(spec, &cap, as_of, months_ago, &mut rng)?);
         }
     }
+    let table_period = cap.period(REGIONAL_CAP_QUARTER)?;
+    let as_of_period = cap.period(as_of)?;
+    let table = "data/domain/regional_cap_2026q3.csv, direct debit, incl. 5% VAT";
+    let svt_cap = if std::ptr::eq(table_period, as_of_period) {
+        format!("{} ({table})", period_label(table_period))
+    } else {
+        format!(
+            "{}: the {} regional cap ({table}) x the GB-average cap of {} / {} per component \
+             (gb_price_cap.csv)",
+            period_label(as_of_period),
+            period_label(table_period),
+            period_label(as_of_period),
+            period_label(table_period),
+        )
+    };
     let market = Market {
         as_of,
         source: Some(format!(
             "synthetic market: tariffsim gen-market --seed {seed} --as-of {as_of} --suppliers {suppliers} --tariffs {tariffs}. \
-             Standard variable tariffs at the Ofgem price cap for Jul-Sep 2026 (data/domain/regional_cap_2026q3.csv, \
-             direct debit, incl. 5% VAT); standard credit and prepayment = direct debit x the {PAYMENT_RATIO_PERIOD} \
+             Standard variable tariffs at the Ofgem price cap for {svt_cap}; standard credit and prepayment = direct debit x the {PAYMENT_RATIO_PERIOD} \
              ratios per fuel and per standing/unit rate (payment_methods.csv); Economy 7 night = {E7_NIGHT_TO_SINGLE} x \
              single unit rate, day = (single - {E7_NIGHT_SHARE} x night) / {:.2}, so a {}/{} day/night split costs the \
              single rate, same standing charge. Fixes within {}% of the cap; closed fixes scaled by the GB-average \
@@ -941,7 +1054,8 @@ fn fixed_tariff(
 }
 
 /// A 12-month fix sold `months_ago` months before the market date and since withdrawn: priced on
-/// the cap of the quarter it was sold in, ending within the coming year.
+/// the cap of the quarter it was sold in (the regional table times the GB-average cap then / in the
+/// table's quarter, whatever the market date), ending within the coming year.
 fn closed_fix(
     spec: &SupplierSpec,
     cap: &Cap,
@@ -954,7 +1068,6 @@ fn closed_fix(
         .ok_or_else(|| {
             anyhow!("[InvalidArgument] {as_of} minus {months_ago} months is out of range")
         })?;
-    let drift = cap.drift(sold, as_of);
     let level = normal(rng, -0.03, 0.03)?.clamp(-MAX_FIX_DEVIATION, MAX_FIX_DEVIATION);
     let factors = fix_factors(rng, level)?;
     let exit_fees_gbp = exit_fees(rng, true)?;
@@ -962,8 +1075,7 @@ fn closed_fix(
     for region in Region::all() {
         let pm = PaymentMethod::DirectDebit;
         let r = cap
-            .get(region, pm)
-            .zip(drift, |c, d| c * d)
+            .direct_debit_on(region, sold)?
             .zip(factors, |c, f| c * f);
         rates.push(rate_card(region, pm, r, Sells::ALL)?);
     }
@@ -987,13 +1099,14 @@ fn closed_fix(
 }
 
 /// The sample scenario for a generated market: "NewCo Energy" launches a 12-month fix 4% under
-/// the cap on direct debit in every region, a small supplier leaves, one large supplier's variable
+/// the cap in force at the market's date on direct debit in every region, a small supplier leaves, one large supplier's variable
 /// tariff gets 2% cheaper.
 ///
 /// # Errors
 /// A market without the suppliers the scenario names.
 pub fn sample_scenario(market: &Market) -> Result<Scenario> {
-    let cap = Cap::published()?;
+    let cap = Cap::published()?.carried_to(market.as_of)?;
+    let period = period_label(cap.period(market.as_of)?);
     let pm = PaymentMethod::DirectDebit;
     let rates = Region::all()
         .map(|region| {
@@ -1046,7 +1159,7 @@ pub fn sample_scenario(market: &Market) -> Result<Scenario> {
     Ok(Scenario {
         name: Some("newco-launch".into()),
         description: Some(format!(
-            "NewCo Energy launches a green 12-month fix 4% under the Jul-Sep 2026 cap on direct \
+            "NewCo Energy launches a green 12-month fix 4% under the {period} cap on direct \
              debit in every region, with no exit fees; {gone} leaves the market; {} cuts its \
              standard variable tariff by 2%.",
             mover.supplier
@@ -1610,6 +1723,51 @@ mod tests {
         }
         let below = levels.iter().filter(|&&r| r < 1.0).count();
         assert!(below > levels.len() / 2 && below < levels.len(), "{below}");
+    }
+
+    #[test]
+    fn the_cap_is_the_table_within_its_quarter_and_carried_by_the_gb_cap_outside_it() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let published = Cap::published().unwrap();
+        // Anywhere in Jul-Sep 2026 the ratio is exactly 1: the default market is the table.
+        let august = Cap::published()
+            .unwrap()
+            .carried_to(d("2026-08-15"))
+            .unwrap();
+        assert_eq!(august.rates, published.rates);
+        // Jan-Mar 2026: London direct debit 7.50 x 5.93 / 7.33 = 6.07 p/kWh gas.
+        let january = Cap::published()
+            .unwrap()
+            .carried_to(d("2026-01-01"))
+            .unwrap();
+        let c = Region::from_letter('C').unwrap();
+        let dd = january.get(c, PaymentMethod::DirectDebit);
+        assert_eq!(dd.gas_unit_p_per_kwh, 6.07);
+        assert_eq!(dd.elec_unit_p_per_kwh, 27.94);
+        // Closed fixes: the cap they were sold under, whatever the market date.
+        let sold = d("2025-09-01");
+        assert_eq!(
+            january.direct_debit_on(c, sold).unwrap(),
+            published.direct_debit_on(c, sold).unwrap()
+        );
+        assert!(
+            (published
+                .direct_debit_on(c, sold)
+                .unwrap()
+                .gas_unit_p_per_kwh
+                - 6.4768)
+                .abs()
+                < 1e-3
+        );
+        // Dates the GB table does not cover are refused, not priced at a ratio of 1.
+        assert_eq!(published.market_dates(), (d("2024-12-01"), d("2026-09-30")));
+        for bad in ["2024-11-30", "2026-10-01"] {
+            let e = published.check_market_date(d(bad)).unwrap_err().to_string();
+            assert!(e.contains("give 2024-12-01 to 2026-09-30"), "{e}");
+            assert!(build_market(1, d(bad), 18, 60).is_err());
+        }
+        assert!(published.clone().carried_to(d("2023-12-31")).is_err());
+        assert!(published.direct_debit_on(c, d("2023-12-31")).is_err());
     }
 
     #[test]

@@ -50,6 +50,14 @@ enum Command {
     /// Price one profile against a market and show its results table.
     Price(PriceArgs),
     /// Generate a market from the published price cap.
+    ///
+    /// Variable tariffs and fixes on sale are priced on the cap in force at --as-of. The only
+    /// regional cap table is Jul-Sep 2026's (data/domain/regional_cap_2026q3.csv); another quarter's
+    /// is that table times the GB-average cap of the quarter / of Jul-Sep 2026, per component
+    /// (data/domain/gb_price_cap.csv). Closed fixes are priced the same way on the cap of the
+    /// quarter they were sold in, whatever --as-of: within 10% of the cap then, not of the cap in
+    /// force. --as-of must fall within that GB table, with the 11 months before it (when closed
+    /// fixes were sold): dates outside are refused, never priced on another quarter's cap.
     GenMarket(generate::GenMarketArgs),
     /// Generate synthetic site visits that follow the published distributions.
     ///

@@ -482,7 +482,8 @@ fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
         &["--scenario-out and --out are the same file"],
     );
     assert!(!one.exists());
-    // A market whose end dates would pass 9999-12-31 is not written.
+    // A market dated past the price-cap data (its end dates would pass 9999-12-31 too) is not
+    // written.
     fails(
         &tariffsim(&[
             "gen-market",
@@ -493,7 +494,11 @@ fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
             "--as-of",
             "9999-12-31",
         ]),
-        &["[InvalidArgument]", "after 9999-12-31"],
+        &[
+            "[InvalidArgument]",
+            "--as-of 9999-12-31",
+            "give 2024-12-01 to 2026-09-30",
+        ],
     );
     assert!(!one.exists());
 }
