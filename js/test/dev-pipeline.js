@@ -77,4 +77,25 @@ async function listen(bus, runId) {
   };
 }
 
-module.exports = { devPipeline, until, listen };
+/**
+ * The handlers and runtime modules a pipeline test drives, required once `pipe.start()` has set
+ * the environment, with the storage the handlers use (a test's writes and faults go where theirs
+ * do).
+ */
+async function pipelineModules() {
+  const scheduler = require('../runtime/scheduler');
+  const pipeline = require('../runtime/pipeline');
+  return {
+    run: require('../run-simulation').handler,
+    invoke: require('../runtime/invoke'),
+    runs: require('../runtime/runs'),
+    pubsub: require('../runtime/pubsub'),
+    pipeline,
+    chunks: require('../runtime/chunk-pipeline'),
+    scheduler,
+    budget: require('../runtime/budget'),
+    storage: pipeline.pipelineOf(await scheduler.systemRequest('DEV')).storage,
+  };
+}
+
+module.exports = { devPipeline, until, listen, pipelineModules };

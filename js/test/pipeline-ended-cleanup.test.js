@@ -14,7 +14,7 @@ const test = (name, fn) => nodeTest.test(name, { timeout: 120_000 }, fn);
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { devPipeline, until } = require('./dev-pipeline');
+const { devPipeline, until, pipelineModules } = require('./dev-pipeline');
 const { startMoto } = require('./servers');
 
 const LEASE_MS = 1000;
@@ -42,16 +42,7 @@ let moto = null;
 
 before(async () => {
   await pipe.start();
-  m = {
-    run: require('../run-simulation').handler,
-    invoke: require('../runtime/invoke'),
-    runs: require('../runtime/runs'),
-    pubsub: require('../runtime/pubsub'),
-    pipeline: require('../runtime/pipeline'),
-    scheduler: require('../runtime/scheduler'),
-    budget: require('../runtime/budget'),
-  };
-  m.storage = m.pipeline.pipelineOf(await m.scheduler.systemRequest('DEV')).storage;
+  m = await pipelineModules();
 });
 
 after(async () => {

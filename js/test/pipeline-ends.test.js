@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { devPipeline, until, listen } = require('./dev-pipeline');
+const { devPipeline, until, listen, pipelineModules } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
@@ -42,18 +42,7 @@ let m;
 
 before(async () => {
   await pipe.start();
-  m = {
-    run: require('../run-simulation').handler,
-    invoke: require('../runtime/invoke'),
-    runs: require('../runtime/runs'),
-    pubsub: require('../runtime/pubsub'),
-    pipeline: require('../runtime/pipeline'),
-    chunks: require('../runtime/chunk-pipeline'),
-    scheduler: require('../runtime/scheduler'),
-    budget: require('../runtime/budget'),
-  };
-  // The storage the handlers use (the test's writes and faults go where theirs do).
-  m.storage = m.pipeline.pipelineOf(await m.scheduler.systemRequest('DEV')).storage;
+  m = await pipelineModules();
 });
 
 const context = (id = 'ctx') => ({ awsRequestId: id, invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:tariffsim-run-simulation:DEV' });

@@ -9,7 +9,7 @@ const { before } = nodeTest;
 
 const test = (name, fn) => nodeTest.test(name, { timeout: 90_000 }, fn);
 const assert = require('node:assert/strict');
-const { devPipeline } = require('./dev-pipeline');
+const { devPipeline, pipelineModules } = require('./dev-pipeline');
 
 const STALL_MS = 5000;
 const pipe = devPipeline('redis-gone', {
@@ -25,8 +25,7 @@ const pipe = devPipeline('redis-gone', {
 let m;
 before(async () => {
   await pipe.start();
-  m = { runs: require('../runtime/runs'), scheduler: require('../runtime/scheduler'), pipeline: require('../runtime/pipeline') };
-  m.storage = m.pipeline.pipelineOf(await m.scheduler.systemRequest('DEV')).storage;
+  m = await pipelineModules();
 });
 
 const sweep = async () => m.scheduler.sweep(await m.scheduler.systemRequest('DEV'));

@@ -17,7 +17,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { devPipeline, until, listen } = require('./dev-pipeline');
+const { devPipeline, until, listen, pipelineModules } = require('./dev-pipeline');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 // The run storage: a tmpfs of its own when the tests run as root (it can be remounted read-only:
@@ -54,15 +54,7 @@ before(async () => {
     readOnlyBy = 'chmod';
   }
   await pipe.start();
-  m = {
-    run: require('../run-simulation').handler,
-    invoke: require('../runtime/invoke'),
-    runs: require('../runtime/runs'),
-    pubsub: require('../runtime/pubsub'),
-    pipeline: require('../runtime/pipeline'),
-    scheduler: require('../runtime/scheduler'),
-  };
-  m.storage = m.pipeline.pipelineOf(await m.scheduler.systemRequest('DEV')).storage;
+  m = await pipelineModules();
 });
 
 after(async () => {

@@ -33,32 +33,38 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-/// `data/domain/gb_price_cap.csv`: (first day, last day, the four components).
-fn gb_cap() -> Vec<(NaiveDate, NaiveDate, [f64; 4])> {
-    let mut csv = csv::Reader::from_path(domain("gb_price_cap.csv")).unwrap();
+/// A domain CSV's rows: each row's key (made by `key` from a getter of its fields) and the four
+/// components.
+fn cap_rows<K>(file: &str, key: impl Fn(&dyn Fn(&str) -> String) -> K) -> Vec<(K, [f64; 4])> {
+    let mut csv = csv::Reader::from_path(domain(file)).unwrap();
     let headers = csv.headers().unwrap().clone();
     csv.records()
         .map(|r| {
             let r = r.unwrap();
-            let get = |name: &str| &r[headers.iter().position(|h| h == name).unwrap()];
+            let get = |name: &str| r[headers.iter().position(|h| h == name).unwrap()].to_string();
             let rates = COMPONENTS.map(|(fuel, field)| get(&column(fuel, field)).parse().unwrap());
-            (date(get("period_start")), date(get("period_end")), rates)
+            (key(&get), rates)
         })
         .collect()
 }
 
+/// `data/domain/gb_price_cap.csv`: (first day, last day, the four components).
+fn gb_cap() -> Vec<(NaiveDate, NaiveDate, [f64; 4])> {
+    cap_rows("gb_price_cap.csv", |get| {
+        (date(&get("period_start")), date(&get("period_end")))
+    })
+    .into_iter()
+    .map(|((from, to), rates)| (from, to, rates))
+    .collect()
+}
+
 /// `data/domain/regional_cap_2026q3.csv`: direct debit, by GSP letter.
 fn regional_cap() -> HashMap<String, [f64; 4]> {
-    let mut csv = csv::Reader::from_path(domain("regional_cap_2026q3.csv")).unwrap();
-    let headers = csv.headers().unwrap().clone();
-    csv.records()
-        .map(|r| {
-            let r = r.unwrap();
-            let get = |name: &str| &r[headers.iter().position(|h| h == name).unwrap()];
-            let rates = COMPONENTS.map(|(fuel, field)| get(&column(fuel, field)).parse().unwrap());
-            (get("gsp_letter").trim().to_string(), rates)
-        })
-        .collect()
+    cap_rows("regional_cap_2026q3.csv", |get| {
+        get("gsp_letter").trim().to_string()
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The GB-average cap on `day`.
