@@ -14,7 +14,8 @@
 //   payload: `application/octet-stream` (JS SDK v3, Ruby), `binary/octet-stream`, or none (boto3,
 //   older Ruby SDKs send an empty one). Anything else, the types an HTML form or a no-cors fetch
 //   can send without the browser asking first (text/plain, application/x-www-form-urlencoded,
-//   multipart/form-data) among them, is 415.
+//   multipart/form-data) among them, is 415 (a request for a path or method no route serves is
+//   answered 404 UnknownRoute or 405 MethodNotAllowed instead: there is nothing to send it to).
 //
 // Refusals are typed: {errorType, errorMessage} on the REST routes and the page's API, and as AWS
 // errors (x-amzn-ErrorType) on the Invoke API.
@@ -111,7 +112,9 @@ function requestGuard(options = {}) {
       if (!navigation) return refuse(403, codes.CrossOriginRequest, codes.CrossOriginRequest, `a ${site} request from a web page is refused: only this server's own pages may call it`);
     }
 
-    if (!SAFE_METHODS.has(request.method)) {
+    // A request no route takes has no body to read: the not-found handler answers it (a typed
+    // 404, or 405 for a served path), not a content-type refusal.
+    if (!SAFE_METHODS.has(request.method) && request.is404 !== true) {
       const type = String(headers['content-type'] || '').split(';')[0].trim().toLowerCase();
       if (invoke ? !INVOKE_TYPES.has(type) : type !== 'application/json') {
         const expected = invoke ? 'application/json, application/octet-stream, binary/octet-stream or none' : 'application/json';

@@ -26,6 +26,7 @@ const { closeWorkers } = require('../runtime/workers');
 const { withTail } = require('../runtime/logging');
 const { readInput } = require('../runtime/inputs');
 const { scrubPaths } = require('../runtime/paths');
+const { codes, typed } = require('../runtime/errors');
 const { requestGuard, frameworkErrors } = require('./guard');
 const { acquireRunner } = require('./runner');
 const { EventJournal } = require('./event-journal');
@@ -39,6 +40,8 @@ const INVOCATION_TYPES = new Set(Object.keys(LIMITS));
 const REGION = process.env.AWS_REGION || DEFAULT_REGION;
 const ACCOUNT = '000000000000';
 const TAIL_BYTES = 4096;
+/** The longest path parameter the router takes (a longer one is a typed 414). */
+const MAX_PARAM_LENGTH = 1024;
 const STATUS_BY_ERROR = Object.freeze({
   InvalidJson: 400,
   InvalidRequest: 400,
@@ -204,6 +207,38 @@ function errorBody(err) {
 }
 
 /**
+ * A run's storage as the page's API reads it: a stored JSON record that is not JSON (a damaged run
+ * folder) is a typed StorageReadFailed naming its key (never a file's path), not a SyntaxError;
+ * `onDamage` hears of it too (the event stream, whose watch would read it again and again).
+ * @template {{get: (key: string) => Promise<Buffer|null>}} S
+ * @param {S} storage
+ * @param {(err: Error) => void} [onDamage]
+ * @returns {S}
+ */
+function checkedStorage(storage, onDamage) {
+  const get = async (key) => {
+    const bytes = await storage.get(key);
+    if (bytes !== null && key.endsWith('.json')) {
+      try {
+        JSON.parse(bytes.toString('utf8'));
+      } catch (e) {
+        const err = typed(codes.StorageReadFailed, `the stored record ${key} is damaged (not JSON: ${e.message}): the run cannot be read`);
+        if (onDamage) onDamage(err);
+        throw err;
+      }
+    }
+    return bytes;
+  };
+  return new Proxy(storage, {
+    get(target, prop) {
+      if (prop === 'get') return get;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
  * Builds the server.
  * @param {{logRequests?: boolean, allowedHosts?: string[], listenHost?: string, sweep?: boolean, unknownRunMs?: number}} [options]
  *   `unknownRunMs`: how long `GET /api/runs/<id>/events` waits for a run that does not exist
@@ -232,9 +267,38 @@ function buildServer(options = {}) {
         done();
       });
   };
-  const app = Fastify({ logger: options.logRequests ? { level: 'info' } : false, bodyLimit: 6 * MB, frameworkErrors });
+  const app = Fastify({
+    logger: options.logRequests ? { level: 'info' } : false,
+    bodyLimit: 6 * MB,
+    frameworkErrors,
+    // Fastify's default (100 characters) would refuse valid run ids (up to 128) and function ARNs
+    // (up to 170) with a 414; the routes check their parameters themselves.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+  });
   // Host, Origin and content type, before any route (guard.js).
   app.addHook('onRequest', requestGuard({ allowedHosts: [...config.allowedHosts, ...(options.allowedHosts || [])], listenHost: options.listenHost }));
+  // The paths served and their methods, for the answer to a request no route takes.
+  /** @type {{pattern: RegExp, methods: Set<string>}[]} */
+  const served = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(`^${String(route.url).split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+    const known = served.find((s) => s.pattern.source === pattern.source);
+    const methods = [].concat(route.method).map(String);
+    if (known) methods.forEach((m) => known.methods.add(m));
+    else served.push({ pattern, methods: new Set(methods) });
+  });
+  // No route for the request: a typed 404, or a 405 naming the methods when the path is served.
+  app.setNotFoundHandler((request, reply) => {
+    const pathOnly = String(request.raw.url || '').split('?')[0];
+    const shown = JSON.stringify(pathOnly.slice(0, 200));
+    const known = served.find((s) => s.pattern.test(pathOnly));
+    if (known) {
+      const allow = [...known.methods].sort().join(', ');
+      return reply.code(405).header('allow', allow).type('application/json').send({ errorType: 'MethodNotAllowed', errorMessage: `${request.method} is not served at ${shown}: use ${allow}` });
+    }
+    if (pathOnly.startsWith('/2015-03-31/')) return awsError(reply, 404, 'UnknownOperationException', `no operation ${request.method} ${shown}`);
+    return reply.code(404).type('application/json').send({ errorType: 'UnknownRoute', errorMessage: `no route ${request.method} ${shown} on this server` });
+  });
   // What a route throws: a typed status, a message without absolute paths.
   app.setErrorHandler((/** @type {import('fastify').FastifyError} */ err, request, reply) => {
     const status = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : statusOf(err);
@@ -393,8 +457,13 @@ function registerPage(app, runner, options = {}) {
     return t;
   });
 
-  app.get('/api/runs/:id', async (req) => {
+  // Every route reads runs through checkedStorage: a damaged record is a typed error.
+  const runStorage = () => {
     const { storage, bus } = pipelineOf(request());
+    return { storage: checkedStorage(storage), bus };
+  };
+  app.get('/api/runs/:id', async (req) => {
+    const { storage, bus } = runStorage();
     return readState(storage, req.params.id, { bus });
   });
   // Cancel, as run-simulation's `cancel` input does (the page's button): the run's state after it.
@@ -432,7 +501,7 @@ function registerPage(app, runner, options = {}) {
   // merged may have written some, which are not results (`result.json` is written last).
   const done = async (storage, runId) => (await readJson(storage, keys(runId).result)) !== null;
   app.get('/api/runs/:id/summary', async (req, reply) => {
-    const { storage } = pipelineOf(request());
+    const { storage } = runStorage();
     const summary = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id).summary) : null;
     if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary: the run is not done' });
     return reply.type('application/json').send(summary);
@@ -440,7 +509,7 @@ function registerPage(app, runner, options = {}) {
   // The paired comparison with the market before the scenario (runs that compare).
   for (const [route, key, type] of [['comparison', 'comparison', 'application/json'], ['comparison.csv', 'comparisonCsv', 'text/csv']]) {
     app.get(`/api/runs/:id/${route}`, async (req, reply) => {
-      const { storage } = pipelineOf(request());
+      const { storage } = runStorage();
       const bytes = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id)[key]) : null;
       if (bytes === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no comparison: the run is not done, or it does not compare (no scenario, or compare: false)' });
       if (type === 'text/csv') reply.header('content-disposition', `attachment; filename="${req.params.id}-comparison.csv"`);
@@ -448,31 +517,79 @@ function registerPage(app, runner, options = {}) {
     });
   }
   app.get('/api/runs/:id/impressions.csv', async (req, reply) => {
-    const { storage } = pipelineOf(request());
+    const { storage } = runStorage();
     const k = keys(req.params.id);
     const result = await readJson(storage, k.result);
     if (result === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'the run is not done' });
+    // A done run without its impressions: its folder is damaged (a typed error naming the key).
+    const missing = () => typed(codes.StorageReadFailed, `the run is done but its impressions (${k.impressions}) are missing from storage`);
+    const file = /** @type {Partial<FolderStorage>} */ (storage).file ? /** @type {FolderStorage} */ (storage).file(k.impressions) : null;
+    let body;
+    if (file !== null) {
+      body = await fs.promises.open(file).catch((e) => {
+        if (e.code === 'ENOENT') throw missing();
+        throw typed(codes.StorageReadFailed, `the run's impressions (${k.impressions}) could not be read: ${e.code || e.message}`);
+      });
+      body = body.createReadStream();
+    } else {
+      body = await storage.get(k.impressions);
+      if (body === null) throw missing();
+    }
     reply.header('content-disposition', `attachment; filename="${req.params.id}-impressions.csv"`).type('text/csv');
-    if (/** @type {Partial<FolderStorage>} */ (storage).file) return reply.send(fs.createReadStream(/** @type {FolderStorage} */ (storage).file(k.impressions)));
-    return reply.send(await storage.get(k.impressions));
+    return reply.send(body);
   });
   // Server-sent events: the run's state now, then on every change, until it ends; for a run that
   // stays unknown (no spec.json) for `unknownRunMs` (default 30 s: an Event accepted but not yet
   // run), `end` with status `unknown` and the stream closes rather than poll for ever.
   const unknownMs = Number.isFinite(options.unknownRunMs) && options.unknownRunMs > 0 ? options.unknownRunMs : UNKNOWN_RUN_MS;
+  /** The event streams open, each ended by a close of the server. */
+  const streams = new Set();
   app.get('/api/runs/:id/events', (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    // The headers at once: a client knows the stream is open before the run's first state.
+    res.flushHeaders();
+    // HEAD: the headers are the whole answer.
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     const send = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    const { storage, bus } = pipelineOf(request());
     const abort = new AbortController();
+    /** @type {Error | null} */
+    let damage = null;
+    const { storage: raw, bus } = pipelineOf(request());
+    // A damaged record ends the watch (it would read it, and fail, until the run's end or the
+    // client's): the stream sends `failure` with the typed error.
+    const storage = checkedStorage(raw, (e) => {
+      damage = e;
+      abort.abort();
+    });
+    const stream = {
+      end: () => {
+        abort.abort();
+        res.end();
+      },
+    };
+    streams.add(stream);
     req.raw.on('close', () => abort.abort());
-    const open = () => !abort.signal.aborted;
+    const open = () => !abort.signal.aborted && !res.writableEnded && !res.destroyed;
     watchRun({ storage, bus, runId: req.params.id, pollMs: 500, signal: abort.signal, unknownMs, onProgress: (state) => open() && send('state', state) })
-      .then((final) => open() && send('end', final))
-      .catch((e) => open() && send('failure', { errorType: e.name, errorMessage: e.message }))
-      .finally(() => res.end());
+      .then((final) => {
+        if (damage !== null) throw damage;
+        if (open()) send('end', final);
+      })
+      .catch((e) => !res.writableEnded && !res.destroyed && send('failure', errorBody(e)))
+      .finally(() => {
+        streams.delete(stream);
+        res.end();
+      });
+  });
+  // A server closing ends the streams it has open (their clients reconnect, to this server's
+  // successor): Fastify's close would otherwise wait for every run followed to end.
+  app.addHook('preClose', async () => {
+    for (const stream of streams) stream.end();
   });
 }
 

@@ -136,3 +136,27 @@ test('an address naming no run says there is none, and stops waiting', async () 
   assert.equal(await page.isHidden('#cancel'), true, 'nothing to cancel');
   await page.close();
 });
+
+test('an address whose event stream is refused (not a run id) ends in a typed error, not "running" for ever', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${endpoint}/?run=bad%20id`);
+  await page.waitForSelector('body[data-state="unknown"]', { timeout: 15000 });
+  assert.equal(await page.getAttribute('body', 'data-error-type'), 'InvalidRequest');
+  assert.match(await page.textContent('.error[data-for="form"]'), /^InvalidRequest: a run id is 1 to 128/);
+  assert.equal(await page.isHidden('#cancel'), true, 'nothing to cancel');
+  await page.close();
+});
+
+test('a run whose folder is damaged ends in a typed failure on the page', async () => {
+  const dir = path.join(storageDir, 'runs', 'damaged-page-run');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'spec.json'), '{}');
+  fs.writeFileSync(path.join(dir, 'result.json'), '{broken');
+  const page = await browser.newPage();
+  await page.goto(`${endpoint}/?run=damaged-page-run`);
+  await page.waitForSelector('body[data-state="failed"]', { timeout: 15000 });
+  assert.equal(await page.getAttribute('body', 'data-error-type'), 'StorageReadFailed');
+  assert.match(await page.textContent('.error[data-for="form"]'), /^StorageReadFailed: the stored record runs\/damaged-page-run\/result\.json is damaged/);
+  assert.equal(await page.isHidden('#cancel'), true, 'nothing to cancel');
+  await page.close();
+});

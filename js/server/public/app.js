@@ -298,7 +298,51 @@ async function cancelRun(runId) {
   }
 }
 
+/** How many times in a row the page opens a run's event stream again after it was refused. */
+const REOPENS = 5;
+/** How long it waits before it does (the server may be restarting). */
+const REOPEN_MS = 2000;
+
+/** A run's final state as the page shows it (an `end` event's, or the REST state's). */
+function showEnd(runId, tariffId, final) {
+  setProgress(final);
+  $('cancel').classList.add('hidden');
+  if (final.status === 'done') {
+    showSummary(runId, tariffId, final).catch((err) => {
+      showError('form', err.message);
+      document.body.dataset.state = 'failed';
+    });
+  } else if (final.status === 'cancelled') {
+    const reason = (final.cancellation || {}).reason;
+    if (reason) $('status').textContent += ` (${reason})`;
+    document.body.dataset.state = 'cancelled';
+  } else if (final.status === 'unknown') {
+    // The server found no such run in its wait (`unknownRunMs`): not a failure of a run.
+    showError('form', final.reason || `there is no run ${runId}`);
+    document.body.dataset.state = 'unknown';
+  } else {
+    const failure = final.failure || {};
+    showError(fieldOf({ errorType: failure.error_type, errorMessage: failure.reason }), failure.reason || final.status);
+    document.body.dataset.state = 'failed';
+  }
+}
+
+/**
+ * A typed error that ends following the run: shown with its type; `unknown` when the server says
+ * there is no such run (a 400 for an id that is not a run id, a 404), else `failed`.
+ */
+function showStop(err, status) {
+  $('cancel').classList.add('hidden');
+  showError('form', `${err.errorType || status}: ${err.errorMessage || 'the run could not be followed'}`);
+  document.body.dataset.errorType = err.errorType || String(status);
+  document.body.dataset.state = status === 400 || status === 404 ? 'unknown' : 'failed';
+}
+
+/** Counts the runs followed: a stream of a run the page no longer follows stops. */
+let following = 0;
+
 function follow(runId, tariffId) {
+  following += 1;
   $('run-id').textContent = runId;
   // The address follows the run: reloading or sharing it shows the same run.
   history.replaceState(null, '', `?run=${encodeURIComponent(runId)}`);
@@ -307,39 +351,77 @@ function follow(runId, tariffId) {
   $('cancel').onclick = () => cancelRun(runId);
   $('progress-section').classList.remove('hidden');
   document.body.dataset.state = 'running';
+  delete document.body.dataset.errorType;
   setProgress({ status: 'started', done: 0, chunks: null });
+  listen(runId, tariffId, REOPENS, following);
+}
+
+/**
+ * Follows a run's events. A dropped stream is reopened by the browser itself (readyState
+ * CONNECTING: a server restarting); one refused for good (CLOSED: an answer that is not a stream,
+ * such as a 400 for a bad id) is not, and the page asks the run's state instead: a typed error or
+ * an ended run is shown as final; a run still going is followed again, `reopens` more times.
+ */
+function listen(runId, tariffId, reopens, which) {
+  if (which !== following) return;
   const events = new EventSource(`/api/runs/${encodeURIComponent(runId)}/events`);
-  events.addEventListener('state', (e) => setProgress(JSON.parse(e.data)));
+  const mine = () => {
+    if (which === following) return true;
+    events.close();
+    return false;
+  };
+  events.addEventListener('state', (e) => {
+    if (!mine()) return;
+    reopens = REOPENS;
+    setProgress(JSON.parse(e.data));
+  });
   events.addEventListener('end', (e) => {
     events.close();
-    const final = JSON.parse(e.data);
-    setProgress(final);
-    $('cancel').classList.add('hidden');
-    if (final.status === 'done') {
-      showSummary(runId, tariffId, final).catch((err) => {
-        showError('form', err.message);
-        document.body.dataset.state = 'failed';
-      });
-    }
-    else if (final.status === 'cancelled') {
-      const reason = (final.cancellation || {}).reason;
-      if (reason) $('status').textContent += ` (${reason})`;
-      document.body.dataset.state = 'cancelled';
-    } else if (final.status === 'unknown') {
-      // The server found no such run in its wait (`unknownRunMs`): not a failure of a run.
-      showError('form', final.reason || `there is no run ${runId}`);
-      document.body.dataset.state = 'unknown';
-    } else {
-      const failure = final.failure || {};
-      showError(fieldOf({ errorType: failure.error_type, errorMessage: failure.reason }), failure.reason || final.status);
-      document.body.dataset.state = 'failed';
-    }
+    if (!mine()) return;
+    showEnd(runId, tariffId, JSON.parse(e.data));
   });
   events.addEventListener('failure', (e) => {
     events.close();
+    if (!mine()) return;
     const err = JSON.parse(e.data);
+    $('cancel').classList.add('hidden');
     showError('form', `${err.errorType}: ${err.errorMessage}`);
+    document.body.dataset.errorType = err.errorType;
     document.body.dataset.state = 'failed';
+  });
+  events.addEventListener('error', async () => {
+    if (!mine() || events.readyState !== EventSource.CLOSED) return; // the browser reconnects
+    events.close();
+    const again = () => setTimeout(() => listen(runId, tariffId, reopens - 1, which), REOPEN_MS);
+    let res;
+    let body;
+    try {
+      res = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
+      body = await res.json().catch(() => ({}));
+      if (which !== following) return;
+    } catch {
+      if (which !== following) return;
+      // The server cannot be reached (restarting): try again.
+      if (reopens > 0) again();
+      else showStop({ errorType: 'Unreachable', errorMessage: 'the server could not be reached to follow the run' }, 0);
+      return;
+    }
+    if (res.status === 503 && reopens > 0) {
+      again(); // a server closing
+      return;
+    }
+    if (!res.ok) {
+      showStop(body, res.status);
+      return;
+    }
+    // Ended, or not found after every try (the stream says when a run stays unknown, once open).
+    if (body.status === 'done' || body.status === 'failed' || body.status === 'cancelled' || (body.status === 'unknown' && reopens <= 0)) {
+      showEnd(runId, tariffId, body);
+      return;
+    }
+    if (body.status !== 'unknown') setProgress(body);
+    if (reopens > 0) again();
+    else showStop({ errorType: 'EventsRefused', errorMessage: `the run's events could not be followed (it was ${body.status} when last read)` }, res.status);
   });
 }
 
