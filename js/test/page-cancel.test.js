@@ -11,12 +11,12 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { launchChromium } = require('./servers');
 
 const { before, after } = nodeTest;
 // No test waits for ever; the hooks close the browser, the slots and the server even after a failure.
 const test = (name, fn) => nodeTest.test(name, { timeout: 120_000 }, fn);
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-page-cancel-'));
 const BUDGET = 2;
 let app = null;
@@ -46,12 +46,7 @@ before(async () => {
   const { buildServer } = require('../server/server');
   app = buildServer({ sweep: false });
   endpoint = await app.listen({ host: '127.0.0.1', port: 0 });
-  const { chromium } = require('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -12,6 +12,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { launchChromium } = require('./servers');
 
 const { before, after } = nodeTest;
 // No test waits for ever; the hooks close the browser and the server even after a failure.
@@ -19,7 +20,6 @@ const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
 
 /** The page's window, in code run in the page: Chart.js's global. @typedef {typeof window & {Chart: typeof import('chart.js').Chart}} PageWindow */
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ROOT = path.join(__dirname, '..', '..');
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-page-comparison-'));
 const CSV_HEADER_START = 'tariff_id,supplier,hypothetical,on_sale_before,on_sale_after,impressions_before,impressions_after,impressions_difference,page1_share_before,';
@@ -34,12 +34,7 @@ before(async () => {
   const { buildServer } = require('../server/server');
   app = buildServer();
   endpoint = await app.listen({ host: '127.0.0.1', port: 0 });
-  const { chromium } = require('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -11,14 +11,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { freePort, waitForPort } = require('./servers');
+const { freePort, waitForPort, launchChromium } = require('./servers');
 
 const { before, after } = nodeTest;
 // No test waits for ever; the hooks close the browser and the server even after a failure.
 const test = (name, fn) => nodeTest.test(name, { timeout: 180_000 }, fn);
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-page-restart-'));
 let server = null;
 let serverLog = '';
@@ -66,12 +65,7 @@ before(async () => {
   port = await freePort();
   endpoint = `http://127.0.0.1:${port}`;
   await startServer();
-  const { chromium } = require('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

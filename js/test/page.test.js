@@ -8,13 +8,13 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { launchChromium } = require('./servers');
 
 /**
  * The page's window, in code run in the page: Chart.js's global, and what a test exposes to it.
  * @typedef {typeof window & {Chart: typeof import('chart.js').Chart, recordProgress: (value: number) => void}} PageWindow
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-page-'));
 let app;
 let endpoint;
@@ -28,12 +28,7 @@ before(async () => {
   // A run that does not exist is given up on after 2 s (default 30 s).
   app = buildServer({ unknownRunMs: 2000 });
   endpoint = await app.listen({ host: '127.0.0.1', port: 0 });
-  const { chromium } = require('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -183,4 +183,17 @@ async function startMoto(options = {}) {
   };
 }
 
-module.exports = { freePort, startRedis, startMoto, waitForPort };
+/**
+ * Real headless Chromium for the run page's tests: Debian's chromium (or CHROMIUM_PATH), driven
+ * by playwright-core. The caller closes it.
+ */
+async function launchChromium() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+module.exports = { freePort, startRedis, startMoto, waitForPort, launchChromium };
