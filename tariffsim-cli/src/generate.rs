@@ -76,12 +76,35 @@ pub struct GenVisitsArgs {
     /// Where to write the visits CSV.
     #[arg(long)]
     pub out: PathBuf,
-    /// First day of visits (YYYY-MM-DD, UTC).
-    #[arg(long, default_value = "2026-07-01", value_parser = crate::args::date)]
-    pub from: NaiveDate,
-    /// Last day of visits, inclusive (YYYY-MM-DD, UTC).
-    #[arg(long, default_value = "2026-09-30", value_parser = crate::args::date)]
-    pub to: NaiveDate,
+    /// First day of visits (YYYY-MM-DD, UTC). Default: the market's `as_of`.
+    #[arg(long, value_parser = crate::args::date)]
+    pub from: Option<NaiveDate>,
+    /// Last day of visits, inclusive (YYYY-MM-DD, UTC). Default: the day before three months after
+    /// `--from` (a quarter: 2026-07-01 gives 2026-09-30).
+    #[arg(long, value_parser = crate::args::date)]
+    pub to: Option<NaiveDate>,
+}
+
+/// The days `gen-visits` draws visits from: the flags, else the quarter from the market's date.
+/// A visit's date decides what a visitor on a fix pays (the days left of it, its exit fee), so
+/// the visits of a market dated otherwise than the sample's are dated with it.
+///
+/// # Errors
+/// `[InvalidArgument]` when the quarter after `--from` cannot be reckoned (beyond year 262,143).
+fn visit_days(
+    as_of: NaiveDate,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<(NaiveDate, NaiveDate)> {
+    let from = from.unwrap_or(as_of);
+    let to = match to {
+        Some(to) => to,
+        None => from
+            .checked_add_months(chrono::Months::new(3))
+            .and_then(|d| d.pred_opt())
+            .ok_or_else(|| anyhow!("[InvalidArgument] --from {from}: give --to as well"))?,
+    };
+    Ok((from, to))
 }
 
 /// Runs `gen-market`: builds the market, checks it validates, writes it as pretty JSON.
@@ -136,9 +159,10 @@ pub fn gen_market(args: &GenMarketArgs) -> Result<()> {
 /// An unreadable or invalid market, a bad date range, or a file that cannot be written.
 pub fn gen_visits(args: &GenVisitsArgs) -> Result<()> {
     let market = crate::inputs::load_market(&args.market)?;
-    visit_args(args.rows, args.from, args.to)?;
+    let (from, to) = visit_days(market.as_of, args.from, args.to)?;
+    visit_args(args.rows, from, to)?;
     fits_visits(&market).map_err(|e| anyhow!("{}: {e}", args.market.display()))?;
-    let visits = build_visits(&market, args.seed, args.rows, args.from, args.to)?;
+    let visits = build_visits(&market, args.seed, args.rows, from, to)?;
     let mut out = crate::output::Output::create(&args.out)?;
     write_visits_csv(&mut out, &visits)
         .with_context(|| format!("[WriteFailed] cannot write {}", args.out.display()))?;

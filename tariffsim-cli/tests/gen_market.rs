@@ -271,3 +271,65 @@ fn dates_the_price_cap_data_does_not_cover_are_refused_not_priced_on_another_cap
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("2024-12-01 to 2026-09-30"), "{help}");
 }
+
+/// The visits' first and last dates of `gen-visits` on `market`, with `more` flags.
+fn visit_dates(dir: &Path, market: &Path, more: &[&str]) -> (String, String) {
+    let out = dir.join("visits.csv");
+    let mut args = vec![
+        "gen-visits",
+        "--market",
+        market.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--rows",
+        "500",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    ok(tariffsim(&args));
+    let mut csv = csv::Reader::from_path(&out).unwrap();
+    let at = csv.headers().unwrap().iter().position(|h| h == "timestamp");
+    let days: Vec<String> = csv
+        .records()
+        .map(|r| r.unwrap()[at.unwrap()][..10].to_string())
+        .collect();
+    let first = days.iter().min().unwrap().clone();
+    let last = days.iter().max().unwrap().clone();
+    (first, last)
+}
+
+// A visit's date decides what a visitor on a fix pays (the days left of it, its exit fee): the
+// visits of a market dated otherwise are dated with it, not in the sample's quarter.
+#[test]
+fn gen_visits_dates_visits_in_the_quarter_of_the_market_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    gen_market(dir.path(), 1, "2025-03-01");
+    let market = dir.path().join("market-1-2025-03-01.json");
+    let (first, last) = visit_dates(dir.path(), &market, &[]);
+    assert!(
+        first.as_str() >= "2025-03-01" && last.as_str() <= "2025-05-31",
+        "{first} to {last}"
+    );
+    assert!(
+        first.as_str() <= "2025-03-10" && last.as_str() >= "2025-05-20",
+        "{first} to {last}"
+    );
+    // --from alone: the quarter from it; both: as given.
+    let (first, last) = visit_dates(dir.path(), &market, &["--from", "2025-04-15"]);
+    assert!(
+        first.as_str() >= "2025-04-15" && last.as_str() <= "2025-07-14",
+        "{first} to {last}"
+    );
+    let (first, last) = visit_dates(
+        dir.path(),
+        &market,
+        &["--from", "2025-03-02", "--to", "2025-03-03"],
+    );
+    assert!(
+        first.as_str() >= "2025-03-02" && last.as_str() <= "2025-03-03",
+        "{first} to {last}"
+    );
+    let help = String::from_utf8(tariffsim(&["gen-visits", "--help"]).stdout).unwrap();
+    assert!(help.contains("Default: the market's `as_of`"), "{help}");
+}
