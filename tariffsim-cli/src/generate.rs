@@ -203,9 +203,6 @@ const REGIONAL_CAP_QUARTER: NaiveDate = match NaiveDate::from_ymd_opt(2026, 7, 1
 /// Closed fixes were sold this many months before the market date, at the least and at the most.
 const CLOSED_SOLD_MONTHS_AGO: (u32, u32) = (2, 11);
 
-/// The payment-method rows whose ratios to direct debit price standard credit and prepayment.
-const PAYMENT_RATIO_PERIOD: &str = "2025-07-01";
-
 /// Economy 7: share of consumption on the night register (Ofgem's GB average).
 pub const E7_NIGHT_SHARE: f64 = 0.42;
 /// Economy 7: night unit rate as a fraction of the single unit rate.
@@ -266,7 +263,7 @@ struct RegionalCapRow {
     gas_standing_p_per_day: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct PaymentMethodRow {
     period_start: String,
     payment_method: PaymentMethod,
@@ -315,8 +312,10 @@ struct Cap {
     rates: Vec<[CapRates; 3]>,
     /// The published regional direct-debit cap of [`REGIONAL_CAP_QUARTER`], by `region.index()`.
     table: Vec<CapRates>,
-    /// Each payment method's rates to direct debit's, by `payment_method.index()`.
+    /// Each payment method's rates to direct debit's at the market date, by `payment_method.index()`.
     ratios: [CapRates; 3],
+    /// The published cap levels by payment method and period (`payment_methods.csv`).
+    methods: Vec<PaymentMethodRow>,
     /// GB-average cap by quarter, oldest first and without gaps: it carries the regional table to
     /// other quarters.
     history: Vec<GbCapRow>,
@@ -350,27 +349,6 @@ impl Cap {
                     .all(|w| w[0].period_end.succ_opt() == Some(w[1].period_start)),
             "the embedded data/domain/gb_price_cap.csv must list quarters oldest first, without gaps"
         );
-        let level = |pm: PaymentMethod| -> Result<CapRates> {
-            let row = methods
-                .iter()
-                .find(|r| r.period_start == PAYMENT_RATIO_PERIOD && r.payment_method == pm)
-                .ok_or_else(|| {
-                    anyhow!("payment_methods.csv has no {PAYMENT_RATIO_PERIOD} row for {pm}")
-                })?;
-            CapRates {
-                elec_unit_p_per_kwh: row.elec_unit_p_per_kwh,
-                elec_standing_p_per_day: row.elec_standing_p_per_day,
-                gas_unit_p_per_kwh: row.gas_unit_p_per_kwh,
-                gas_standing_p_per_day: row.gas_standing_p_per_day,
-            }
-            .check("payment_methods.csv")
-        };
-        let dd = level(PaymentMethod::DirectDebit)?;
-        let ratios = [
-            level(PaymentMethod::ALL[0])?.zip(dd, |x, d| x / d),
-            level(PaymentMethod::ALL[1])?.zip(dd, |x, d| x / d),
-            level(PaymentMethod::ALL[2])?.zip(dd, |x, d| x / d),
-        ];
         let mut table = Vec::with_capacity(Region::COUNT);
         for region in Region::all() {
             let row = regional
@@ -390,20 +368,104 @@ impl Cap {
         Cap {
             rates: Vec::new(),
             table,
-            ratios,
+            ratios: [CapRates {
+                elec_unit_p_per_kwh: 1.0,
+                elec_standing_p_per_day: 1.0,
+                gas_unit_p_per_kwh: 1.0,
+                gas_standing_p_per_day: 1.0,
+            }; 3],
+            methods,
             history,
         }
         .carried_to(REGIONAL_CAP_QUARTER)
     }
 
+    /// Each payment method's rates to direct debit's on `date`, by `payment_method.index()`: those
+    /// of the latest period of `payment_methods.csv` that started on or before `date` and lists the
+    /// method and direct debit, else of the first that does (the table starts in 2025; prepayment
+    /// is in it from Jul 2025 only).
+    ///
+    /// # Errors
+    /// A method the table never lists with direct debit, or a level that is not a price.
+    fn ratios_on(&self, date: NaiveDate) -> Result<[CapRates; 3]> {
+        let rates = |period: &str, pm: PaymentMethod| {
+            let r = self
+                .methods
+                .iter()
+                .find(|r| r.period_start == period && r.payment_method == pm)
+                .ok_or_else(|| anyhow!("payment_methods.csv has no {period} row for {pm}"))?;
+            CapRates {
+                elec_unit_p_per_kwh: r.elec_unit_p_per_kwh,
+                elec_standing_p_per_day: r.elec_standing_p_per_day,
+                gas_unit_p_per_kwh: r.gas_unit_p_per_kwh,
+                gas_standing_p_per_day: r.gas_standing_p_per_day,
+            }
+            .check("payment_methods.csv")
+        };
+        let ratio = |pm: PaymentMethod| -> Result<CapRates> {
+            let period = self.ratio_period(pm, date)?;
+            Ok(rates(period, pm)?.zip(rates(period, PaymentMethod::DirectDebit)?, |x, d| x / d))
+        };
+        Ok([
+            ratio(PaymentMethod::ALL[0])?,
+            ratio(PaymentMethod::ALL[1])?,
+            ratio(PaymentMethod::ALL[2])?,
+        ])
+    }
+
+    /// The period of `payment_methods.csv` whose ratio to direct debit prices `pm` on `date` (see
+    /// [`Cap::ratios_on`]).
+    ///
+    /// # Errors
+    /// A method the table never lists with direct debit.
+    fn ratio_period(&self, pm: PaymentMethod, date: NaiveDate) -> Result<&str> {
+        let day = date.to_string();
+        let listed = |period: &str, pm: PaymentMethod| {
+            self.methods
+                .iter()
+                .any(|r| r.period_start == period && r.payment_method == pm)
+        };
+        let mut periods: Vec<&str> = self
+            .methods
+            .iter()
+            .filter(|r| {
+                r.payment_method == pm && listed(&r.period_start, PaymentMethod::DirectDebit)
+            })
+            .map(|r| r.period_start.as_str())
+            .collect();
+        periods.sort_unstable();
+        periods
+            .iter()
+            .rev()
+            .find(|p| **p <= day.as_str())
+            .or(periods.first())
+            .copied()
+            .ok_or_else(|| {
+                anyhow!("payment_methods.csv has no period listing {pm} and direct debit")
+            })
+    }
+
+    /// `the 2025-07-01 ratios`, or each method's period where they differ, for the market's source.
+    fn ratio_periods_text(&self, date: NaiveDate) -> Result<String> {
+        let sc = self.ratio_period(PaymentMethod::StandardCredit, date)?;
+        let pp = self.ratio_period(PaymentMethod::Prepayment, date)?;
+        Ok(if sc == pp {
+            format!("the {sc} ratios")
+        } else {
+            format!("the {sc} (standard credit) and {pp} (prepayment) ratios")
+        })
+    }
+
     /// The cap in force on `as_of`: the regional direct-debit table times the GB-average cap on
     /// `as_of` / in [`REGIONAL_CAP_QUARTER`], per component (exactly 1 within that quarter), rounded
-    /// to 2 decimals; other payment methods by the published ratios to direct debit.
+    /// to 2 decimals; other payment methods by the published ratios to direct debit then
+    /// ([`Cap::ratios_on`]).
     ///
     /// # Errors
     /// `as_of` outside `gb_price_cap.csv`.
     fn carried_to(mut self, as_of: NaiveDate) -> Result<Cap> {
         let scale = self.scale(as_of)?;
+        self.ratios = self.ratios_on(as_of)?;
         self.rates = self
             .table
             .iter()
@@ -898,6 +960,7 @@ pub fn build_market(
     }
     let table_period = cap.period(REGIONAL_CAP_QUARTER)?;
     let as_of_period = cap.period(as_of)?;
+    let ratio_periods = cap.ratio_periods_text(as_of)?;
     let table = "data/domain/regional_cap_2026q3.csv, direct debit, incl. 5% VAT";
     let svt_cap = if std::ptr::eq(table_period, as_of_period) {
         format!("{} ({table})", period_label(table_period))
@@ -915,8 +978,8 @@ pub fn build_market(
         as_of,
         source: Some(format!(
             "synthetic market: tariffsim gen-market --seed {seed} --as-of {as_of} --suppliers {suppliers} --tariffs {tariffs}. \
-             Standard variable tariffs at the Ofgem price cap for {svt_cap}; standard credit and prepayment = direct debit x the {PAYMENT_RATIO_PERIOD} \
-             ratios per fuel and per standing/unit rate (payment_methods.csv); Economy 7 night = {E7_NIGHT_TO_SINGLE} x \
+             Standard variable tariffs at the Ofgem price cap for {svt_cap}; standard credit and prepayment = direct debit x {ratio_periods} \
+             per fuel and per standing/unit rate (payment_methods.csv); Economy 7 night = {E7_NIGHT_TO_SINGLE} x \
              single unit rate, day = (single - {E7_NIGHT_SHARE} x night) / {:.2}, so a {}/{} day/night split costs the \
              single rate, same standing charge. Fixes within {}% of the cap; closed fixes scaled by the GB-average \
              cap of the quarter they were sold in (gb_price_cap.csv). Suppliers are real brands with 2025 market \

@@ -333,3 +333,68 @@ fn gen_visits_dates_visits_in_the_quarter_of_the_market_unless_told() {
     let help = String::from_utf8(tariffsim(&["gen-visits", "--help"]).stdout).unwrap();
     assert!(help.contains("Default: the market's `as_of`"), "{help}");
 }
+
+/// `payment_methods.csv`'s level of one payment method in one period, per component.
+fn method_level(period: &str, method: &str) -> [f64; 4] {
+    cap_rows("payment_methods.csv", |f| {
+        (f("period_start"), f("payment_method"))
+    })
+    .into_iter()
+    .find(|((p, m), _)| p == period && m == method)
+    .unwrap_or_else(|| panic!("no {period} {method} row"))
+    .1
+}
+
+// Standard credit and prepayment are direct debit times the published ratio of the period in force
+// at the market date (the latest period that lists the method, else the first), not of one period
+// for every date.
+#[test]
+fn payment_methods_are_priced_on_the_ratios_in_force_at_the_market_date() {
+    let dir = tempfile::tempdir().unwrap();
+    for (as_of, credit_period, prepay_period) in [
+        ("2025-03-01", "2025-01-01", "2025-07-01"),
+        ("2026-07-01", "2025-07-01", "2025-07-01"),
+    ] {
+        let market = gen_market(dir.path(), 1, as_of);
+        let source = market["source"].as_str().unwrap();
+        assert!(
+            source.contains(credit_period) && source.contains(prepay_period),
+            "{source}"
+        );
+        let svt = market["tariffs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["kind"] == "variable")
+            .unwrap();
+        let card = |pm: &str| {
+            svt["rates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["region"] == "A" && c["payment_method"] == pm)
+                .unwrap()
+                .clone()
+        };
+        let dd = card("direct_debit");
+        for (pm, period) in [
+            ("standard_credit", credit_period),
+            ("prepayment", prepay_period),
+        ] {
+            let (x, d) = (
+                method_level(period, pm),
+                method_level(period, "direct_debit"),
+            );
+            let card = card(pm);
+            for (i, component) in COMPONENTS.into_iter().enumerate() {
+                let got = rate(&card, component).unwrap();
+                let want = rate(&dd, component).unwrap() * x[i] / d[i];
+                // Both sides rounded to 2 decimals of a penny from the unrounded cap.
+                assert!(
+                    (got - want).abs() <= 0.011,
+                    "{as_of} {pm} {component:?}: {got} against {want} ({period} ratio)"
+                );
+            }
+        }
+    }
+}
