@@ -350,14 +350,20 @@ const ENDS = new Set(['run-done', 'run-failed', 'cancelled']);
  * every reading for that long since the watch began (no such run in this storage: a wrong id, or
  * another storage) ends the watch with its state, status `unknown` and a `reason`; a run seen once
  * is followed to its end. (0, the default: waited for, however long: a run may be started later.)
+ * A read that fails (storage unreachable for a moment) is tried again at the next message or poll;
+ * with `unreadableMs` > 0, storage whose reads have failed (the latest one failed, none succeeded)
+ * for that long (since the watch began, or since the last read that succeeded) ends the watch with
+ * status `unreadable` and the last read's `error`. (0, the default: tried again however long.)
  * @param {{storage: import('./pipeline').Storage, bus: import('./pipeline').Bus, runId: string,
  *   onProgress?: (state: RunState) => void, timeoutMs?: number, pollMs?: number, signal?: AbortSignal,
- *   unknownMs?: number}} options
+ *   unknownMs?: number, unreadableMs?: number}} options
  * @returns {Promise<RunState | {run_id: string, status: 'timeout', last?: {status: RunState['status'], done: number,
- *   chunks: number|null}, error?: string} | {run_id: string, status: 'aborted'}>} the final state (status 'done', 'failed' or 'cancelled';
- *   'unknown' with `reason` (see unknownMs); 'timeout', with `last`: the last state read, or 'aborted')
+ *   chunks: number|null}, error?: string} | {run_id: string, status: 'unreadable', error: string, last?: {status: RunState['status'],
+ *   done: number, chunks: number|null}} | {run_id: string, status: 'aborted'}>} the final state (status 'done', 'failed' or 'cancelled';
+ *   'unknown' with `reason` (see unknownMs); 'timeout', with `last`: the last state read; 'unreadable' (see unreadableMs),
+ *   or 'aborted')
  */
-async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null, unknownMs = 0 }) {
+async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0, pollMs = 1000, signal = null, unknownMs = 0, unreadableMs = 0 }) {
   if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} is not a valid request id`);
   let last = null;
   let settle;
@@ -371,6 +377,16 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   let seen = null;
   const began = Date.now();
   let known = false;
+  // When a read last succeeded (the watch's start until one has), and whether the latest read failed.
+  let readAt = began;
+  let failing = false;
+  const lastSeen = () => (seen ? { last: { status: seen.status, done: seen.done, chunks: seen.chunks } } : {});
+  // Storage that has refused every read for unreadableMs: the watch gives up, with the last error.
+  const unreadable = () => {
+    if (unreadableMs > 0 && failing && Date.now() - readAt >= unreadableMs) {
+      settle({ run_id: runId, status: 'unreadable', error: lastError && lastError.message ? lastError.message : String(lastError), ...lastSeen() });
+    }
+  };
   // Messages can come faster than state can be read: at most one read waits behind the running one.
   const check = () => {
     if (queued) return checking;
@@ -382,10 +398,15 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
       try {
         state = await readState(storage, runId, { bus });
       } catch (e) {
-        // Storage unreachable for a moment: try again at the next message or poll.
+        // Storage unreachable for a moment: try again at the next message or poll (for at most
+        // unreadableMs since the last read that succeeded, when given).
         lastError = e;
+        failing = true;
+        unreadable();
         return;
       }
+      failing = false;
+      readAt = Date.now();
       seen = state;
       const key = `${state.status}:${state.done}:${state.chunks}`;
       if (key !== last) {
@@ -402,8 +423,12 @@ async function watchRun({ storage, bus, runId, onProgress = null, timeoutMs = 0,
   };
   // Messages can be lost (Redis restarting, nobody subscribed yet): poll slowly as well, from the
   // start, so that a Redis that is down delays nothing but the messages.
-  const poll = setInterval(check, pollMs);
-  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...(seen ? { last: { status: seen.status, done: seen.done, chunks: seen.chunks } } : {}), ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
+  // A poll also ends a watch on storage that keeps failing, should a read after a failure take long.
+  const poll = setInterval(() => {
+    unreadable();
+    check();
+  }, pollMs);
+  const timer = timeoutMs > 0 ? setTimeout(() => settle({ run_id: runId, status: 'timeout', ...lastSeen(), ...(lastError ? { error: lastError.message } : {}) }), timeoutMs) : null;
   const onAbort = () => settle({ run_id: runId, status: 'aborted' });
   if (signal) {
     if (signal.aborted) onAbort();

@@ -56,6 +56,33 @@ test('every tool answers --help with its usage and refuses an unknown flag (exit
   }
 });
 
+test('npm run bench refuses a count out of its range (--calls, --cold, --profiles): exit 2, one line naming the flag and its range, nothing run', () => {
+  const { spawnSync } = require('node:child_process');
+  const bench = path.join(__dirname, '..', 'tools', 'bench.js');
+  /** @type {Array<[string[], RegExp]>} */
+  const cases = [
+    [['--calls', '1000001'], /^bench: --calls "1000001": give a whole number, 1 to 1000000 /],
+    [['--calls', 'many'], /^bench: --calls "many": give a whole number, 1 to 1000000 /],
+    [['--cold', '1001'], /^bench: --cold "1001": give a whole number, 1 to 1000 /],
+    [['--cold', '0'], /^bench: --cold "0": give a whole number, 1 to 1000 /],
+    [['--profiles', '10000001'], /^bench: --profiles "10000001": give a whole number, 1 to 10000000 /],
+    [['--profiles', '1e12', '--only', 'replay'], /^bench: --profiles "1e12": give a whole number, 1 to 10000000 /],
+  ];
+  for (const [args, message] of cases) {
+    // Refused before anything is measured: a bench that ran would print its heading on stdout.
+    const r = spawnSync(process.execPath, [bench, ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.signal ? `killed by ${r.signal} ` : ''}${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(r.stdout, '', `${args.join(' ')}: nothing measured`);
+  }
+  // The ranges are documented in the usage.
+  const help = spawnSync(process.execPath, [bench, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(help.stdout, /--calls N .*1 to 1,000,000/);
+  assert.match(help.stdout, /--cold N .*1 to 1,000/);
+  assert.match(help.stdout, /--profiles N .*1 to 10,000,000/);
+});
+
 test('the smoke test fails a zip that cannot serve every function of config/functions.json, and leaves nothing behind', () => {
   const { smoke } = require('../tools/smoke-zip');
   const files = bundleFiles();

@@ -1,9 +1,9 @@
 'use strict';
 // The watch command (js/tools/watch.js) as a user runs it: a child process on folder storage in a
 // temporary folder, with the embedded bus (no REDIS_URL: the bar is fed by polling storage). How it
-// ends when the run is unknown, the id or a flag is bad, the watch is interrupted (under a
-// pseudo-terminal too, where the cursor must be shown again), and what --cancel says about a run
-// that had ended. (Following a run to its end over Redis: pipeline.test.js, pipeline-faults.test.js.)
+// ends when the run is unknown, storage cannot be read (for good, or for a moment), the id or a
+// flag is bad, the watch is interrupted (under a pseudo-terminal too, where the cursor must be shown
+// again), and what --cancel says about a run that had ended. (Following a run to its end over Redis: pipeline.test.js, pipeline-faults.test.js.)
 
 const nodeTest = require('node:test');
 const { after } = nodeTest;
@@ -100,6 +100,73 @@ test('an unknown run ends the watch after --unknown-after with exit 5, naming th
   assert.match(help.stdout, /5 no such run/);
 });
 
+/**
+ * A storage folder no read can get through, for root too: its `runs` is a file where a folder is
+ * expected (ENOTDIR), checked to make a read of a run fail.
+ */
+async function unreadableStorage() {
+  const dir = fs.mkdtempSync(path.join(storageDir, 'unreadable-'));
+  fs.writeFileSync(path.join(dir, 'runs'), 'not a folder\n');
+  const { openStorage } = require('../runtime/storage');
+  await assert.rejects(openStorage(dir).get('runs/some-run/spec.json'), /ENOTDIR/);
+  return dir;
+}
+
+test('storage that cannot be read ends the watch after --unreadable-after with exit 6, one line naming the storage and the error (--cancel: at once)', async () => {
+  const dir = await unreadableStorage();
+  // The run is never known (no read succeeds): --unknown-after does not apply, nor --timeout (none).
+  const r = await watch(['some-run', '--storage', dir, '--unreadable-after', '1', '--unknown-after', '1']);
+  assert.equal(r.code, 6, `${r.signal ? `killed by ${r.signal} ` : ''}${r.stderr}`);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^run some-run: storage \S+ could not be read for 1 s: storage read of runs\/some-run\/\S+ failed \(ENOTDIR\) \(check --storage and --env, and that the storage is reachable\)$/m);
+  assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+  assert.ok(!leaks(r.stderr), r.stderr);
+  // The storage named (by its configured folder's variable: no absolute path of the machine).
+  assert.match(r.stderr, new RegExp(`storage \\$TARIFFSIM_STORAGE/${path.basename(dir)} `));
+  // The default bound (30 s) applies without the flag: the watch does not end at once.
+  const byDefault = start(process.execPath, [WATCH, 'some-run', '--storage', dir, '--unknown-after', '1']);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal(byDefault.child.exitCode, null, byDefault.out.stderr);
+  byDefault.child.kill('SIGTERM');
+  assert.equal((await byDefault.done).code, 143);
+  // --cancel reads first: unreadable storage ends it at once, nothing cancelled.
+  const cancel = await watch(['some-run', '--storage', dir, '--cancel']);
+  assert.equal(cancel.code, 6, cancel.stderr);
+  assert.match(cancel.stderr, /^run some-run: storage \S+ could not be read, nothing cancelled: storage read of .* failed \(ENOTDIR\)/);
+  assert.equal(cancel.stderr.trim().split('\n').length, 1, cancel.stderr);
+  // --timeout first still reports a timeout, with the error.
+  const timedOut = await watch(['some-run', '--storage', dir, '--timeout', '1', '--unreadable-after', '30']);
+  assert.equal(timedOut.code, 3, timedOut.stderr);
+  assert.match(timedOut.stderr, /timed out after 1 s, storage could not be read: .*ENOTDIR/);
+  // Documented.
+  const help = await watch(['--help']);
+  assert.match(help.stdout, /--unreadable-after SECONDS .*default 30/s);
+  assert.match(help.stdout, /6 storage could not be read/);
+  assert.match(help.stdout, /129\/130\/143 interrupted by SIGHUP\/SIGINT\/SIGTERM/);
+});
+
+test('a storage read that fails for a moment, then succeeds, keeps the watch going to the run\'s end', async () => {
+  const dir = await unreadableStorage();
+  const w = start(process.execPath, [WATCH, 'recovers-1', '--storage', dir, '--unreadable-after', '3', '--unknown-after', '0'], { killAfterMs: 30_000 });
+  // Reads fail for 1.5 s (under the bound), then storage is readable, with the run in it.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(w.child.exitCode, null, w.out.stderr);
+  fs.rmSync(path.join(dir, 'runs'));
+  const { openStorage } = require('../runtime/storage');
+  const storage = openStorage(dir);
+  const { runs, bus } = runtime();
+  await storage.put(runs.keys('recovers-1').spec, Buffer.from('{}'));
+  await until(() => /started/.test(w.out.stderr), 'the bar, once storage is read');
+  // Past the bound since the watch began: the failures were before the last good read.
+  await new Promise((resolve) => setTimeout(resolve, 3500));
+  assert.equal(w.child.exitCode, null, w.out.stderr);
+  await runs.failRun(storage, bus, 'recovers-1', { reason: 'ended after a storage fault' });
+  const r = await w.done;
+  assert.equal(r.code, 1, `${r.signal ? `killed by ${r.signal} ` : ''}${r.stderr}`);
+  assert.match(r.stderr, /^run recovers-1 failed: ended after a storage fault$/m);
+  assert.doesNotMatch(r.stderr, /could not be read/);
+});
+
 test('an invalid run id is a usage error: exit 2, one line, no stack trace', async () => {
   for (const args of [['../etc'], ['../etc', '--cancel'], ['a/b', '--timeout', '5'], ['x'.repeat(129)]]) {
     const r = await watch(args, { killAfterMs: 10_000 });
@@ -117,6 +184,8 @@ test('bad --timeout, --unknown-after and --env values are usage errors (exit 2)'
     [['r1', '--timeout', '1e3'], /--timeout "1e3"/],
     [['r1', '--timeout', '99999999'], /--timeout "99999999"/],
     [['r1', '--unknown-after', 'soon'], /--unknown-after "soon"/],
+    [['r1', '--unreadable-after=-1'], /--unreadable-after "-1": give seconds, 0 to \d+/],
+    [['r1', '--unreadable-after', '99999999'], /--unreadable-after "99999999"/],
     [['r1', '--env', 'nope'], /--env "nope": give one of DEV, STAGING, PROD/],
   ];
   await Promise.all(
@@ -177,8 +246,8 @@ test('--cancel on a run that has not ended cancels it (exit 4)', async () => {
   assert.equal(cancelled.code, 4, cancelled.stderr);
 });
 
-test('SIGINT and SIGTERM end the watch with 130 and 143 (the run goes on)', async () => {
-  for (const [signal, code] of /** @type {const} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
+test('SIGHUP, SIGINT and SIGTERM end the watch with 129, 130 and 143 (the run goes on)', async () => {
+  for (const [signal, code] of /** @type {const} */ ([['SIGHUP', 129], ['SIGINT', 130], ['SIGTERM', 143]])) {
     const w = start(process.execPath, [WATCH, `waited-${code}`, '--unknown-after', '600']);
     await until(() => /unknown/.test(w.out.stderr), 'the bar');
     w.child.kill(signal);
@@ -194,18 +263,20 @@ test('SIGINT and SIGTERM end the watch with 130 and 143 (the run goes on)', asyn
 // user's terminal, so the bar hides the cursor) and, with -e, exits with its status.
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
-test('on a terminal, SIGINT shows the cursor again (ESC[?25h after the bar hid it)', { skip: !hasScript && 'script(1) (util-linux) is not installed: no pseudo-terminal' }, async () => {
+test('on a terminal, SIGINT and SIGHUP show the cursor again (ESC[?25h after the bar hid it)', { skip: !hasScript && 'script(1) (util-linux) is not installed: no pseudo-terminal' }, async () => {
   const quote = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
-  // The shell prints its pid, then becomes the watch: the pid to signal.
-  const command = `echo PID=$$; exec ${quote(process.execPath)} ${quote(WATCH)} on-a-tty --unknown-after 600`;
-  const w = start('script', ['-qefc', command, '/dev/null'], { env: { ...env, SHELL: '/bin/sh' } });
-  const all = () => w.out.stdout + w.out.stderr;
-  await until(() => /PID=\d+/.test(all()) && all().includes('\x1b[?25l'), 'the bar on the terminal');
-  process.kill(Number(/PID=(\d+)/.exec(all())[1]), 'SIGINT');
-  const r = await w.done;
-  const output = r.stdout + r.stderr;
-  assert.equal(r.code, 130, output);
-  const hidden = output.lastIndexOf('\x1b[?25l');
-  assert.ok(output.indexOf('\x1b[?25h', hidden) > hidden, `the cursor stays hidden: ${JSON.stringify(output.slice(hidden))}`);
-  assert.match(output, /run on-a-tty: watch interrupted \(SIGINT\); the run goes on/);
+  for (const [signal, code] of /** @type {const} */ ([['SIGINT', 130], ['SIGHUP', 129]])) {
+    // The shell prints its pid, then becomes the watch: the pid to signal.
+    const command = `echo PID=$$; exec ${quote(process.execPath)} ${quote(WATCH)} on-a-tty --unknown-after 600`;
+    const w = start('script', ['-qefc', command, '/dev/null'], { env: { ...env, SHELL: '/bin/sh' } });
+    const all = () => w.out.stdout + w.out.stderr;
+    await until(() => /PID=\d+/.test(all()) && all().includes('\x1b[?25l'), 'the bar on the terminal');
+    process.kill(Number(/PID=(\d+)/.exec(all())[1]), signal);
+    const r = await w.done;
+    const output = r.stdout + r.stderr;
+    assert.equal(r.code, code, `${signal}: ${output}`);
+    const hidden = output.lastIndexOf('\x1b[?25l');
+    assert.ok(output.indexOf('\x1b[?25h', hidden) > hidden, `${signal}: the cursor stays hidden: ${JSON.stringify(output.slice(hidden))}`);
+    assert.match(output, new RegExp(`run on-a-tty: watch interrupted \\(${signal}\\); the run goes on`));
+  }
 });

@@ -24,6 +24,8 @@
 //                                          target: <= 250 KB raw
 //
 //   npm run bench [-- --calls 20000 --cold 15 --profiles 500000 --only size,cold,warm,replay]
+//   (--calls 1 to 1,000,000, fewer than 10,000 count as 10,000; --cold 1 to 1,000; --profiles 1 to
+//   10,000,000: anything else is a usage error, exit 2)
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -348,15 +350,43 @@ function print() {
   for (const r of rows) process.stdout.write(`${r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()}\n`);
 }
 
+/** Warm price calls per handler at the least (p99 over fewer says little). */
+const MIN_WARM_CALLS = 10000;
+
+/**
+ * The counts the command line takes, with their ranges: the largest keep a bench to minutes and
+ * its memory to what a laptop has (warm: each call made by four handlers, its times kept; cold:
+ * six node processes a round; replay: seven wasm and six native passes over that many profiles).
+ */
+const COUNTS = Object.freeze({
+  calls: { min: 1, max: 1_000_000 },
+  cold: { min: 1, max: 1000 },
+  profiles: { min: 1, max: 10_000_000 },
+});
+
 async function main() {
   if (process.argv[2] === '--child-warm') return warmChild(Number(process.argv[3]));
   if (process.argv[2] === '--child-replay') return replayChild(Number(process.argv[3]));
-  const usage = 'usage: npm run bench [-- --calls 20000 --cold 15 --profiles 500000 --only size,cold,warm,replay]';
+  const usage = `usage: npm run bench [-- --calls 20000 --cold 15 --profiles 500000 --only size,cold,warm,replay]
+  --calls N     warm price calls per handler, ${COUNTS.calls.min.toLocaleString('en-GB')} to ${COUNTS.calls.max.toLocaleString('en-GB')} (fewer count as ${MIN_WARM_CALLS.toLocaleString('en-GB')})
+  --cold N      cold-start rounds, ${COUNTS.cold.min} to ${COUNTS.cold.max.toLocaleString('en-GB')}
+  --profiles N  replay profiles, ${COUNTS.profiles.min} to ${COUNTS.profiles.max.toLocaleString('en-GB')}`;
   const parsed = require('./cli').commandLine(process.argv.slice(2), { calls: { type: 'string', default: '20000' }, cold: { type: 'string', default: '15' }, profiles: { type: 'string', default: '500000' }, only: { type: 'string', default: 'size,cold,warm,replay' } }, usage);
   if (parsed.exit !== undefined) process.exit(parsed.exit);
-  const calls = Math.max(10000, Number(parsed.values.calls));
-  const rounds = Number(parsed.values.cold);
-  const profiles = Number(parsed.values.profiles);
+  // Each count a whole number in its range: a bench that runs for ever, or runs out of memory, is
+  // a usage error (exit 2, one line) before anything is measured.
+  const counts = {};
+  for (const [flag, { min, max }] of Object.entries(COUNTS)) {
+    const text = String(parsed.values[flag]);
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      process.stderr.write(`bench: --${flag} ${JSON.stringify(text)}: give a whole number, ${min} to ${max} (npm run bench -- --help)\n`);
+      process.exit(2);
+    }
+    counts[flag] = Number(text);
+  }
+  const calls = Math.max(MIN_WARM_CALLS, counts.calls);
+  const rounds = counts.cold;
+  const profiles = counts.profiles;
   const only = new Set(String(parsed.values.only).split(',').map((x) => x.trim()));
   const unknown = [...only].filter((x) => !['size', 'cold', 'warm', 'replay'].includes(x));
   if (unknown.length > 0) {

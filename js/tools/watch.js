@@ -4,8 +4,9 @@
 // Reads where the run stands first (from storage), then listens on its pub/sub topics
 // (tariffsim:*:<run-id>). `--cancel` cancels the run first (as run-simulation's `cancel` input
 // does), then follows it to its end. Exit status: 0 done, 1 failed (or the watch itself failed:
-// one line `watch: <error>`), 2 usage, 3 timed out, 4 cancelled, 5 no such run, 130/143
-// interrupted (SIGINT/SIGTERM: the bar is stopped and the cursor shown again; the run goes on).
+// one line `watch: <error>`), 2 usage, 3 timed out, 4 cancelled, 5 no such run, 6 storage could not
+// be read (for --unreadable-after), 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM: the bar is
+// stopped and the cursor shown again; the run goes on).
 
 const os = require('node:os');
 const cliProgress = require('cli-progress');
@@ -18,28 +19,37 @@ const { openBus, closeBuses } = require('../runtime/pubsub');
 const { RUN_ID, watchRun, readState, ended, cancelRun } = require('../runtime/runs');
 
 /** The exit statuses. */
-const EXIT = Object.freeze({ done: 0, failed: 1, usage: 2, timeout: 3, cancelled: 4, unknown: 5 });
+const EXIT = Object.freeze({ done: 0, failed: 1, usage: 2, timeout: 3, cancelled: 4, unknown: 5, unreadable: 6 });
 
 /** Seconds a run may stay unknown (not in storage) before the watch gives up: the dev server's. */
 const UNKNOWN_AFTER_S = 30;
 
+/** Seconds storage may refuse every read (unreachable, unreadable) before the watch gives up. */
+const UNREADABLE_AFTER_S = 30;
+
+/** The signals that end the watch (the bar stopped, the cursor shown again): SIGHUP, a closed terminal. */
+const SIGNALS = Object.freeze(['SIGHUP', 'SIGINT', 'SIGTERM']);
+
 /** The longest wait a timer can take (setTimeout's limit, 2^31 - 1 ms), in seconds. */
 const MAX_SECONDS = Math.floor(0x7fffffff / 1000);
 
-const USAGE = `usage: npm run watch -- <run-id> [--cancel [--reason TEXT]] [--env DEV|STAGING|PROD] [--storage LOCATION] [--redis URL] [--timeout SECONDS] [--unknown-after SECONDS]
+const USAGE = `usage: npm run watch -- <run-id> [--cancel [--reason TEXT]] [--env DEV|STAGING|PROD] [--storage LOCATION] [--redis URL] [--timeout SECONDS] [--unknown-after SECONDS] [--unreadable-after SECONDS]
 
 Follows a tariffsim run until it is done, failed or cancelled; --cancel cancels it first (its
 chunks start no new work). Defaults come from the environment's configuration (--env, default
 DEV: TARIFFSIM_STORAGE, REDIS_URL); without REDIS_URL only this process's embedded bus exists, so
 the bar is fed by polling the run's state in storage.
 
-  --timeout SECONDS        give up after that long (default 0: never)
-  --unknown-after SECONDS  give up when no such run is in storage for that long (default ${UNKNOWN_AFTER_S};
-                           0: wait for it however long, for a run started later)
+  --timeout SECONDS           give up after that long (default 0: never)
+  --unknown-after SECONDS     give up when no such run is in storage for that long (default ${UNKNOWN_AFTER_S};
+                              0: wait for it however long, for a run started later)
+  --unreadable-after SECONDS  give up when every read of storage has failed for that long (storage
+                              unreachable or unreadable; default ${UNREADABLE_AFTER_S}; 0: keep trying however long)
 
 Exit status: 0 done (its result on stdout), 1 failed (or the watch itself failed: one line
 'watch: <error>'), 2 usage, 3 timed out, 4 cancelled, 5 no such run (--unknown-after; at once
-with --cancel), 130/143 interrupted by SIGINT/SIGTERM (the run goes on).`;
+with --cancel), 6 storage could not be read (--unreadable-after; at once with --cancel),
+129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (the run goes on).`;
 
 /** One line on stderr, then the status: a usage error. */
 function usageError(message) {
@@ -73,6 +83,7 @@ async function main() {
       redis: { type: 'string' },
       timeout: { type: 'string', default: '0' },
       'unknown-after': { type: 'string', default: String(UNKNOWN_AFTER_S) },
+      'unreadable-after': { type: 'string', default: String(UNREADABLE_AFTER_S) },
       cancel: { type: 'boolean', default: false },
       reason: { type: 'string' },
     },
@@ -96,26 +107,32 @@ async function main() {
   if (timeout === null) return usageError(`--timeout ${JSON.stringify(values.timeout)}: give seconds, 0 to ${MAX_SECONDS} (0: no timeout)`);
   const unknownAfter = seconds(values['unknown-after']);
   if (unknownAfter === null) return usageError(`--unknown-after ${JSON.stringify(values['unknown-after'])}: give seconds, 0 to ${MAX_SECONDS} (0: wait however long)`);
+  const unreadableAfter = seconds(values['unreadable-after']);
+  if (unreadableAfter === null) return usageError(`--unreadable-after ${JSON.stringify(values['unreadable-after'])}: give seconds, 0 to ${MAX_SECONDS} (0: keep trying however long)`);
 
   bar = new cliProgress.SingleBar(
     { format: '{run} [{bar}] {percentage}% | {value}/{total} chunks | {status}', hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 1000 },
     cliProgress.Presets.shades_classic,
   );
-  // SIGINT/SIGTERM: stop the bar (it shows the cursor again) and end the watch (exit 130/143);
-  // the run goes on. A second signal, or a watch that does not end soon (a cancel in flight, Redis
-  // reconnecting), exits at once.
+  // SIGHUP/SIGINT/SIGTERM: stop the bar (it shows the cursor again) and end the watch (exit
+  // 129/130/143, as a shell reports them); the run goes on. A second signal, or a watch that does
+  // not end soon (a cancel in flight, Redis reconnecting), exits at once. After SIGHUP the terminal
+  // may be gone: a write to it that fails (EIO) is no reason to end otherwise.
   const interrupted = new AbortController();
   let signalled = null;
   const onSignal = (name) => {
     const code = 128 + os.constants.signals[name];
+    if (name === 'SIGHUP') {
+      process.stdout.on('error', () => {});
+      process.stderr.on('error', () => {});
+    }
     if (bar) bar.stop();
     if (signalled !== null) process.exit(code);
     signalled = name;
     interrupted.abort();
     setTimeout(() => process.exit(code), 2000).unref();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const name of SIGNALS) process.on(name, onSignal);
   const leave = (name) => {
     process.stderr.write(`run ${runId}: watch interrupted (${name}); the run goes on\n`);
     return 128 + os.constants.signals[name];
@@ -126,9 +143,22 @@ async function main() {
   const storage = openStorage(location, { endpoint: settings.s3Endpoint || undefined });
   const bus = openBus(values.redis || settings.redisUrl);
   const notFound = (after) => `run ${runId}: no such run in storage ${scrubPaths(location)}${after} (check the run id, --env and --storage)\n`;
+  // One line: the storage, how long, the last error (its message, no stack, no machine paths).
+  const unreadable = (after, error) => {
+    const text = error instanceof Error ? error.message || error.name : String(error);
+    const shown = scrubPaths(text).replace(/\s+/g, ' ').trim();
+    return `run ${runId}: storage ${scrubPaths(location)} could not be read${after}: ${shown.length > 300 ? `${shown.slice(0, 300)}...` : shown} (check --storage and --env, and that the storage is reachable)\n`;
+  };
   try {
     if (values.cancel) {
-      const state = await readState(storage, runId, { bus });
+      let state;
+      try {
+        state = await readState(storage, runId, { bus });
+      } catch (e) {
+        if (signalled !== null) return leave(signalled);
+        process.stderr.write(unreadable(', nothing cancelled', e));
+        return EXIT.unreadable;
+      }
       if (signalled !== null) return leave(signalled);
       if (state.status === 'unknown') {
         process.stderr.write(notFound(': nothing to cancel'));
@@ -153,6 +183,7 @@ async function main() {
       runId,
       timeoutMs: timeout * 1000,
       unknownMs: unknownAfter * 1000,
+      unreadableMs: unreadableAfter * 1000,
       signal: interrupted.signal,
       onProgress: (state) => {
         if (signalled !== null) return;
@@ -179,6 +210,9 @@ async function main() {
       case 'unknown':
         process.stderr.write(notFound(` after ${unknownAfter} s`));
         return EXIT.unknown;
+      case 'unreadable':
+        process.stderr.write(unreadable(` for ${unreadableAfter} s`, final.error));
+        return EXIT.unreadable;
       case 'aborted':
         return leave(signalled || 'SIGINT');
       case 'timeout': {
