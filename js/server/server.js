@@ -21,7 +21,7 @@ const { config } = require('../runtime/config');
 const { localHandler: handlerOf, runAsEvent } = require('../runtime/invoke');
 const { DEFAULT_REGION, functionName, lambdaOf } = require('../runtime/functions');
 const { pipelineOf } = require('../runtime/pipeline');
-const { RUN_ID, keys, readState, readJson, watchRun } = require('../runtime/runs');
+const { RUN_ID, keys, readState, watchRun } = require('../runtime/runs');
 const { closeWorkers } = require('../runtime/workers');
 const { withTail } = require('../runtime/logging');
 const { readInput } = require('../runtime/inputs');
@@ -53,6 +53,10 @@ const STATUS_BY_ERROR = Object.freeze({
   UnknownRun: 404,
   InputNotFound: 404,
   RunExists: 409,
+  // The run page's API (registerPage): a run that exists but has not ended done has no outputs yet
+  // (or never will: failed, cancelled); a done run that does not compare has no comparison.
+  RunNotDone: 409,
+  NoComparison: 404,
   SampleSizeTooLarge: 400,
   RecursionLimit: 508,
   // The caller's to fix: ask for fewer profiles or rows.
@@ -497,43 +501,87 @@ function registerPage(app, runner, options = {}) {
       return reply.code(statusOf(err)).send(errorBody(err));
     }
   });
-  // A run's outputs are its results only once it is done: a run cancelled or failed while it was
-  // merged may have written some, which are not results (`result.json` is written last).
-  const done = async (storage, runId) => (await readJson(storage, keys(runId).result)) !== null;
+  /**
+   * The refusal of a route for a run's output `what` ("no summary") when the run is not done, from
+   * its state as `GET /api/runs/:id` reports it (readState): 404 UnknownRun for an id that names no
+   * run (`unknown`: nothing stored for it), else 409 RunNotDone with the run's `state` (and, for a
+   * failed or cancelled run, its recorded `reason`). A run's outputs are its results only once it
+   * is done: a run cancelled or failed while it was merged may have written some, which are not
+   * results (`result.json` is written last).
+   * @param {import('../runtime/runs').RunState} state
+   * @param {string} what
+   */
+  const notDone = (state, what) => {
+    const id = state.run_id;
+    if (state.status === 'unknown') {
+      return { errorType: 'UnknownRun', errorMessage: `no run ${id} in this server's storage: ${what} (check the run id, and that it was started on this server's storage)` };
+    }
+    const record = state.status === 'failed' ? state.failure : state.status === 'cancelled' ? state.cancellation : null;
+    const reason = record && typeof record.reason === 'string' ? scrubPaths(record.reason) : null;
+    return {
+      errorType: 'RunNotDone',
+      errorMessage: `run ${id} is ${state.status}: ${what} (a run's outputs are its results only once it is done)`,
+      state: state.status,
+      ...(reason === null ? {} : { reason }),
+    };
+  };
+  /** Sends a typed refusal with its status from STATUS_BY_ERROR. */
+  const refuse = (reply, body) => reply.code(STATUS_BY_ERROR[body.errorType]).type('application/json').send(body);
+  /**
+   * The storage of a run that is done and its state; null when it is not (the refusal sent).
+   * @returns {Promise<{storage: ReturnType<typeof runStorage>['storage'], state: import('../runtime/runs').RunState} | null>}
+   */
+  const doneRun = async (req, reply, what) => {
+    const { storage, bus } = runStorage();
+    const state = await readState(storage, req.params.id, { bus });
+    if (state.status === 'done') return { storage, state };
+    refuse(reply, notDone(state, what));
+    return null;
+  };
+  /** A done run's output that storage does not hold: its folder is damaged (a typed error naming the key). */
+  const missing = (what, key) => typed(codes.StorageReadFailed, `the run is done but its ${what} (${key}) is missing from storage`);
   app.get('/api/runs/:id/summary', async (req, reply) => {
-    const { storage } = runStorage();
-    const summary = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id).summary) : null;
-    if (summary === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no summary: the run is not done' });
+    const run = await doneRun(req, reply, 'no summary');
+    if (run === null) return reply;
+    const key = keys(req.params.id).summary;
+    const summary = await run.storage.get(key);
+    if (summary === null) throw missing('summary', key);
     return reply.type('application/json').send(summary);
   });
-  // The paired comparison with the market before the scenario (runs that compare).
+  // The paired comparison with the market before the scenario (runs that compare: their result
+  // names it). A done run that does not compare: 404 NoComparison.
   for (const [route, key, type] of [['comparison', 'comparison', 'application/json'], ['comparison.csv', 'comparisonCsv', 'text/csv']]) {
     app.get(`/api/runs/:id/${route}`, async (req, reply) => {
-      const { storage } = runStorage();
-      const bytes = (await done(storage, req.params.id)) ? await storage.get(keys(req.params.id)[key]) : null;
-      if (bytes === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'no comparison: the run is not done, or it does not compare (no scenario, or compare: false)' });
+      const run = await doneRun(req, reply, 'no comparison');
+      if (run === null) return reply;
+      const k = keys(req.params.id)[key];
+      const bytes = await run.storage.get(k);
+      if (bytes === null) {
+        if (run.state.result && run.state.result.comparison_url) throw missing('comparison', k);
+        return refuse(reply, { errorType: 'NoComparison', errorMessage: `run ${req.params.id} is done but has no comparison: it does not compare (no scenario, or compare: false)` });
+      }
       if (type === 'text/csv') reply.header('content-disposition', `attachment; filename="${req.params.id}-comparison.csv"`);
       return reply.type(type).send(bytes);
     });
   }
   app.get('/api/runs/:id/impressions.csv', async (req, reply) => {
-    const { storage } = runStorage();
+    const run = await doneRun(req, reply, 'no impressions');
+    if (run === null) return reply;
+    const { storage } = run;
     const k = keys(req.params.id);
-    const result = await readJson(storage, k.result);
-    if (result === null) return reply.code(404).send({ errorType: 'UnknownRun', errorMessage: 'the run is not done' });
     // A done run without its impressions: its folder is damaged (a typed error naming the key).
-    const missing = () => typed(codes.StorageReadFailed, `the run is done but its impressions (${k.impressions}) are missing from storage`);
+    const lost = () => typed(codes.StorageReadFailed, `the run is done but its impressions (${k.impressions}) are missing from storage`);
     const file = /** @type {Partial<FolderStorage>} */ (storage).file ? /** @type {FolderStorage} */ (storage).file(k.impressions) : null;
     let body;
     if (file !== null) {
       body = await fs.promises.open(file).catch((e) => {
-        if (e.code === 'ENOENT') throw missing();
+        if (e.code === 'ENOENT') throw lost();
         throw typed(codes.StorageReadFailed, `the run's impressions (${k.impressions}) could not be read: ${e.code || e.message}`);
       });
       body = body.createReadStream();
     } else {
       body = await storage.get(k.impressions);
-      if (body === null) throw missing();
+      if (body === null) throw lost();
     }
     reply.header('content-disposition', `attachment; filename="${req.params.id}-impressions.csv"`).type('text/csv');
     return reply.send(body);

@@ -1,7 +1,9 @@
 'use strict';
 // The development server's routes at their edges: run ids of every valid length on every run
 // route, event streams that end when the server closes (and HEAD on them), typed answers for paths
-// and methods no route serves, and damaged run folders answered with typed errors.
+// and methods no route serves, damaged run folders answered with typed errors, and a
+// run's outputs refused apart: no such run (404 UnknownRun), a run not done (409 RunNotDone with its
+// state), a done run that does not compare (404 NoComparison).
 
 const nodeTest = require('node:test');
 const assert = require('node:assert/strict');
@@ -200,4 +202,112 @@ test('a damaged run folder: typed StorageReadFailed errors naming no path, and a
   assertTyped(body, 'StorageReadFailed');
   assert.doesNotMatch(body.errorMessage, /ENOENT|\$TARIFFSIM_STORAGE/);
   assert.match(body.errorMessage, /runs\/lost-impressions\/impressions\.csv/);
+});
+
+// A run's outputs: summary, comparison, comparison.csv, impressions.csv.
+const OUTPUTS = ['/summary', '/comparison', '/comparison.csv', '/impressions.csv'];
+
+/**
+ * Every output route of `runId` refused with 409 RunNotDone and the run's `state` (and `reason`,
+ * when given), its state as GET /api/runs/<id> reports it.
+ * @param {string} runId
+ * @param {string[]} states the states the run may be in (one for a run that has ended)
+ * @param {RegExp} [reason] the recorded reason of a failed or cancelled run
+ */
+async function assertNotDone(runId, states, reason) {
+  for (const route of OUTPUTS) {
+    const res = await fetch(`${endpoint}/api/runs/${runId}${route}`);
+    const body = await res.json();
+    assert.equal(res.status, 409, `${route}: ${JSON.stringify(body)}`);
+    assert.match(res.headers.get('content-type'), /^application\/json/);
+    assert.equal(body.errorType, 'RunNotDone', route);
+    assert.ok(states.includes(body.state), `${route}: ${JSON.stringify(body)}`);
+    const what = route === '/summary' ? 'summary' : route === '/impressions.csv' ? 'impressions' : 'comparison';
+    assert.equal(body.errorMessage, `run ${runId} is ${body.state}: no ${what} (a run's outputs are its results only once it is done)`);
+    if (reason) {
+      assert.deepEqual(Object.keys(body).sort(), ['errorMessage', 'errorType', 'reason', 'state']);
+      assert.match(body.reason, reason, route);
+    } else {
+      assert.deepEqual(Object.keys(body).sort(), ['errorMessage', 'errorType', 'state']);
+    }
+    assert.doesNotMatch(JSON.stringify(body), /(^|[\s'"(])\/(tmp|work|home|root)\//, 'no absolute path');
+  }
+}
+
+test('an id that names no run: 404 UnknownRun on every output route', async () => {
+  for (const route of OUTPUTS) {
+    const res = await fetch(`${endpoint}/api/runs/nobody-ran-this${route}`);
+    assert.equal(res.status, 404, route);
+    const body = await res.json();
+    assertTyped(body, 'UnknownRun');
+    assert.match(body.errorMessage, /^no run nobody-ran-this in this server's storage/);
+  }
+  // As its state says.
+  assert.equal((await (await fetch(`${endpoint}/api/runs/nobody-ran-this`)).json()).status, 'unknown');
+});
+
+test('a run that is not done (started or running, cancelled, failed): 409 RunNotDone with its state, and its reason once it ended', async () => {
+  // Running, as storage has it (a plan, no result): every route says so.
+  const stored = path.join(storageDir, 'runs', 'stored-running');
+  fs.mkdirSync(stored, { recursive: true });
+  fs.writeFileSync(path.join(stored, 'spec.json'), JSON.stringify(SPEC));
+  fs.writeFileSync(path.join(stored, 'plan.json'), JSON.stringify({ chunks: 2, population: 10, sample_size: 2000, chunk_size: 1000 }));
+  assert.equal((await (await fetch(`${endpoint}/api/runs/stored-running`)).json()).status, 'running');
+  await assertNotDone('stored-running', ['running']);
+
+  // A real run, asked at once (far from done), then cancelled with a reason.
+  const runId = 'not-done-yet';
+  const started = await fetch(`${endpoint}/lambdas/run-simulation`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ 'request-id': runId, spec: { ...SPEC, sample_size: 200000 } }) });
+  assert.equal(started.status, 200, await started.clone().text());
+  await assertNotDone(runId, ['started', 'running']);
+  const cancel = await fetch(`${endpoint}/api/runs/${runId}/cancel`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ reason: 'wrong market' }) });
+  assert.equal(cancel.status, 200, await cancel.clone().text());
+  assert.equal((await cancel.json()).status, 'cancelled');
+  await assertNotDone(runId, ['cancelled'], /^wrong market$/);
+
+  // A run that fails (its visits do not exist), followed to its end.
+  const failing = 'fails-on-its-visits';
+  const failed = await fetch(`${endpoint}/lambdas/run-simulation`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ 'request-id': failing, spec: { ...SPEC, visits: 'no-such-visits.csv' } }) });
+  assert.equal(failed.status, 200, await failed.clone().text());
+  const events = await readEvents(await fetch(`${endpoint}/api/runs/${failing}/events`));
+  assert.equal(events[events.length - 1].data.status, 'failed', JSON.stringify(events));
+  const state = await (await fetch(`${endpoint}/api/runs/${failing}`)).json();
+  await assertNotDone(failing, ['failed'], /no-such-visits\.csv does not exist/);
+  const summary = await (await fetch(`${endpoint}/api/runs/${failing}/summary`)).json();
+  assert.equal(summary.reason, state.failure.reason, 'the reason its state reports');
+});
+
+test('a done run that does not compare: its comparison routes answer 404 NoComparison; a done run missing an output is StorageReadFailed naming it', async () => {
+  const runId = 'done-no-scenario';
+  const started = await fetch(`${endpoint}/lambdas/run-simulation`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ 'request-id': runId, spec: SPEC }) });
+  assert.equal(started.status, 200, await started.clone().text());
+  const events = await readEvents(await fetch(`${endpoint}/api/runs/${runId}/events`));
+  assert.equal(events[events.length - 1].data.status, 'done', JSON.stringify(events));
+  for (const route of ['/comparison', '/comparison.csv']) {
+    const res = await fetch(`${endpoint}/api/runs/${runId}${route}`);
+    assert.equal(res.status, 404, route);
+    const body = await res.json();
+    assertTyped(body, 'NoComparison');
+    assert.equal(body.errorMessage, `run ${runId} is done but has no comparison: it does not compare (no scenario, or compare: false)`);
+  }
+  // Read whole: a body left unread would hold the server's close up.
+  const summary = await fetch(`${endpoint}/api/runs/${runId}/summary`);
+  assert.equal(summary.status, 200);
+  assert.ok(Array.isArray((await summary.json()).tariffs));
+  const csv = await fetch(`${endpoint}/api/runs/${runId}/impressions.csv`);
+  assert.equal(csv.status, 200);
+  assert.ok((await csv.text()).startsWith('profile,visit_id,'));
+
+  // Done, and its result names a comparison storage does not hold; done without its summary.
+  const lost = path.join(storageDir, 'runs', 'lost-outputs');
+  fs.mkdirSync(lost, { recursive: true });
+  fs.writeFileSync(path.join(lost, 'spec.json'), JSON.stringify(SPEC));
+  fs.writeFileSync(path.join(lost, 'result.json'), JSON.stringify({ finished_at: new Date().toISOString(), profiles: 1, impressions: 1, comparison_url: '$TARIFFSIM_STORAGE/runs/lost-outputs/comparison.json' }));
+  for (const [route, key] of [['/summary', 'summary.json'], ['/comparison', 'comparison.json'], ['/comparison.csv', 'comparison.csv']]) {
+    const res = await fetch(`${endpoint}/api/runs/lost-outputs${route}`);
+    assert.equal(res.status, 500, route);
+    const body = await res.json();
+    assertTyped(body, 'StorageReadFailed');
+    assert.ok(body.errorMessage.includes(`runs/lost-outputs/${key}`), body.errorMessage);
+  }
 });
