@@ -147,7 +147,8 @@ test('storage that cannot be read ends the watch after --unreadable-after with e
 
 test('a storage read that fails for a moment, then succeeds, keeps the watch going to the run\'s end', async () => {
   const dir = await unreadableStorage();
-  const w = start(process.execPath, [WATCH, 'recovers-1', '--storage', dir, '--unreadable-after', '3', '--unknown-after', '0'], { killAfterMs: 30_000 });
+  // A bound well above the failures' 1.5 s (plus a poll, and a loaded machine's delays).
+  const w = start(process.execPath, [WATCH, 'recovers-1', '--storage', dir, '--unreadable-after', '8', '--unknown-after', '0'], { killAfterMs: 40_000 });
   // Reads fail for 1.5 s (under the bound), then storage is readable, with the run in it.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   assert.equal(w.child.exitCode, null, w.out.stderr);
@@ -158,7 +159,7 @@ test('a storage read that fails for a moment, then succeeds, keeps the watch goi
   await storage.put(runs.keys('recovers-1').spec, Buffer.from('{}'));
   await until(() => /started/.test(w.out.stderr), 'the bar, once storage is read');
   // Past the bound since the watch began: the failures were before the last good read.
-  await new Promise((resolve) => setTimeout(resolve, 3500));
+  await new Promise((resolve) => setTimeout(resolve, 8000));
   assert.equal(w.child.exitCode, null, w.out.stderr);
   await runs.failRun(storage, bus, 'recovers-1', { reason: 'ended after a storage fault' });
   const r = await w.done;
