@@ -8,8 +8,10 @@
 //                instance does not exit after it)
 //                                          target: <= +10 ms, and below the plain JS kernel's
 //                and, for reference, the same in-process (from the require to the answer, node's
-//                own start left out) against the JS kernel's, with the bundle's parts, and the
-//                WebAssembly path alone (module, Engine, snapshot, one price; no handler)
+//                own start left out) against the JS kernel's, with the bundle's parts, the
+//                WebAssembly path alone (module, Engine, snapshot, one price; no handler), and the
+//                JS kernel inside the price handler's wrapper, joined into one file as the bundle
+//                is (handler for handler, as the warm rows compare)
 //   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
 //                on the sample market, against the same handler path around a plain JavaScript
 //                kernel (js-kernel.js: the same rules and answers), the handlers taking turns
@@ -72,12 +74,24 @@ ready.then(() => {
 const COLD_JS = `${CPU}; ${SINCE};
 const fs = require('node:fs');
 const t0 = process.hrtime.bigint();
-const kernel = require(${JSON.stringify(path.join(__dirname, 'js-kernel.js'))});
+// The kernel as its own file (it finds the TDCV table from its own folder), as the kernel row loads it.
+const kernelFile = ${JSON.stringify(path.join(__dirname, 'js-kernel.js'))};
+const kernel = require(kernelFile);
 const m = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
 const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
 const rows = kernel.price(m, event.profiles, 10)[0].rows.length;
 const total = since(t0);
 process.stderr.write(rows ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n');
+`;
+// The plain JavaScript kernel inside the price handler's own wrapper (configuration, logging, the
+// input's checks, JSON in and out: wrapHandler, as the warm rows' JS baseline), joined into one
+// file by esbuild as the bundle is (jsHandlerBundle): handler against handler, WebAssembly against
+// JavaScript, at a cold start. Its module scope parses and compiles the market, as a Lambda's would.
+const coldJsHandler = (file) => `${CPU}; ${SINCE};
+const t0 = process.hrtime.bigint();
+const { handler } = require(${JSON.stringify(file)});
+const event = JSON.parse(${JSON.stringify(fs.readFileSync(EVENT, 'utf8'))});
+handler(event, ${fs.readFileSync(CONTEXT, 'utf8')}).then((r) => { const total = since(t0); process.stderr.write(r.results[0].rows.length ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n'); });
 `;
 const BARE = `${CPU}; process.stderr.write(\`ANSWER \${CPU()}\\n\`)`;
 // The WebAssembly path alone, without the handler around it: the price module compiled
@@ -253,6 +267,44 @@ function timeSpawn(args, env = process.env) {
   });
 }
 
+/**
+ * The plain JS kernel in the price handler's wrapper, as one CommonJS file at `task`/js/price-js.js
+ * (esbuild, minified as the bundle's price.js is; its runtime modules from `task`, laid out as the
+ * zip; the kernel required from the repository as the kernel row does): see coldJsHandler.
+ * @param {string} task
+ * @returns {string} the file
+ */
+function jsHandlerBundle(task) {
+  const esbuild = require('esbuild');
+  const file = path.join(task, 'js', 'price-js.js');
+  const source = `'use strict';
+const fs = require('node:fs');
+const { wrapHandler } = require('./js/runtime/wrap-handler');
+// The kernel as its own file (it finds the TDCV table from its own folder), as the kernel row loads it.
+const kernelFile = ${JSON.stringify(path.join(__dirname, 'js-kernel.js'))};
+const kernel = require(kernelFile);
+const market = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
+exports.handler = wrapHandler('price', (input) => ({ results: kernel.price(market, input.profiles, input.page_size || 10) }));
+`;
+  const out = esbuild.buildSync({
+    stdin: { contents: source, resolveDir: task, sourcefile: 'price-js.js' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    external: ['@aws-sdk/*'],
+    banner: { js: "'use strict';\nconst __bundleDir = __dirname + require('node:path').sep + 'runtime';" },
+    define: { __dirname: '__bundleDir' },
+    legalComments: 'none',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'silent',
+    write: false,
+  });
+  fs.writeFileSync(file, out.outputFiles[0].contents);
+  return file;
+}
+
 async function cold(rounds) {
   // The task root as Lambda has it: the bundle's files (with the sample market's snapshot).
   const { bundleFiles } = require('./bundle');
@@ -261,8 +313,10 @@ async function cold(rounds) {
     fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
     fs.writeFileSync(path.join(task, name), data);
   }
-  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [], alone: [] };
+  const jsHandlerFile = jsHandlerBundle(task);
+  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [], alone: [], jsHandler: [] };
   await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
+  await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]);
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
     samples.bare.push(await timeSpawn(['-e', BARE]));
@@ -271,6 +325,7 @@ async function cold(rounds) {
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
     samples.alone.push(await timeSpawn(['-e', coldWasmAlone(task)]));
+    samples.jsHandler.push(await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]));
   }
   fs.rmSync(task, { recursive: true, force: true });
   const wall = (k) => median(samples[k].map((x) => x.wall));
@@ -286,12 +341,15 @@ async function cold(rounds) {
   const r = wall('repo');
   row('cold start: repo tree (no snapshot: parses the market JSON)', `${r.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(r), '(reference)');
   row('cold start: plain JS kernel (JSON.parse, compile, price)', `${j.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(j), '(reference)');
+  const h = wall('jsHandler');
+  row('cold start: the JS kernel in the price handler\'s wrapper (one file)', `${h.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(h), `(reference) handler for handler, the bundle ${(w - h) >= 0 ? '+' : ''}${(w - h).toFixed(1)} ms (${(w / h).toFixed(2)}x)`);
   const cb = cpu('bare');
   const overCpu = (k) => `+${(cpu(k) - cb).toFixed(1)} ms`;
   row('cold start CPU to the answer (user+sys, all threads): bundle', `${cpu('bundle').toFixed(1)} ms`, `bare node: ${cb.toFixed(1)} ms`, overCpu('bundle'), `JS kernel: ${overCpu('js')} (less noisy than wall time)`);
   // The part the code decides, without node's own start: from the require to the answer.
   const inProcess = (k, field = 'inProcess') => median(samples[k].map((x) => x[field]));
   row('cold start in-process, require to answer: bundle', `${inProcess('bundle').toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(inProcess('bundle') / inProcess('js')).toFixed(2)}x`, `(reference) the require ${inProcess('bundle', 'required').toFixed(1)} ms, init done at ${inProcess('bundle', 'init').toFixed(1)}, then the first request ${first('bundle').toFixed(1)}`);
+  row('cold start in-process: the JS kernel in the price handler\'s wrapper', `${inProcess('jsHandler').toFixed(1)} ms`, `bundle: ${inProcess('bundle').toFixed(1)} ms`, `bundle ${(inProcess('bundle') / inProcess('jsHandler')).toFixed(2)}x`, '(reference) handler for handler');
   const alone = inProcess('alone');
   row('cold start in-process: the WebAssembly path alone (no handler)', `${alone.toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(alone / inProcess('js')).toFixed(2)}x`, `(reference) the handler's JavaScript takes ${(inProcess('bundle') - alone).toFixed(1)} ms more; below the kernel leaves it ${(inProcess('js') - alone).toFixed(1)}`);
 }
