@@ -2,7 +2,7 @@
 
 use crate::domain::{PaymentMethod, Region};
 use crate::error::{MarketError, ScenarioError};
-use crate::market::{MAX_TARIFFS, Market, RateCard, Tariff, TariffKind};
+use crate::market::{ElectricityRates, MAX_TARIFFS, Market, RateCard, Tariff, TariffKind};
 use crate::money::{Millipence, div_round};
 use serde::{Deserialize, Serialize};
 
@@ -255,6 +255,34 @@ fn move_rate(rate: &mut Millipence, factor_bp: i64) -> Option<()> {
     (0..=MAX_RATE).contains(&moved).then(|| rate.0 = moved)
 }
 
+/// `rate` moved as `from` moved to `to` (`rate x to / from`, to the milli-penny), checked as
+/// [`move_rate`]; `to` itself when `from` is 0 (no move to scale by).
+fn scale_rate(rate: Millipence, from: Millipence, to: Millipence) -> Option<Millipence> {
+    if from.0 <= 0 {
+        return Some(to);
+    }
+    let moved =
+        crate::money::div_round_i128(i128::from(rate.0) * i128::from(to.0), i128::from(from.0));
+    let moved = i64::try_from(moved).ok()?;
+    (0..=MAX_RATE).contains(&moved).then_some(Millipence(moved))
+}
+
+/// Electricity rates on a cap that gives single-rate figures only: the single rates become the
+/// cap's, and Economy 7 rates, where the card has them, move in proportion (the standing charge as
+/// the single standing charge moved, day and night as the single unit rate moved), so that a
+/// tariff's E7 price follows the cap with the day/night structure it had. `None` when a moved rate
+/// leaves 0..=[`MAX_RATE`].
+fn cap_single_rate(e: &mut ElectricityRates, standing: Millipence, unit: Millipence) -> Option<()> {
+    if let Some(e7) = e.economy7.as_mut() {
+        e7.standing_p_per_day = scale_rate(e7.standing_p_per_day, e.standing_p_per_day, standing)?;
+        e7.day_p_per_kwh = scale_rate(e7.day_p_per_kwh, e.unit_p_per_kwh, unit)?;
+        e7.night_p_per_kwh = scale_rate(e7.night_p_per_kwh, e.unit_p_per_kwh, unit)?;
+    }
+    e.standing_p_per_day = standing;
+    e.unit_p_per_kwh = unit;
+    Some(())
+}
+
 fn move_card(card: &mut RateCard, factor_bp: i64) -> Option<()> {
     if let Some(e) = card.electricity.as_mut() {
         move_rate(&mut e.standing_p_per_day, factor_bp)?;
@@ -448,10 +476,20 @@ impl Market {
                         if let (Some(e), Some(le)) =
                             (card.electricity.as_mut(), level.electricity.as_ref())
                         {
-                            e.standing_p_per_day = le.standing_p_per_day;
-                            e.unit_p_per_kwh = le.unit_p_per_kwh;
                             if le.economy7.is_some() {
+                                e.standing_p_per_day = le.standing_p_per_day;
+                                e.unit_p_per_kwh = le.unit_p_per_kwh;
                                 e.economy7 = le.economy7;
+                            } else if cap_single_rate(e, le.standing_p_per_day, le.unit_p_per_kwh)
+                                .is_none()
+                            {
+                                return Err(ScenarioError::InvalidChange {
+                                    change,
+                                    problem: format!(
+                                        "the cap moves the Economy 7 rates of tariff {:?} ({} {}) above the 100000 p limit, in proportion to its single rates: give the cap's E7 rates",
+                                        t.id, card.region, card.payment_method
+                                    ),
+                                });
                             }
                         }
                         if let (Some(g), Some(lg)) = (card.gas.as_mut(), level.gas.as_ref()) {
@@ -641,11 +679,32 @@ mod cap_tests {
         let a = card(&h, "alpha-svt", 'A');
         assert_eq!(a.electricity.unwrap().unit_p_per_kwh, Millipence(26_380));
         assert_eq!(a.gas.unwrap().standing_p_per_day, Millipence(28_700));
-        assert_eq!(
-            a.electricity.unwrap().economy7,
-            card(&m, "alpha-svt", 'A').electricity.unwrap().economy7,
-            "E7 rates stay when the cap gives none"
+        // The cap gives no E7 rates: the card's move in proportion to its single rates.
+        let (old, new) = (
+            card(&m, "alpha-svt", 'A').electricity.unwrap(),
+            a.electricity.unwrap(),
         );
+        let (old7, new7) = (old.economy7.unwrap(), new.economy7.unwrap());
+        let moved = |rate: Millipence, from: Millipence, to: Millipence| {
+            Millipence(crate::money::div_round(rate.0 * to.0, from.0))
+        };
+        assert_eq!(
+            new7.day_p_per_kwh,
+            moved(old7.day_p_per_kwh, old.unit_p_per_kwh, new.unit_p_per_kwh)
+        );
+        assert_eq!(
+            new7.night_p_per_kwh,
+            moved(old7.night_p_per_kwh, old.unit_p_per_kwh, new.unit_p_per_kwh)
+        );
+        assert_eq!(
+            new7.standing_p_per_day,
+            moved(
+                old7.standing_p_per_day,
+                old.standing_p_per_day,
+                new.standing_p_per_day
+            )
+        );
+        assert_ne!(new7, old7, "E7 rates follow the cap");
         assert_eq!(
             card(&h, "alpha-svt", 'C'),
             card(&m, "alpha-svt", 'C'),
