@@ -25,7 +25,8 @@
 //
 // Output: { index, chunk_count, population, profiles, impressions,
 //           impressions_file, summary_file, summary, impressions_csv? }
-//   impressions_file: <TARIFFSIM_OUT_DIR>/<run_id>/chunk-<index>.csv (the header on chunk 0 only)
+//   impressions_file: <TARIFFSIM_OUT_DIR>/<run_id>/chunk-<index>.csv (the header on chunk 0 only;
+//                     the index in 6 digits: chunk-000003.csv)
 //   summary_file:     <TARIFFSIM_OUT_DIR>/<run_id>/chunk-<index>.summary.json
 
 const fs = require('node:fs');

@@ -338,3 +338,20 @@ test('a broken zip: a price module that is missing fails the init; one that does
     fs.rmSync(task, { recursive: true, force: true });
   }
 });
+
+test('the answer docs/lambda.md shows is the handler\'s answer to the request it names', async () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'lambda.md'), 'utf8');
+  const at = doc.indexOf('The answer:\n\n```json\n');
+  assert.ok(at > 0, 'docs/lambda.md has its sample answer');
+  const text = doc.slice(at + 'The answer:\n\n```json\n'.length, doc.indexOf('```', at + 20));
+  const shown = JSON.parse(text);
+  // As the page says: price-hypothetical.json's tariff, one London profile, page size 3.
+  const event = { ...fixture('price-hypothetical.json'), profiles: [{ visit_id: 'london-1', region: 'C', current_supplier: 'British Gas' }], page_size: 3 };
+  const { result } = await ok(event);
+  assert.deepEqual(shown.market, result.market);
+  const [got] = result.results;
+  const [want] = shown.results;
+  for (const key of Object.keys(want)) if (key !== 'rows') assert.deepEqual(want[key], got[key], key);
+  assert.deepEqual(want.rows[0], got.rows[0]);
+  assert.equal(want.rows[1].tariff_id, got.rows[1].tariff_id);
+});

@@ -125,7 +125,7 @@ struct PriceArgs {
     #[arg(long)]
     json: bool,
     /// Seed of the tie order: tariffs of equal annual cost are ranked in a pseudo-random order
-    /// drawn from (seed, tariff), never by id, so identical tariffs are equally likely to come
+    /// drawn from (seed, visit id, tariff), never by id, so identical tariffs are equally likely to come
     /// first; the same seed always gives the same order.
     #[arg(long, default_value_t = 0, value_parser = args::any_u64, allow_negative_numbers = true)]
     seed: u64,
