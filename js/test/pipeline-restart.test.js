@@ -191,8 +191,13 @@ test('cancel through the REST route and through the Invoke API', async () => {
   assert.equal(finalA.status, 'cancelled');
   // The body's reason is the one recorded.
   assert.equal(finalA.cancellation.reason, 'wrong market', JSON.stringify(finalA));
-  // A cancelled run has no results to serve, whatever its merge had written.
-  for (const route of ['summary', 'comparison', 'impressions.csv']) assert.equal((await fetch(`${endpoint}/api/runs/rest-cancel/${route}`)).status, 404, route);
+  // A cancelled run has no results to serve, whatever its merge had written: 409 RunNotDone.
+  for (const route of ['summary', 'comparison', 'impressions.csv']) {
+    const res = await fetch(`${endpoint}/api/runs/rest-cancel/${route}`);
+    assert.equal(res.status, 409, route);
+    const body = await res.json();
+    assert.deepEqual([body.errorType, body.state, body.reason], ['RunNotDone', 'cancelled', 'wrong market'], route);
+  }
   assert.equal((await post('/api/runs/no-such-run/cancel', {})).status, 404);
 
   // The Invoke API, with run-simulation's cancel input (an unchanged AWS SDK works).
