@@ -60,24 +60,28 @@ impl PairedSums {
         self.diff_sq += o.diff_sq;
     }
 
-    /// Means before, after and of the paired difference, in pounds.
-    fn change(&self) -> Change {
+    /// Means before, after and of the paired difference, in pounds (standard errors times
+    /// `sqrt(inflation)`: [`crate::stats::inflation`]).
+    fn change(&self, inflation: f64) -> Change {
         let gbp = |e: Estimate| e.divided(100.0);
         Change {
             before: gbp(Estimate::mean(
                 self.n,
                 self.before as f64,
                 self.before_sq as f64,
+                inflation,
             )),
             after: gbp(Estimate::mean(
                 self.n,
                 self.after as f64,
                 self.after_sq as f64,
+                inflation,
             )),
             difference: gbp(Estimate::mean(
                 self.n,
                 (self.after - self.before) as f64,
                 self.diff_sq as f64,
+                inflation,
             )),
         }
     }
@@ -137,6 +141,9 @@ pub struct Comparison {
     pub page_size: u16,
     /// Profiles replayed (each on both markets).
     pub profiles: u64,
+    /// Visits the profiles were drawn from, as in the summary ([`crate::stats::inflation`]).
+    #[serde(default)]
+    pub population: u64,
     /// Profiles whose first result (the best available tariff) differs after the scenario,
     /// including gaining or losing every result.
     pub best_tariff_changed: u64,
@@ -197,7 +204,7 @@ impl TariffComparison {
         self.joint_ranks = out;
     }
 
-    fn finish(&mut self, profiles: u64, ctr: &[f64]) {
+    fn finish(&mut self, profiles: u64, inflation: f64, ctr: &[f64]) {
         let ctr_at = |r: u64| {
             if r == 0 {
                 0.0
@@ -232,32 +239,49 @@ impl TariffComparison {
         let (on_before, on_after) = (self.on_sale_before, self.on_sale_after);
         let share = |k: u64, on_sale: bool| {
             if on_sale {
-                Estimate::share(k, profiles)
+                Estimate::share(k, profiles, inflation)
             } else {
                 Estimate::exact(0.0)
             }
         };
-        let share_change = |b: u64, a: u64, both: u64| Change {
-            before: share(b, on_before),
-            after: share(a, on_after),
-            difference: Estimate::mean(profiles, a as f64 - b as f64, (a + b - 2 * both) as f64),
+        // The difference: on a market where the tariff is not on sale it is the other side's
+        // share, exactly as that side's (an interval below 0 would be a loss that cannot be);
+        // else the paired difference of the two shares.
+        let share_change = |b: u64, a: u64, both: u64| {
+            let (before, after) = (share(b, on_before), share(a, on_after));
+            let difference = match (on_before, on_after) {
+                (false, true) => after,
+                (true, false) => Estimate {
+                    value: -before.value,
+                    se: before.se,
+                    ci95: before.ci95.map(|[low, high]| [-high, -low]),
+                },
+                _ => Estimate::share_difference(a - both, b - both, profiles, inflation),
+            };
+            Change {
+                before,
+                after,
+                difference,
+            }
         };
         self.page1_share = Some(share_change(before, after, both));
         self.rank1_share = Some(share_change(r1b, r1a, r1both));
         self.expected_clicks = Some(Change {
-            before: Estimate::total(profiles, cb, cb2),
-            after: Estimate::total(profiles, ca, ca2),
-            difference: Estimate::total(profiles, ca - cb, cd2),
+            before: Estimate::total(profiles, cb, cb2, inflation).non_negative(),
+            after: Estimate::total(profiles, ca, ca2, inflation).non_negative(),
+            difference: Estimate::total(profiles, ca - cb, cd2, inflation),
         });
     }
 }
 
 impl Comparison {
-    /// An empty comparison of these tariffs, already sorted by id.
-    pub fn empty(page_size: u16, tariffs: Vec<TariffComparison>) -> Comparison {
+    /// An empty comparison of these tariffs, already sorted by id, of profiles drawn from
+    /// `population` visits.
+    pub fn empty(page_size: u16, population: u64, tariffs: Vec<TariffComparison>) -> Comparison {
         Comparison {
             page_size,
             profiles: 0,
+            population,
             best_tariff_changed: 0,
             best_saving: PairedSums::default(),
             tariffs,
@@ -271,7 +295,10 @@ impl Comparison {
     /// # Errors
     /// [`RunError::SummaryMismatch`] when the page size or the tariffs differ.
     pub fn merge(&mut self, o: &Comparison) -> Result<(), RunError> {
-        if self.page_size != o.page_size || self.tariffs.len() != o.tariffs.len() {
+        if self.page_size != o.page_size
+            || self.population != o.population
+            || self.tariffs.len() != o.tariffs.len()
+        {
             return Err(RunError::SummaryMismatch {
                 problem: "comparisons of different runs: merge chunks of one run only".into(),
             });
@@ -355,11 +382,12 @@ impl Comparison {
     /// Computes the derived fields from the counts.
     pub fn finish(&mut self, ctr: &[f64]) {
         let n = self.profiles;
+        let k = crate::stats::inflation(n, self.population);
         for t in &mut self.tariffs {
-            t.finish(n, ctr);
+            t.finish(n, k, ctr);
         }
-        self.best_tariff_changed_share = Some(Estimate::share(self.best_tariff_changed, n));
+        self.best_tariff_changed_share = Some(Estimate::share(self.best_tariff_changed, n, k));
         // No mean of no values: absent when no profile had a current cost and a result on both.
-        self.mean_best_saving_gbp = (self.best_saving.n > 0).then(|| self.best_saving.change());
+        self.mean_best_saving_gbp = (self.best_saving.n > 0).then(|| self.best_saving.change(k));
     }
 }

@@ -330,6 +330,7 @@ impl Simulation {
         let mut s = Summary::empty(
             self.spec.page_size,
             self.ctr.clone(),
+            self.population.len() as u64,
             self.summary_order.iter().map(|&t| {
                 let tariff = self.index.tariff(t);
                 (
@@ -356,7 +357,11 @@ impl Simulation {
                     )
                 })
                 .collect();
-            s.comparison = Some(Comparison::empty(self.spec.page_size, tariffs));
+            s.comparison = Some(Comparison::empty(
+                self.spec.page_size,
+                self.population.len() as u64,
+                tariffs,
+            ));
         }
         s
     }

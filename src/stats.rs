@@ -1,17 +1,32 @@
 //! Uncertainty from mergeable sums: standard errors and 95% intervals of shares, means and paired
 //! differences over the profiles of a run.
 //!
-//! Profiles are drawn independently, with replacement, from the population, so a per-profile
-//! quantity `x_j` (1 if a tariff was on page 1, the clicks it got, a saving) is an i.i.d. sample
-//! and its mean has standard error `sd(x) / sqrt(n)`. Every figure needs only `n`, `sum x` and
-//! `sum x^2`, integers that merge across chunks in any order; the floats are computed once, when
-//! a summary is written. The intervals cover the Monte Carlo error of sampling profiles from the
-//! recorded visits (the visits file is taken as the population).
+//! Profiles are drawn independently, with replacement, from the population (the visits that pass
+//! the run's filter), so a per-profile quantity `x_j` (1 if a tariff was on page 1, the clicks it
+//! got, a saving) is an i.i.d. sample of it. The population is itself a sample of the site's
+//! visitors, and an analyst's question is about them: the mean of `n` profiles drawn from `P`
+//! visits varies around the visitors' mean with variance `sd(x)^2 (1/n + 1/P)`, the Monte Carlo
+//! error of the draw plus that of the visits. So every standard error is the textbook one times
+//! `sqrt(1 + n/P)` ([`inflation`]), and a share's Wilson interval takes `n / (1 + n/P)` as its
+//! sample size: drawing more profiles than there are visits narrows an interval only down to what
+//! the visits can tell. Every figure needs only `n`, `P`, `sum x` and `sum x^2`, integers that
+//! merge across chunks in any order; the floats are computed once, when a summary is written.
 
 use serde::{Deserialize, Serialize};
 
 /// The normal quantile of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// The factor on the variance of a run's estimates: `1 + profiles / population`, for `profiles`
+/// drawn with replacement from `population` visits that are themselves a sample of the visitors
+/// (see the module's documentation); 1 when the population is not known (0).
+pub fn inflation(profiles: u64, population: u64) -> f64 {
+    if population == 0 {
+        1.0
+    } else {
+        1.0 + profiles as f64 / population as f64
+    }
+}
 
 /// A point estimate with its standard error and 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -27,13 +42,16 @@ pub struct Estimate {
 
 impl Estimate {
     /// A share `k / n` with the binomial standard error and the Wilson score interval (which
-    /// stays inside 0..1 and behaves near 0 and 1, where the hypothetical tariffs often are).
-    pub fn share(k: u64, n: u64) -> Estimate {
+    /// stays inside 0..1 and behaves near 0 and 1, where the hypothetical tariffs often are), both
+    /// at the effective sample size `n / inflation` ([`inflation`]).
+    pub fn share(k: u64, n: u64, inflation: f64) -> Estimate {
         if n == 0 {
             return Estimate::zero();
         }
-        let (k, n) = (k as f64, n as f64);
-        let p = k / n;
+        let p = k as f64 / n as f64;
+        // The bounds at k = 0 and k = n are exact (below), whatever the effective size.
+        let (none, all) = (k == 0, k == n);
+        let n = n as f64 / inflation;
         let se = (p * (1.0 - p) / n).sqrt();
         let z2 = Z95 * Z95;
         let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
@@ -43,38 +61,73 @@ impl Estimate {
             se: Some(se),
             // At k = 0 (or n) the bound is 0 (or 1) exactly, not a rounding error away from it.
             ci95: Some([
-                if k == 0.0 {
-                    0.0
-                } else {
-                    (centre - half).max(0.0)
-                },
-                if k == n {
-                    1.0
-                } else {
-                    (centre + half).min(1.0)
-                },
+                if none { 0.0 } else { (centre - half).max(0.0) },
+                if all { 1.0 } else { (centre + half).min(1.0) },
             ]),
         }
     }
 
     /// The mean of `n` values from their sum and sum of squares, with the standard error of the
-    /// mean (sample variance, n - 1) and the normal interval; of a single value, no standard
-    /// error nor interval (one value says nothing of the spread).
-    pub fn mean(n: u64, sum: f64, sum_sq: f64) -> Estimate {
+    /// mean (sample variance, n - 1) times `sqrt(inflation)` ([`inflation`]) and the normal
+    /// interval; of a single value, no standard error nor interval (one value says nothing of the
+    /// spread).
+    pub fn mean(n: u64, sum: f64, sum_sq: f64, inflation: f64) -> Estimate {
         if n == 0 {
             return Estimate::zero();
         }
         let nf = n as f64;
         let m = sum / nf;
-        let se = (n > 1).then(|| ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf).sqrt());
+        let se = (n > 1)
+            .then(|| ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf * inflation).sqrt());
         Estimate::normal(m, se)
     }
 
     /// A total `n x mean`, from the same sums: the estimate and its error scale by `n`.
-    pub fn total(n: u64, sum: f64, sum_sq: f64) -> Estimate {
-        let m = Estimate::mean(n, sum, sum_sq);
+    pub fn total(n: u64, sum: f64, sum_sq: f64, inflation: f64) -> Estimate {
+        let m = Estimate::mean(n, sum, sum_sq, inflation);
         let nf = n as f64;
         Estimate::normal(m.value * nf, m.se.map(|se| se * nf))
+    }
+
+    /// This estimate of a figure that cannot be negative (clicks): its interval's low end at 0 at
+    /// the least.
+    pub fn non_negative(self) -> Estimate {
+        Estimate {
+            ci95: self.ci95.map(|[low, high]| [low.max(0.0), high]),
+            ..self
+        }
+    }
+
+    /// The paired difference of two shares of the same `n` profiles, `(gained - lost) / n`:
+    /// `gained` profiles have the property only after, `lost` only before. The standard error is
+    /// the paired one (as [`Estimate::mean`] of the per-profile differences, with `inflation`); the
+    /// interval is Newcombe's MOVER from the Wilson intervals of the two discordant shares (without
+    /// his correction for their correlation, so slightly wide), at the effective sample size as
+    /// [`Estimate::share`]. Unlike `difference +- 1.96 se` it never collapses to a point when few or
+    /// no profiles change (none of 200,000 changing still leaves the bound of a share of 0), and it
+    /// stays within -1..1.
+    pub fn share_difference(gained: u64, lost: u64, n: u64, inflation: f64) -> Estimate {
+        if n == 0 {
+            return Estimate::zero();
+        }
+        let (g, l, nf) = (gained as f64, lost as f64, n as f64);
+        let paired = Estimate::mean(n, g - l, g + l, inflation);
+        let gain = Estimate::share(gained, n, inflation);
+        let loss = Estimate::share(lost, n, inflation);
+        // One profile: no paired variance, so no interval either (as a mean of one value).
+        let (Some(_), Some([gl, gu]), Some([ll, lu])) = (paired.se, gain.ci95, loss.ci95) else {
+            return paired;
+        };
+        let (pg, pl) = (g / nf, l / nf);
+        let d = pg - pl;
+        Estimate {
+            value: d,
+            se: paired.se,
+            ci95: Some([
+                (d - ((pg - gl).powi(2) + (lu - pl).powi(2)).sqrt()).max(-1.0),
+                (d + ((gu - pg).powi(2) + (pl - ll).powi(2)).sqrt()).min(1.0),
+            ]),
+        }
     }
 
     /// A figure known exactly, not estimated (a share of a tariff that is not on the market: 0).
@@ -139,11 +192,11 @@ mod tests {
 
     #[test]
     fn a_share_matches_the_textbook() {
-        let e = Estimate::share(30, 200);
+        let e = Estimate::share(30, 200, 1.0);
         assert!((e.se.unwrap() - (0.15f64 * 0.85 / 200.0).sqrt()).abs() < 1e-15);
         let [low, high] = e.ci95.unwrap();
         assert!(low < 0.15 && high > 0.15);
-        let zero = Estimate::share(0, 1000).ci95.unwrap();
+        let zero = Estimate::share(0, 1000, 1.0).ci95.unwrap();
         assert_eq!(zero[0], 0.0);
         assert!(
             zero[1] > 0.0,
@@ -161,6 +214,7 @@ mod tests {
             xs.len() as u64,
             xs.iter().sum(),
             xs.iter().map(|x| x * x).sum(),
+            1.0,
         );
         assert!((e.value - m).abs() < 1e-12);
         assert!((e.se.unwrap() - (var / n).sqrt()).abs() < 1e-12);
@@ -169,10 +223,10 @@ mod tests {
     #[test]
     fn a_mean_of_one_value_has_no_standard_error_nor_interval() {
         // One value says nothing of the spread: no 0 that reads as certainty.
-        let one = Estimate::mean(1, 250.0, 62_500.0);
+        let one = Estimate::mean(1, 250.0, 62_500.0, 1.0);
         assert_eq!(one.value, 250.0);
         assert_eq!((one.se, one.ci95), (None, None));
-        let total = Estimate::total(1, 0.3, 0.09);
+        let total = Estimate::total(1, 0.3, 0.09, 1.0);
         assert_eq!((total.se, total.ci95), (None, None));
         assert_eq!(one.divided(100.0).value, 2.5);
         assert_eq!(one.rounded(2).se, None);
@@ -181,10 +235,65 @@ mod tests {
         assert_eq!(json, r#"{"value":250.0,"se":null,"ci95":null}"#);
         assert_eq!(serde_json::from_str::<Estimate>(&json).unwrap(), one);
         // A share of no profiles (a tariff eligible for none): 0, and nothing known about it.
-        let none = Estimate::share(0, 0);
+        let none = Estimate::share(0, 0, 1.0);
         assert_eq!((none.value, none.se, none.ci95), (0.0, None, None));
         // Two equal values: a sample variance of 0, a standard error of 0.
-        let two = Estimate::mean(2, 500.0, 125_000.0);
+        let two = Estimate::mean(2, 500.0, 125_000.0, 1.0);
         assert_eq!((two.se, two.ci95), (Some(0.0), Some([250.0, 250.0])));
+    }
+
+    #[test]
+    fn drawing_more_profiles_than_visits_narrows_an_interval_only_to_what_the_visits_tell() {
+        // 200,000 profiles from 20,000 visits: the variance of a mean is sd^2 (1/n + 1/P).
+        let k = inflation(200_000, 20_000);
+        assert!((k - 11.0).abs() < 1e-12);
+        assert_eq!(
+            inflation(5, 0),
+            1.0,
+            "population unknown: the textbook figures"
+        );
+        let xs = [3.0, -1.0, 4.0, 1.0, -5.0, 9.0];
+        let (n, sum, sq) = (6, xs.iter().sum(), xs.iter().map(|x| x * x).sum());
+        let plain = Estimate::mean(n, sum, sq, 1.0).se.unwrap();
+        let wide = Estimate::mean(n, sum, sq, 4.0).se.unwrap();
+        assert!((wide - 2.0 * plain).abs() < 1e-12);
+        // A share: its Wilson interval at the effective size n / inflation, the same as a share
+        // of that many profiles.
+        let drawn = Estimate::share(4_000, 40_000, 4.0);
+        let effective = Estimate::share(1_000, 10_000, 1.0);
+        assert!((drawn.se.unwrap() - effective.se.unwrap()).abs() < 1e-15);
+        let ([a, b], [c, d]) = (drawn.ci95.unwrap(), effective.ci95.unwrap());
+        assert!((a - c).abs() < 1e-12 && (b - d).abs() < 1e-12);
+        assert_eq!(Estimate::share(0, 40_000, 4.0).ci95.unwrap()[0], 0.0);
+        assert_eq!(Estimate::share(40_000, 40_000, 4.0).ci95.unwrap()[1], 1.0);
+    }
+
+    #[test]
+    fn a_share_difference_never_claims_certainty_and_matches_the_normal_one_when_counts_are_large()
+    {
+        // No profile changed: 0, with an interval either side of it, not [0, 0].
+        let none = Estimate::share_difference(0, 0, 200_000, 1.0);
+        assert_eq!(none.value, 0.0);
+        let [low, high] = none.ci95.unwrap();
+        assert!(low < 0.0 && high > 0.0 && high < 1e-4, "{low} {high}");
+        // Many changes: close to difference +- 1.96 se.
+        let (g, l, n) = (3_000, 2_000, 100_000);
+        let d = Estimate::share_difference(g, l, n, 1.0);
+        let normal = Estimate::mean(n, (g - l) as f64, (g + l) as f64, 1.0);
+        assert!((d.value - 0.01).abs() < 1e-15);
+        assert_eq!(d.se, normal.se);
+        let ([a, b], [c, e]) = (d.ci95.unwrap(), normal.ci95.unwrap());
+        assert!(
+            (a - c).abs() < 2e-4 && (b - e).abs() < 2e-4,
+            "{a} {b} against {c} {e}"
+        );
+        // Inside -1..1 whatever the counts; wider at a larger inflation.
+        let all = Estimate::share_difference(10, 0, 10, 1.0).ci95.unwrap();
+        assert!(all[1] <= 1.0 && all[0] > 0.0);
+        let wide = Estimate::share_difference(g, l, n, 11.0).ci95.unwrap();
+        assert!(wide[1] - wide[0] > 3.0 * (b - a));
+        // A total of clicks cannot go below 0.
+        let clicks = Estimate::total(3, 0.1, 0.01, 1.0).non_negative();
+        assert!(clicks.ci95.unwrap()[0] >= 0.0);
     }
 }

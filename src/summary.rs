@@ -22,6 +22,11 @@ pub struct Summary {
     pub ctr_by_rank: Vec<f64>,
     /// Profiles replayed.
     pub profiles: u64,
+    /// Visits the profiles were drawn from (the run's population, after its filter): with
+    /// `profiles`, it sets how wide the intervals are ([`crate::stats::inflation`]). 0 in a
+    /// summary written before it was recorded (its intervals the textbook ones).
+    #[serde(default)]
+    pub population: u64,
     /// Profiles shown at least one tariff.
     pub profiles_with_results: u64,
     /// Profiles whose current cost is known (savings are computed for these).
@@ -114,16 +119,19 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 impl Summary {
-    /// An empty summary for these tariffs `(id, supplier, hypothetical)`, already sorted by id.
+    /// An empty summary for these tariffs `(id, supplier, hypothetical)`, already sorted by id, of
+    /// profiles drawn from `population` visits.
     pub fn empty<'a>(
         page_size: u16,
         ctr_by_rank: Vec<f64>,
+        population: u64,
         tariffs: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
     ) -> Summary {
         Summary {
             page_size,
             ctr_by_rank,
             profiles: 0,
+            population,
             profiles_with_results: 0,
             profiles_with_current_cost: 0,
             impressions: 0,
@@ -161,6 +169,12 @@ impl Summary {
             return Err(mismatch(
                 "page size or click model differ: merge chunks of one run only".into(),
             ));
+        }
+        if self.population != other.population {
+            return Err(mismatch(format!(
+                "populations of {} and {} visits: merge chunks of one run only",
+                self.population, other.population
+            )));
         }
         if self.tariffs.len() != other.tariffs.len() {
             return Err(mismatch(format!(
@@ -213,19 +227,21 @@ impl Summary {
             let (clicks, clicks_sq) = click_sums(&t.rank_histogram, &self.ctr_by_rank);
             t.expected_clicks = clicks;
             let n = self.profiles;
+            let k = crate::stats::inflation(n, self.population);
             t.intervals = Some(TariffIntervals {
-                page1_share: Estimate::share(t.impressions, n),
-                rank1_share: Estimate::share(t.rank_histogram.first().copied().unwrap_or(0), n),
-                page1_share_of_eligible: Estimate::share(t.impressions, t.eligible),
+                page1_share: Estimate::share(t.impressions, n, k),
+                rank1_share: Estimate::share(t.rank_histogram.first().copied().unwrap_or(0), n, k),
+                page1_share_of_eligible: Estimate::share(t.impressions, t.eligible, k),
                 mean_saving_gbp: (t.saving_count > 0).then(|| {
                     Estimate::mean(
                         t.saving_count,
                         t.saving_total_pence as f64,
                         t.saving_sq_total_pence2 as f64,
+                        k,
                     )
                     .divided(100.0)
                 }),
-                expected_clicks: Estimate::total(n, clicks, clicks_sq),
+                expected_clicks: Estimate::total(n, clicks, clicks_sq, k).non_negative(),
             });
         }
         if let Some(c) = &mut self.comparison {
@@ -299,6 +315,7 @@ mod tests {
         let mut s = Summary::empty(
             3,
             DEFAULT_CTR_BY_RANK.to_vec(),
+            100,
             [("a", "A", false), ("b", "B", true)],
         );
         s.profiles = 10;

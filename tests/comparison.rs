@@ -30,12 +30,14 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
 }
 
-/// mean and standard error of the mean, two-pass.
-fn brute(xs: &[f64]) -> (f64, f64) {
+/// mean and standard error of the mean, two-pass, the error times `inflate`: the square root of
+/// the run's variance inflation 1 + profiles / population (profiles drawn from visits that are a
+/// sample of the visitors: `tariffsim::stats::inflation`).
+fn brute(xs: &[f64], inflate: f64) -> (f64, f64) {
     let n = xs.len() as f64;
     let m = xs.iter().sum::<f64>() / n;
     let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
+    (m, (var / n).sqrt() * inflate)
 }
 
 #[test]
@@ -58,6 +60,9 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
     );
     // The members as the run draws them (its population in canonical order).
     let population = sim.population();
+    assert_eq!(total.population, population.len() as u64);
+    let inflate = (1.0 + total.profiles as f64 / population.len() as f64).sqrt();
+    assert!(inflate > 1.0);
     let page = spec.page_size as usize;
     // Per tariff: per-profile page-1 indicators and clicks, before and after.
     let mut per: HashMap<String, [Vec<f64>; 4]> = HashMap::new();
@@ -109,8 +114,8 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
                 assert_eq!((side.value, side.ci95), (0.0, Some([0.0, 0.0])), "{}", t.id);
             }
         }
-        let (mb, sb) = brute(&xs[0]);
-        let (ma, sa) = brute(&xs[1]);
+        let (mb, sb) = brute(&xs[0], inflate);
+        let (ma, sa) = brute(&xs[1], inflate);
         assert!(
             close(p1.before.value, mb) && close(p1.after.value, ma),
             "{}",
@@ -124,19 +129,32 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
             t.id
         );
         let d: Vec<f64> = xs[1].iter().zip(&xs[0]).map(|(a, b)| a - b).collect();
-        let (md, sd) = brute(&d);
-        assert!(
-            close(p1.difference.value, md) && close(p1.difference.se.unwrap(), sd),
-            "{}",
-            t.id
-        );
-        let (cb, scb) = brute(&xs[2]);
-        let (ca, sca) = brute(&xs[3]);
+        let (md, sd) = brute(&d, inflate);
+        assert!(close(p1.difference.value, md), "{}", t.id);
+        match (t.on_sale_before, t.on_sale_after) {
+            // On sale on one side only: the difference is that side's share, interval and all.
+            (false, _) => assert_eq!(p1.difference, p1.after, "{}", t.id),
+            (_, false) => {
+                let [low, high] = p1.before.ci95.unwrap();
+                assert_eq!(p1.difference.ci95, Some([-high, -low]), "{}", t.id);
+            }
+            _ => {
+                assert!(close(p1.difference.se.unwrap(), sd), "{}", t.id);
+                let [low, high] = p1.difference.ci95.unwrap();
+                assert!(
+                    low < md && md < high && (-1.0..=1.0).contains(&low),
+                    "{}",
+                    t.id
+                );
+            }
+        }
+        let (cb, scb) = brute(&xs[2], inflate);
+        let (ca, sca) = brute(&xs[3], inflate);
         let nf = n as f64;
         assert!(close(clicks.before.value, cb * nf) && close(clicks.before.se.unwrap(), scb * nf));
         assert!(close(clicks.after.value, ca * nf) && close(clicks.after.se.unwrap(), sca * nf));
         let dc: Vec<f64> = xs[3].iter().zip(&xs[2]).map(|(a, b)| a - b).collect();
-        let (mdc, sdc) = brute(&dc);
+        let (mdc, sdc) = brute(&dc, inflate);
         assert!(
             close(clicks.difference.value, mdc * nf)
                 && close(clicks.difference.se.unwrap(), sdc * nf)
@@ -153,10 +171,10 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
     }
     assert!(checked >= 4);
     let s = cmp.mean_best_saving_gbp.unwrap();
-    let (mb, sb) = brute(&best_b);
-    let (ma, sa) = brute(&best_a);
+    let (mb, sb) = brute(&best_b, inflate);
+    let (ma, sa) = brute(&best_a, inflate);
     let d: Vec<f64> = best_a.iter().zip(&best_b).map(|(a, b)| a - b).collect();
-    let (md, sd) = brute(&d);
+    let (md, sd) = brute(&d, inflate);
     assert!(close(s.before.value, mb / 100.0) && close(s.before.se.unwrap(), sb / 100.0));
     assert!(close(s.after.value, ma / 100.0) && close(s.after.se.unwrap(), sa / 100.0));
     assert!(close(s.difference.value, md / 100.0) && close(s.difference.se.unwrap(), sd / 100.0));
@@ -205,7 +223,7 @@ fn the_comparison_merges_in_any_order_and_is_optional() {
     assert!(off.comparison.is_none() && off.comparison_json().is_none());
     // Without the comparison the scenario market's summary is the same.
     assert_eq!(off.report_json(), forward.report_json());
-    let e = Estimate::share(0, 10);
+    let e = Estimate::share(0, 10, 1.0);
     assert_eq!(e.value, 0.0);
 }
 
