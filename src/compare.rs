@@ -266,10 +266,24 @@ impl TariffComparison {
         };
         self.page1_share = Some(share_change(before, after, both));
         self.rank1_share = Some(share_change(r1b, r1a, r1both));
+        let (before, after) = (
+            Estimate::total(profiles, cb, cb2, inflation).non_negative(),
+            Estimate::total(profiles, ca, ca2, inflation).non_negative(),
+        );
+        // As for shares: on sale on one side only, the difference is that side's clicks.
+        let difference = match (on_before, on_after) {
+            (false, true) => after,
+            (true, false) => Estimate {
+                value: -before.value,
+                se: before.se,
+                ci95: before.ci95.map(|[low, high]| [-high, -low]),
+            },
+            _ => Estimate::total(profiles, ca - cb, cd2, inflation),
+        };
         self.expected_clicks = Some(Change {
-            before: Estimate::total(profiles, cb, cb2, inflation).non_negative(),
-            after: Estimate::total(profiles, ca, ca2, inflation).non_negative(),
-            difference: Estimate::total(profiles, ca - cb, cd2, inflation),
+            before,
+            after,
+            difference,
         });
     }
 }

@@ -102,7 +102,8 @@ impl Estimate {
     /// `gained` profiles have the property only after, `lost` only before. The standard error is
     /// the paired one (as [`Estimate::mean`] of the per-profile differences, with `inflation`); the
     /// interval is Newcombe's MOVER from the Wilson intervals of the two discordant shares (without
-    /// his correction for their correlation, so slightly wide), at the effective sample size as
+    /// his correction for their negative correlation, so a little narrow: negligibly when few
+    /// profiles change, where it matters), at the effective sample size as
     /// [`Estimate::share`]. Unlike `difference +- 1.96 se` it never collapses to a point when few or
     /// no profiles change (none of 200,000 changing still leaves the bound of a share of 0), and it
     /// stays within -1..1.

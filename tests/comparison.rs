@@ -159,6 +159,11 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
             close(clicks.difference.value, mdc * nf)
                 && close(clicks.difference.se.unwrap(), sdc * nf)
         );
+        // On sale after only (an added tariff): its clicks difference is its clicks after,
+        // interval and all (never below 0).
+        if !t.on_sale_before {
+            assert_eq!(clicks.difference, clicks.after, "{}", t.id);
+        }
         // The summary's own intervals (scenario market) agree with the comparison's "after".
         if let Some(s) = total.tariffs.iter().find(|s| s.id == t.id) {
             let i = s.intervals.unwrap();
