@@ -87,6 +87,34 @@ impl PairedSums {
     }
 }
 
+impl Change {
+    /// A tariff's figure before and after, and the difference: on a market where the tariff is not
+    /// on sale (`on_sale`: before, after) it is the other side's figure, exactly as that side's (an
+    /// interval below 0 would be a loss that cannot be; negated for a tariff withdrawn), else the
+    /// `paired` difference.
+    fn of(
+        before: Estimate,
+        after: Estimate,
+        on_sale: (bool, bool),
+        paired: impl FnOnce() -> Estimate,
+    ) -> Change {
+        let difference = match on_sale {
+            (false, true) => after,
+            (true, false) => Estimate {
+                value: -before.value,
+                se: before.se,
+                ci95: before.ci95.map(|[low, high]| [-high, -low]),
+            },
+            _ => paired(),
+        };
+        Change {
+            before,
+            after,
+            difference,
+        }
+    }
+}
+
 /// A figure before the scenario, after it, and the paired difference (after - before).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -244,47 +272,19 @@ impl TariffComparison {
                 Estimate::exact(0.0)
             }
         };
-        // The difference: on a market where the tariff is not on sale it is the other side's
-        // share, exactly as that side's (an interval below 0 would be a loss that cannot be);
-        // else the paired difference of the two shares.
         let share_change = |b: u64, a: u64, both: u64| {
             let (before, after) = (share(b, on_before), share(a, on_after));
-            let difference = match (on_before, on_after) {
-                (false, true) => after,
-                (true, false) => Estimate {
-                    value: -before.value,
-                    se: before.se,
-                    ci95: before.ci95.map(|[low, high]| [-high, -low]),
-                },
-                _ => Estimate::share_difference(a - both, b - both, profiles, inflation),
-            };
-            Change {
-                before,
-                after,
-                difference,
-            }
+            let paired = || Estimate::share_difference(a - both, b - both, profiles, inflation);
+            Change::of(before, after, (on_before, on_after), paired)
         };
         self.page1_share = Some(share_change(before, after, both));
         self.rank1_share = Some(share_change(r1b, r1a, r1both));
-        let (before, after) = (
+        self.expected_clicks = Some(Change::of(
             Estimate::total(profiles, cb, cb2, inflation).non_negative(),
             Estimate::total(profiles, ca, ca2, inflation).non_negative(),
-        );
-        // As for shares: on sale on one side only, the difference is that side's clicks.
-        let difference = match (on_before, on_after) {
-            (false, true) => after,
-            (true, false) => Estimate {
-                value: -before.value,
-                se: before.se,
-                ci95: before.ci95.map(|[low, high]| [-high, -low]),
-            },
-            _ => Estimate::total(profiles, ca - cb, cd2, inflation),
-        };
-        self.expected_clicks = Some(Change {
-            before,
-            after,
-            difference,
-        });
+            (on_before, on_after),
+            || Estimate::total(profiles, ca - cb, cd2, inflation),
+        ));
     }
 }
 

@@ -275,7 +275,6 @@ function timeSpawn(args, env = process.env) {
  * @returns {string} the file
  */
 function jsHandlerBundle(task) {
-  const esbuild = require('esbuild');
   const file = path.join(task, 'js', 'price-js.js');
   const source = `'use strict';
 const fs = require('node:fs');
@@ -286,22 +285,7 @@ const kernel = require(kernelFile);
 const market = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
 exports.handler = wrapHandler('price', (input) => ({ results: kernel.price(market, input.profiles, input.page_size || 10) }));
 `;
-  const out = esbuild.buildSync({
-    stdin: { contents: source, resolveDir: task, sourcefile: 'price-js.js' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    external: ['@aws-sdk/*'],
-    banner: { js: "'use strict';\nconst __bundleDir = __dirname + require('node:path').sep + 'runtime';" },
-    define: { __dirname: '__bundleDir' },
-    legalComments: 'none',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    logLevel: 'silent',
-    write: false,
-  });
-  fs.writeFileSync(file, out.outputFiles[0].contents);
+  fs.writeFileSync(file, require('./bundle').joinedHandler({ stdin: { contents: source, resolveDir: task, sourcefile: 'price-js.js' } }));
   return file;
 }
 

@@ -51,10 +51,21 @@ const rel = (file) => path.relative(ROOT, file).split(path.sep).join('/');
  * @returns {Buffer}
  */
 function priceBundle(root = ROOT) {
+  return joinedHandler({ entryPoints: [path.join(root, 'js', 'price.js')], absWorkingDir: root });
+}
+
+/**
+ * A handler and the runtime modules it requires as one CommonJS file, as the zip's js/price.js is
+ * made (priceBundle; `npm run bench` joins its JS-kernel handler the same way): esbuild, for
+ * Node.js 24, the AWS SDK left outside, each module's `__dirname` js/runtime, whitespace and syntax
+ * minified. Reproducible.
+ * @param {Record<string, unknown>} input esbuild's entry: `entryPoints` and `absWorkingDir`, or `stdin`
+ * @returns {Buffer}
+ */
+function joinedHandler(input) {
   const esbuild = require('esbuild');
   const out = esbuild.buildSync({
-    entryPoints: [path.join(root, 'js', 'price.js')],
-    absWorkingDir: root,
+    ...input,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -144,4 +155,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { bundleFiles, priceBundle, HANDLERS };
+module.exports = { bundleFiles, priceBundle, joinedHandler, HANDLERS };
