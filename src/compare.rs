@@ -309,14 +309,18 @@ impl Comparison {
     /// # Errors
     /// [`RunError::SummaryMismatch`] when the page size or the tariffs differ.
     pub fn merge(&mut self, o: &Comparison) -> Result<(), RunError> {
+        let populations_differ =
+            self.population != o.population && self.population != 0 && o.population != 0;
         if self.page_size != o.page_size
-            || self.population != o.population
+            || populations_differ
             || self.tariffs.len() != o.tariffs.len()
         {
             return Err(RunError::SummaryMismatch {
                 problem: "comparisons of different runs: merge chunks of one run only".into(),
             });
         }
+        // As the summary's: 0 (not recorded) takes the other's.
+        self.population = self.population.max(o.population);
         self.profiles += o.profiles;
         self.best_tariff_changed += o.best_tariff_changed;
         self.best_saving.merge(&o.best_saving);

@@ -170,12 +170,15 @@ impl Summary {
                 "page size or click model differ: merge chunks of one run only".into(),
             ));
         }
-        if self.population != other.population {
+        // 0: a partial summary written before the population was recorded (a chunk of the same
+        // run computed by the code before an upgrade) takes the other's.
+        if self.population != other.population && self.population != 0 && other.population != 0 {
             return Err(mismatch(format!(
                 "populations of {} and {} visits: merge chunks of one run only",
                 self.population, other.population
             )));
         }
+        self.population = self.population.max(other.population);
         if self.tariffs.len() != other.tariffs.len() {
             return Err(mismatch(format!(
                 "{} tariffs against {}",
@@ -371,6 +374,28 @@ mod tests {
         let mut b = partial(&[1, 2, 3], 0);
         b.page_size = 4;
         assert_eq!(a.merge(&b).unwrap_err().code(), "SummaryMismatch");
+        // Another population: another run.
+        let mut c = partial(&[1, 2, 3], 0);
+        c.population = 99;
+        assert_eq!(a.merge(&c).unwrap_err().code(), "SummaryMismatch");
+    }
+
+    #[test]
+    fn a_partial_summary_without_its_population_takes_the_other_s() {
+        // A chunk computed before the population was recorded reads 0 (serde's default).
+        let mut old = Summary::from_json(
+            &partial(&[1, 2, 3], 0)
+                .to_json()
+                .replace("\"population\":100,", ""),
+        )
+        .unwrap();
+        assert_eq!(old.population, 0);
+        old.merge(&partial(&[1, 2, 3], 0)).unwrap();
+        assert_eq!(old.population, 100);
+        let mut new = partial(&[1, 2, 3], 0);
+        new.merge(&Summary::from_json(&old.to_json().replace("\"population\":100,", "")).unwrap())
+            .unwrap();
+        assert_eq!((new.population, new.profiles), (100, 30));
     }
 
     #[test]
