@@ -169,9 +169,10 @@ function meanUsage(a, b) {
 test('the estimate and the actual usage of the sample run agree within 35%', async (t) => {
   const tool = require('../tools/cost');
   const spec = path.join(ROOT, 'data', 'sample', 'run.json');
-  // On a shared machine a burst of someone else's work skews one side: up to three tries.
+  // On a shared machine a burst of someone else's work skews one side: up to five tries (a
+  // clean-clone CI run read 0.51, then 0.75, where a quiet machine reads 0.88 to 0.99).
   const tries = [];
-  for (let attempt = 1; attempt <= 3; attempt += 1) {
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
     // Measured just before and just after the run, so that both sides see the same machine.
     const measure = async () => {
       const measured = tool.measureEngine(spec, { coldRuns: 1 });
