@@ -77,6 +77,17 @@ function assertTyped(body, errorType) {
   assert.doesNotMatch(body.errorMessage, /(^|[\s'"(])\/(tmp|work|home|root)\//, 'no absolute path');
 }
 
+
+/** A done run serves its summary and impressions, each read whole (a body left unread would hold the server's close up). */
+async function assertDoneOutputs(runId) {
+  const summary = await fetch(`${endpoint}/api/runs/${runId}/summary`);
+  assert.equal(summary.status, 200);
+  assert.ok(Array.isArray((await summary.json()).tariffs));
+  const csv = await fetch(`${endpoint}/api/runs/${runId}/impressions.csv`);
+  assert.equal(csv.status, 200);
+  assert.ok((await csv.text()).startsWith('profile,visit_id,'));
+}
+
 test('run ids of 101 to 128 characters work on every run route; longer ones are a typed 400', async () => {
   const runId = `long-${'x'.repeat(115)}`;
   assert.equal(runId.length, 120);
@@ -92,12 +103,7 @@ test('run ids of 101 to 128 characters work on every run route; longer ones are 
   const last = events[events.length - 1];
   assert.equal(last.event, 'end', JSON.stringify(events));
   assert.equal(last.data.status, 'done', JSON.stringify(last));
-  const summary = await fetch(`${endpoint}/api/runs/${runId}/summary`);
-  assert.equal(summary.status, 200);
-  assert.ok(Array.isArray((await summary.json()).tariffs));
-  const csv = await fetch(`${endpoint}/api/runs/${runId}/impressions.csv`);
-  assert.equal(csv.status, 200);
-  assert.ok((await csv.text()).startsWith('profile,visit_id,'));
+  await assertDoneOutputs(runId);
   const cancel = await fetch(`${endpoint}/api/runs/${runId}/cancel`, { method: 'POST', headers: JSON_TYPE, body: '{}' });
   assert.equal(cancel.status, 200, await cancel.clone().text());
   assert.equal((await cancel.json()).status, 'done');
@@ -291,12 +297,7 @@ test('a done run that does not compare: its comparison routes answer 404 NoCompa
     assert.equal(body.errorMessage, `run ${runId} is done but has no comparison: it does not compare (no scenario, or compare: false)`);
   }
   // Read whole: a body left unread would hold the server's close up.
-  const summary = await fetch(`${endpoint}/api/runs/${runId}/summary`);
-  assert.equal(summary.status, 200);
-  assert.ok(Array.isArray((await summary.json()).tariffs));
-  const csv = await fetch(`${endpoint}/api/runs/${runId}/impressions.csv`);
-  assert.equal(csv.status, 200);
-  assert.ok((await csv.text()).startsWith('profile,visit_id,'));
+  await assertDoneOutputs(runId);
 
   // Done, and its result names a comparison storage does not hold; done without its summary.
   const lost = path.join(storageDir, 'runs', 'lost-outputs');
