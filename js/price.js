@@ -130,11 +130,11 @@ function work(input, request) {
     if (!isObject(input.scenario)) throw invalid('scenario must be a scenario object: {"changes": [...]}');
     scenario = Buffer.from(JSON.stringify(input.scenario));
   }
-  const profilesJson = Buffer.from(JSON.stringify(profiles));
   const priced = (instance) => {
     const key = marketKey(instance, input.market, config);
-    // Profiles in as JSON bytes (one copy), the answer out in numbers (see engine.priceAnswer).
-    const { answer: out, bytesAtMost } = priceAnswer(instance, { key, scenario, hypothetical, profiles, profilesJson, pageSize, seed, showCurrentTariff: showCurrent, wholeOfMarket });
+    // Profiles in by their fields (or, in any other shape, as JSON), the answer out in numbers
+    // (see engine.priceAnswer).
+    const { answer: out, bytesAtMost } = priceAnswer(instance, { key, scenario, hypothetical, profiles, pageSize, seed, showCurrentTariff: showCurrent, wholeOfMarket });
     // A bound of the answer's size spares the wrapper serializing it, when the bound is in Lambda's limit.
     if (bytesAtMost <= request.config.maxPayloadBytes) request.responseBytes = bytesAtMost;
     if (request.log.enabled('DEBUG')) {

@@ -291,22 +291,89 @@ function tablesOf(instance, serial) {
   return text;
 }
 
+/** A profile's text fields, in the order `Engine.priceFields` reads them. */
+const PROFILE_TEXTS = ['visit_id', 'timestamp', 'region', 'fuel', 'meter', 'payment_method', 'current_supplier', 'current_tariff'];
+/** A profile's number fields, in that order, after its texts. */
+const PROFILE_NUMBERS = ['elec_kwh', 'gas_kwh', 'e7_night_share'];
+/** The filters, each a bit: 1, 2, 4, 8. */
+const FILTER_BITS = new Map([['fixed_only', 1], ['green_only', 2], ['no_exit_fees', 4], ['switchable_only', 8]]);
+/** Every field a profile may have (the core's PROFILE_FIELDS). */
+const PROFILE_KEYS = new Set([...PROFILE_TEXTS, ...PROFILE_NUMBERS, 'filters']);
+/** Numbers per profile in `profileFields`'s `fields` (tariffsim-wasm PROFILE_NUMBERS). */
+const NUMBERS_PER_PROFILE = PROFILE_TEXTS.length + PROFILE_NUMBERS.length + 1;
+
 /**
- * The `price` answer `{market, results}` for profiles (the UTF-8 JSON of their list) on a loaded
- * market, from the engine's answer in numbers (Engine.priceCompact) and the compiled market's text,
- * fetched once per compiled market (Engine.indexTables): the same answer Engine.priceJson gives,
- * with no JSON written in wasm or parsed here. Objects are built with their fields in the order of
- * the core's types. `bytesAtMost` bounds the size of the answer's JSON (for Lambda's limit).
+ * Profiles as `Engine.priceFields` reads them, without JSON: per profile, each text field's length
+ * in UTF-16 code units (-1 when absent or null) with its text appended to `text`, each number
+ * (NaN when absent or null), and the filters as bits. Null when a profile is not in the form
+ * the JSON would read without complaint (an unknown field, a value of another kind, text that is not
+ * well-formed UTF-16, no region): such profiles are priced from their JSON, whose error names the
+ * field at fault. The same profiles either way are the same profiles to the core.
+ * @param {Array<Record<string, any>>} profiles objects (the handler checks that)
+ * @returns {{fields: Float64Array, text: string} | null}
+ */
+function profileFields(profiles) {
+  const fields = new Float64Array(profiles.length * NUMBERS_PER_PROFILE);
+  let text = '';
+  let at = 0;
+  for (const p of profiles) {
+    for (const key of Object.keys(p)) if (!PROFILE_KEYS.has(key)) return null;
+    for (const key of PROFILE_TEXTS) {
+      const v = p[key];
+      if (v === undefined || v === null) {
+        if (key === 'region') return null;
+        fields[at++] = -1;
+      } else if (typeof v === 'string' && v.isWellFormed()) {
+        fields[at++] = v.length;
+        text += v;
+      } else {
+        return null;
+      }
+    }
+    for (const key of PROFILE_NUMBERS) {
+      const v = p[key];
+      if (v === undefined || v === null) fields[at++] = NaN;
+      // + 0: -0 reads as 0, as its JSON does.
+      else if (typeof v === 'number' && Number.isFinite(v)) fields[at++] = v + 0;
+      else return null;
+    }
+    let bits = 0;
+    const filters = p.filters;
+    if (filters !== undefined) {
+      if (filters === null || typeof filters !== 'object' || Array.isArray(filters)) return null;
+      for (const key of Object.keys(filters)) {
+        const bit = FILTER_BITS.get(key);
+        const v = filters[key];
+        if (bit === undefined || (typeof v !== 'boolean' && v !== undefined)) return null;
+        if (v === true) bits |= bit;
+      }
+    }
+    fields[at++] = bits;
+  }
+  return { fields, text };
+}
+
+/**
+ * The `price` answer `{market, results}` for profiles on a loaded market, from the engine's answer
+ * in numbers (Engine.priceFields, or Engine.priceCompact from the profiles' JSON when they are not
+ * all in the form `profileFields` passes) and the compiled market's text, fetched once per compiled
+ * market (Engine.indexTables): the same answer Engine.priceJson gives, with no JSON written in wasm
+ * or parsed here. Objects are built with their fields in the order of the core's types.
+ * `bytesAtMost` bounds the size of the answer's JSON (for Lambda's limit).
  * @param {{engine: any, tables: Map<number, object>}} instance
- * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profiles: Array<Record<string, any>>, profilesJson: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
- *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles and their
- *   JSON, and the options
+ * @param {{key: string, scenario?: Buffer, hypothetical?: Buffer, profiles: Array<Record<string, any>>, profilesJson?: Buffer, pageSize: number, seed: number, showCurrentTariff: boolean, wholeOfMarket: boolean}} call
+ *   the market's key, the scenario's JSON, the hypothetical tariffs' JSON, the profiles (and their
+ *   JSON, made here when needed and not given), and the options
  * @returns {{answer: {market: object, results: object[]}, bytesAtMost: number}}
  */
 function priceAnswer(instance, call) {
   const { engine } = instance;
   const { key } = call;
-  const out = engine.priceCompact(key, call.scenario, call.hypothetical, call.profilesJson, call.pageSize, call.seed, call.showCurrentTariff, call.wholeOfMarket);
+  const given = profileFields(call.profiles);
+  const out =
+    given !== null
+      ? engine.priceFields(key, call.scenario, call.hypothetical, given.fields, given.text, call.pageSize, call.seed, call.showCurrentTariff, call.wholeOfMarket)
+      : engine.priceCompact(key, call.scenario, call.hypothetical, call.profilesJson || Buffer.from(JSON.stringify(call.profiles)), call.pageSize, call.seed, call.showCurrentTariff, call.wholeOfMarket);
   // Each visit id is the profile's own as given (the engine says which), unless it was defaulted
   // or trimmed: only then are the ids fetched.
   let ids;
@@ -369,6 +436,7 @@ module.exports = {
   preload,
   compileAhead,
   priceAnswer,
+  profileFields,
   marketFromFile,
   visitsFromFile,
   textFromFile,

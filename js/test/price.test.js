@@ -253,6 +253,72 @@ test('the lean build answers in numbers exactly what the full build answers in J
   }
 });
 
+test('profiles in the form the JSON reads go to the module by their fields, the same profiles to the core; any other form by their JSON', () => {
+  const { profileFields } = engine;
+  // Every field, absent, null or given; text beyond the BMP; -0 (its JSON reads 0).
+  const plain = [
+    { region: 'C' },
+    { visit_id: 'v 😀', timestamp: null, region: 'A', fuel: 'electricity', meter: 'economy7', payment_method: 'prepayment', elec_kwh: 3100.5, gas_kwh: -0, e7_night_share: 0.4, current_supplier: 'Sô Énergie', current_tariff: null, filters: { fixed_only: true, switchable_only: false } },
+    { region: 'P', elec_kwh: null, filters: { green_only: true, no_exit_fees: true } },
+    { region: 'N', filters: {} },
+  ];
+  const given = profileFields(plain);
+  assert.ok(given !== null);
+  assert.equal(given.fields.length, 12 * plain.length);
+  assert.deepEqual([...given.fields.subarray(0, 12)], [-1, -1, 1, -1, -1, -1, -1, -1, NaN, NaN, NaN, 0]);
+  assert.ok(Object.is(given.fields[12 + 9], 0), '-0 passes as 0');
+  assert.equal(given.fields[12 + 11], 1 | 0 | 0 | 0);
+  assert.equal(given.fields[24 + 11], 2 | 4);
+  assert.equal(given.text, 'Cv 😀Aelectricityeconomy7prepaymentSô ÉnergiePN');
+  // Anything JSON would not read as a profile, or would read only to refuse: by its JSON.
+  for (const odd of [
+    { region: 'C', colour: 'blue' },
+    {},
+    { region: null },
+    { region: 7 },
+    { region: 'C', elec_kwh: '2700' },
+    { region: 'C', gas_kwh: true },
+    { region: 'C', current_supplier: 'lone \ud800' },
+    { region: 'C', filters: null },
+    { region: 'C', filters: [true] },
+    { region: 'C', filters: { fixed_only: 'yes' } },
+    { region: 'C', filters: { fixed_only: null } },
+    { region: 'C', filters: { cheapest: true } },
+  ]) {
+    assert.equal(profileFields([{ region: 'C' }, odd]), null, JSON.stringify(odd));
+  }
+  // The module answers the fields exactly as it answers their JSON, on the sample visits.
+  const marketJson = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'market.json'));
+  const [header, ...lines] = fs.readFileSync(path.join(ROOT, 'data', 'sample', 'visits.csv'), 'utf8').trimEnd().split('\n').slice(0, 301);
+  const cols = header.split(',');
+  const profiles = lines.map((line) => {
+    const r = Object.fromEntries(line.split(',').map((x, i) => [cols[i], x]));
+    const p = { visit_id: r.visit_id, timestamp: r.timestamp, region: r.region, fuel: r.fuel, payment_method: r.payment_method, filters: { fixed_only: r.fixed_only === 'true', switchable_only: r.switchable_only === 'true' } };
+    if (r.meter) p.meter = r.meter;
+    if (r.elec_kwh) p.elec_kwh = Number(r.elec_kwh) / 3;
+    if (r.gas_kwh) p.gas_kwh = Number(r.gas_kwh) * 1.1;
+    if (r.e7_night_share) p.e7_night_share = Number(r.e7_night_share);
+    if (r.current_supplier) p.current_supplier = r.current_supplier;
+    if (r.current_tariff) p.current_tariff = r.current_tariff;
+    return p;
+  });
+  engine.withEngine(({ engine: e }) => {
+    const key = e.loadMarket(marketJson);
+    for (let i = 0; i < profiles.length; i += 100) {
+      const batch = profiles.slice(i, i + 100);
+      const { fields, text } = /** @type {{fields: Float64Array, text: string}} */ (profileFields(batch));
+      const byFields = [...e.priceFields(key, undefined, undefined, fields, text, 10, 7, true, true)];
+      const byJson = [...e.priceCompact(key, undefined, undefined, Buffer.from(JSON.stringify(batch)), 10, 7, true, true)];
+      // The compiled market's serial aside (one per call), every number the same.
+      assert.deepEqual(byFields.slice(1), byJson.slice(1));
+      assert.deepEqual(e.lastVisitIds(), batch.map((p) => p.visit_id));
+    }
+    // Fields that are not in that form are refused, not misread.
+    assert.throws(() => e.priceFields(key, undefined, undefined, new Float64Array(11), '', 10, 0, false, true), (/** @type {Error} */ err) => err.name === 'InternalError');
+    assert.throws(() => e.priceFields(key, undefined, undefined, new Float64Array([-1, -1, 2, -1, -1, -1, -1, -1, NaN, NaN, NaN, 0]), 'C', 10, 0, false, true), (/** @type {Error} */ err) => err.name === 'InternalError');
+  }, 'price');
+});
+
 test('TARIFFSIM_PRIME=1: the handler primes itself during init (before `ready` settles), silently, and answers as it does unprimed', () => {
   const { spawnSync } = require('node:child_process');
   const event = JSON.stringify(fixture('price-sample.json'));

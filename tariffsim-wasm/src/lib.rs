@@ -49,6 +49,7 @@ use std::rc::Rc;
 #[cfg(feature = "full")]
 use tariffsim::table::{FILTER_FIELDS, PROFILE_FIELDS, PricedTable, price_tables};
 use tariffsim::table::{MarketInfo, PriceOptions, ProfileInput};
+use tariffsim::visit::VisitorFilters;
 use tariffsim::{
     Market, MarketError, MarketIndex, PageRules, Scenario, ScenarioError, Tariff, Visit, VisitError,
 };
@@ -433,6 +434,81 @@ fn profiles_from_json(json: &[u8]) -> Result<Vec<ProfileInput>, JsValue> {
             invalid_request("")
         }
     })
+}
+
+/// How many numbers describe one profile in [`profiles_from_fields`].
+const PROFILE_NUMBERS: usize = 12;
+
+/// The profiles of a price call from their fields, as the `price` lambda passes well-formed
+/// profile objects (js/runtime/engine.js `profileFields`): no JSON to write in JS nor to parse
+/// here, and none of serde_json's readers compiled on a cold start's first request. Per profile,
+/// [`PROFILE_NUMBERS`] numbers: the lengths in UTF-16 code units of `visit_id`, `timestamp`,
+/// `region`, `fuel`, `meter`, `payment_method`, `current_supplier` and `current_tariff`, each -1
+/// when absent (`region` never is), their text one after another in `text`; `elec_kwh`, `gas_kwh`
+/// and `e7_night_share`, NaN when absent; and the filters as bits (1 `fixed_only`, 2
+/// `green_only`, 4 `no_exit_fees`, 8 `switchable_only`). The same profiles read from JSON are the
+/// same [`ProfileInput`]s: a profile of any other shape (an unknown field, a value of the wrong
+/// kind) goes through [`profiles_from_json`], whose error names the field at fault.
+fn profiles_from_fields(fields: &[f64], text: &str) -> Result<Vec<ProfileInput>, JsValue> {
+    let malformed = || js_error("InternalError", "the profiles' fields are malformed");
+    if fields.len() % PROFILE_NUMBERS != 0 {
+        return Err(malformed());
+    }
+    let mut chars = text.chars();
+    let mut next_text = |units: f64| -> Result<Option<String>, JsValue> {
+        if units == -1.0 {
+            return Ok(None);
+        }
+        if !(units >= 0.0 && units.fract() == 0.0) {
+            return Err(malformed());
+        }
+        let mut out = String::new();
+        let mut taken = 0.0;
+        while taken < units {
+            let c = chars.next().ok_or_else(malformed)?;
+            taken += c.len_utf16() as f64;
+            out.push(c);
+        }
+        if taken == units {
+            Ok(Some(out))
+        } else {
+            Err(malformed())
+        }
+    };
+    let number = |x: f64| (!x.is_nan()).then_some(x);
+    let profiles = fields
+        .chunks_exact(PROFILE_NUMBERS)
+        .map(|f| {
+            let bits = f[11];
+            if !(0.0..16.0).contains(&bits) || bits.fract() != 0.0 {
+                return Err(malformed());
+            }
+            let bits = bits as u8;
+            Ok(ProfileInput {
+                visit_id: next_text(f[0])?,
+                timestamp: next_text(f[1])?,
+                region: next_text(f[2])?.ok_or_else(malformed)?,
+                fuel: next_text(f[3])?,
+                meter: next_text(f[4])?,
+                payment_method: next_text(f[5])?,
+                current_supplier: next_text(f[6])?,
+                current_tariff: next_text(f[7])?,
+                elec_kwh: number(f[8]),
+                gas_kwh: number(f[9]),
+                e7_night_share: number(f[10]),
+                filters: VisitorFilters {
+                    fixed_only: bits & 1 != 0,
+                    green_only: bits & 2 != 0,
+                    no_exit_fees: bits & 4 != 0,
+                    switchable_only: bits & 8 != 0,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if chars.next().is_some() {
+        return Err(malformed());
+    }
+    Ok(profiles)
 }
 
 /// The visits profiles describe, with the defaults of a market dated `as_of`.
@@ -857,20 +933,74 @@ impl Engine {
     ) -> Result<Vec<f64>, JsValue> {
         let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
         let inputs = profiles_from_json(profiles_json)?;
+        self.compact(
+            market_key,
+            &scenario,
+            &hypothetical_tariffs,
+            &inputs,
+            &options,
+        )
+    }
+
+    /// As [`Engine::price_compact`], the profiles given by their fields (`profileFields` in
+    /// js/runtime/engine.js; [`profiles_from_fields`]) instead of their JSON: the `price` lambda's
+    /// path for well-formed profile objects.
+    ///
+    /// # Errors
+    /// As [`Engine::price_compact`], and `InternalError` for fields that are not in that form.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "JS callers pass the price call's options as plain arguments"
+    )]
+    #[wasm_bindgen(js_name = priceFields)]
+    pub fn price_fields(
+        &mut self,
+        market_key: &str,
+        scenario: Option<Box<[u8]>>,
+        hypothetical_tariffs: Option<Box<[u8]>>,
+        fields: &[f64],
+        text: &str,
+        page_size: u32,
+        seed: f64,
+        show_current_tariff: bool,
+        whole_of_market: bool,
+    ) -> Result<Vec<f64>, JsValue> {
+        let options = price_options(page_size, seed, show_current_tariff, whole_of_market)?;
+        let inputs = profiles_from_fields(fields, text)?;
+        self.compact(
+            market_key,
+            &scenario,
+            &hypothetical_tariffs,
+            &inputs,
+            &options,
+        )
+    }
+}
+
+impl Engine {
+    /// [`Engine::price_compact`]'s answer for profiles read either way.
+    fn compact(
+        &mut self,
+        market_key: &str,
+        scenario: &Option<Box<[u8]>>,
+        hypothetical_tariffs: &Option<Box<[u8]>>,
+        inputs: &[ProfileInput],
+        options: &PriceOptions,
+    ) -> Result<Vec<f64>, JsValue> {
         let index = self.index(
             market_key,
-            optional_text(&scenario, "the scenario")?,
-            optional_text(&hypothetical_tariffs, "hypothetical_tariffs")?,
+            optional_text(scenario, "the scenario")?,
+            optional_text(hypothetical_tariffs, "hypothetical_tariffs")?,
         )?;
-        let visits = visits_of(&inputs, index.market().as_of)?;
-        let tables = compact::price_compact(&index, &visits, &options);
+        let visits = visits_of(inputs, index.market().as_of)?;
+        let tables = compact::price_compact(&index, &visits, options);
         let opt = |x: Option<f64>| x.unwrap_or(f64::NAN);
         let hypothetical = tables.first().map_or(0, |t| t.hypothetical.len());
         let per_table = 6 + 4 * (options.page_size.min(64) + hypothetical);
         let mut out = Vec::with_capacity(2 + tables.len() * per_table);
         out.push(f64::from(index.serial));
         out.push(tables.len() as f64);
-        for (t, input) in tables.iter().zip(&inputs) {
+        for (t, input) in tables.iter().zip(inputs) {
             out.push(opt(t.current_cost_gbp()));
             out.push(t.current.map_or(-1.0, |c| f64::from(c.tariff)));
             out.push(opt(t.switch_cost_gbp()));
@@ -910,7 +1040,10 @@ impl Engine {
         self.last = Some((index, ids));
         Ok(out)
     }
+}
 
+#[wasm_bindgen]
+impl Engine {
     /// The visit ids of the last [`Engine::price_compact`] call, in profile order.
     #[wasm_bindgen(js_name = lastVisitIds)]
     pub fn last_visit_ids(&mut self) -> Vec<String> {
@@ -1104,5 +1237,71 @@ mod tables_text_tests {
             let got: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(got, want, "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod profile_fields_tests {
+    use super::*;
+
+    /// `profiles`' fields as js/runtime/engine.js `profileFields` lays them out.
+    fn fields_of(profiles: &[ProfileInput]) -> (Vec<f64>, String) {
+        let mut fields = Vec::new();
+        let mut text = String::new();
+        for p in profiles {
+            let texts = [
+                &p.visit_id,
+                &p.timestamp,
+                &Some(p.region.clone()),
+                &p.fuel,
+                &p.meter,
+                &p.payment_method,
+                &p.current_supplier,
+                &p.current_tariff,
+            ];
+            for t in texts {
+                match t {
+                    Some(t) => {
+                        fields.push(t.encode_utf16().count() as f64);
+                        text.push_str(t);
+                    }
+                    None => fields.push(-1.0),
+                }
+            }
+            for x in [p.elec_kwh, p.gas_kwh, p.e7_night_share] {
+                fields.push(x.unwrap_or(f64::NAN));
+            }
+            let f = p.filters;
+            fields.push(f64::from(
+                u8::from(f.fixed_only)
+                    | u8::from(f.green_only) << 1
+                    | u8::from(f.no_exit_fees) << 2
+                    | u8::from(f.switchable_only) << 3,
+            ));
+        }
+        (fields, text)
+    }
+
+    /// Profiles read from their fields are the profiles read from their JSON: every field present
+    /// or absent, text with non-ASCII characters and characters beyond the BMP (two UTF-16 code
+    /// units each), empty text, and every filter alone.
+    #[test]
+    fn fields_read_as_the_json_reads() {
+        let json = r#"[
+            {"region": "C"},
+            {"visit_id": "v-1", "timestamp": "2026-07-01T10:00:00Z", "region": "A", "fuel": "electricity",
+             "meter": "economy7", "payment_method": "prepayment", "elec_kwh": 3100.5, "gas_kwh": 0,
+             "e7_night_share": 0.4, "current_supplier": "Sô Énergie 𝄞", "current_tariff": "",
+             "filters": {"fixed_only": true}},
+            {"visit_id": "😀😀", "region": "P", "current_supplier": "British Gas", "filters": {"green_only": true}},
+            {"region": "N", "elec_kwh": 1e-7, "gas_kwh": 12000, "filters": {"no_exit_fees": true}},
+            {"region": "M", "filters": {"switchable_only": true, "fixed_only": true, "green_only": true, "no_exit_fees": true}}
+        ]"#;
+        let want: Vec<ProfileInput> = serde_json::from_str(json).unwrap();
+        let (fields, text) = fields_of(&want);
+        let got = profiles_from_fields(&fields, &text).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 5);
+        assert!(profiles_from_fields(&[], "").unwrap().is_empty());
     }
 }
