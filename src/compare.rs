@@ -279,11 +279,13 @@ impl TariffComparison {
         };
         self.page1_share = Some(share_change(before, after, both));
         self.rank1_share = Some(share_change(r1b, r1a, r1both));
+        // Clicks come only from profiles that saw the tariff on page 1: before, after, or either
+        // for the difference (Estimate::mean_of).
         self.expected_clicks = Some(Change::of(
-            Estimate::total(profiles, cb, cb2, inflation).non_negative(),
-            Estimate::total(profiles, ca, ca2, inflation).non_negative(),
+            Estimate::total(profiles, cb, cb2, inflation, before).non_negative(),
+            Estimate::total(profiles, ca, ca2, inflation, after).non_negative(),
             (on_before, on_after),
-            || Estimate::total(profiles, ca - cb, cd2, inflation),
+            || Estimate::total(profiles, ca - cb, cd2, inflation, before + after - both),
         ));
     }
 }

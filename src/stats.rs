@@ -9,13 +9,104 @@
 //! error of the draw plus that of the visits. So every standard error is the textbook one times
 //! `sqrt(1 + n/P)` ([`inflation`]), and a share's Wilson interval takes `n / (1 + n/P)` as its
 //! sample size: drawing more profiles than there are visits narrows an interval only down to what
-//! the visits can tell. Every figure needs only `n`, `P`, `sum x` and `sum x^2`, integers that
-//! merge across chunks in any order; the floats are computed once, when a summary is written.
+//! the visits can tell. For the same reason a mean's interval takes Student's t at its effective
+//! size, `n / (1 + n/P)` ([`t95`]): a figure that few visits hold gets the width few values
+//! warrant. Every figure needs only `n`, `P`, `sum x` and `sum x^2`, integers that merge across
+//! chunks in any order; the floats are computed once, when a summary is written.
 
 use serde::{Deserialize, Serialize};
 
 /// The normal quantile of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Two-sided 95% quantiles of Student's t, `(degrees of freedom, quantile)`: `StudentsT::inverse_cdf
+/// (0.975)` of statrs 0.19 (a test checks them against it), densest where the quantile bends most.
+const T95: [(f64, f64); 57] = [
+    (1.0, 12.70620473617469),
+    (1.0625, 11.069192540719657),
+    (1.125, 9.810840249710397),
+    (1.1875, 8.821336348430467),
+    (1.25, 8.027951377252066),
+    (1.3125, 7.381021641831463),
+    (1.375, 6.845718903221499),
+    (1.4375, 6.397040715780433),
+    (1.5, 6.016663104427924),
+    (1.5625, 5.690907012217756),
+    (1.625, 5.409391086681198),
+    (1.6875, 5.164118897607379),
+    (1.75, 4.948847849116085),
+    (1.8125, 4.758644775507656),
+    (1.875, 4.589567731174128),
+    (1.9375, 4.438434640302172),
+    (2.0, 4.302652729749467),
+    (2.25, 3.8754802232206673),
+    (2.5, 3.5746548420036848),
+    (2.75, 3.3525454330616076),
+    (3.0, 3.1824463052837046),
+    (3.25, 3.0483398701866458),
+    (3.5, 2.9400886379827216),
+    (3.75, 2.850989283591724),
+    (4.0, 2.776445105197795),
+    (4.5, 2.6589123472044047),
+    (5.0, 2.570581835636314),
+    (5.5, 2.50185861758924),
+    (6.0, 2.4469118511449652),
+    (6.5, 2.402002007910271),
+    (7.0, 2.364624251592785),
+    (7.5, 2.333039626864976),
+    (8.0, 2.3060041352041707),
+    (8.5, 2.2826048933924477),
+    (9.0, 2.262157162798205),
+    (9.5, 2.2441374614923006),
+    (10.0, 2.228138851986273),
+    (11.0, 2.200985160091634),
+    (12.0, 2.1788128296672054),
+    (13.0, 2.1603686564628095),
+    (14.0, 2.1447866879177897),
+    (15.0, 2.131449545559734),
+    (16.0, 2.1199052992212404),
+    (17.0, 2.109815577833272),
+    (18.0, 2.1009220402409565),
+    (19.0, 2.0930240544082417),
+    (20.0, 2.0859634472657946),
+    (21.0, 2.0796138447275436),
+    (22.0, 2.0738730679038766),
+    (23.0, 2.068657610418929),
+    (24.0, 2.0638985616278602),
+    (25.0, 2.059538552753143),
+    (26.0, 2.0555294386426555),
+    (27.0, 2.0518305164800905),
+    (28.0, 2.048407141795102),
+    (29.0, 2.0452296421323903),
+    (30.0, 2.042272456301077),
+];
+
+/// The two-sided 95% quantile of Student's t with `df` degrees of freedom (below 1, 1's): a table
+/// at its points, linear in `1/df` between them (within 0.3% of the exact quantile), and beyond 30
+/// the Cornish-Fisher expansion in `1/df` (within 1e-7). Arithmetic only: native and WebAssembly
+/// builds give the same bits, as their summaries must.
+pub fn t95(df: f64) -> f64 {
+    let df = if df.is_nan() { 1.0 } else { df.max(1.0) };
+    if df >= 30.0 {
+        let (z, v) = (Z95, df);
+        let (z2, z3) = (z * z, z * z * z);
+        let (z5, z7) = (z3 * z2, z3 * z2 * z2);
+        let z9 = z7 * z2;
+        return z
+            + (z3 + z) / (4.0 * v)
+            + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * v * v)
+            + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * v * v * v)
+            + (79.0 * z9 + 776.0 * z7 + 1482.0 * z5 - 1920.0 * z3 - 945.0 * z)
+                / (92160.0 * v * v * v * v);
+    }
+    let i = T95.iter().rposition(|&(d, _)| d <= df).unwrap_or(0);
+    let (a, ta) = T95[i];
+    if a == df || i + 1 == T95.len() {
+        return ta;
+    }
+    let (b, tb) = T95[i + 1];
+    ta + (1.0 / a - 1.0 / df) / (1.0 / a - 1.0 / b) * (tb - ta)
+}
 
 /// The factor on the variance of a run's estimates: `1 + profiles / population`, for `profiles`
 /// drawn with replacement from `population` visits that are themselves a sample of the visitors
@@ -68,10 +159,21 @@ impl Estimate {
     }
 
     /// The mean of `n` values from their sum and sum of squares, with the standard error of the
-    /// mean (sample variance, n - 1) times `sqrt(inflation)` ([`inflation`]) and the normal
-    /// interval; of a single value, no standard error nor interval (one value says nothing of the
+    /// mean (sample variance, n - 1) times `sqrt(inflation)` ([`inflation`]) and Student's t
+    /// interval at the effective sample size `n / inflation` ([`t95`] with `n / inflation - 1`
+    /// degrees of freedom: the distinct visits behind a figure, less one, when profiles repeat
+    /// visits; the textbook `n - 1` when they do not). A figure seen by few visits (a tariff rarely
+    /// shown) gets the wide interval its few values warrant, not the normal one; with thousands the
+    /// two agree. Of a single value, no standard error nor interval (one value says nothing of the
     /// spread).
     pub fn mean(n: u64, sum: f64, sum_sq: f64, inflation: f64) -> Estimate {
+        Estimate::mean_of(n, sum, sum_sq, inflation, n)
+    }
+
+    /// [`Estimate::mean`] of `n` values of which at most `contributors` are not 0 (the clicks of a
+    /// tariff come only from the profiles it was shown to): its interval's degrees of freedom are
+    /// those of `contributors` values, which carry all of the variation.
+    pub fn mean_of(n: u64, sum: f64, sum_sq: f64, inflation: f64, contributors: u64) -> Estimate {
         if n == 0 {
             return Estimate::zero();
         }
@@ -79,14 +181,27 @@ impl Estimate {
         let m = sum / nf;
         let se = (n > 1)
             .then(|| ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf * inflation).sqrt());
-        Estimate::normal(m, se)
+        let q = t95(contributors.min(n) as f64 / inflation - 1.0);
+        Estimate {
+            value: m,
+            se,
+            ci95: se.map(|se| [m - q * se, m + q * se]),
+        }
     }
 
-    /// A total `n x mean`, from the same sums: the estimate and its error scale by `n`.
-    pub fn total(n: u64, sum: f64, sum_sq: f64, inflation: f64) -> Estimate {
-        let m = Estimate::mean(n, sum, sum_sq, inflation);
-        let nf = n as f64;
-        Estimate::normal(m.value * nf, m.se.map(|se| se * nf))
+    /// A total `n x mean`, from the same sums: the estimate, its error and its interval scale by
+    /// `n` ([`Estimate::mean_of`]: at most `contributors` of the `n` values are not 0).
+    pub fn total(n: u64, sum: f64, sum_sq: f64, inflation: f64, contributors: u64) -> Estimate {
+        Estimate::mean_of(n, sum, sum_sq, inflation, contributors).scaled(n as f64)
+    }
+
+    /// The estimate times `k` (> 0): value, standard error and interval.
+    fn scaled(self, k: f64) -> Estimate {
+        Estimate {
+            value: self.value * k,
+            se: self.se.map(|se| se * k),
+            ci95: self.ci95.map(|[low, high]| [low * k, high * k]),
+        }
     }
 
     /// This estimate of a figure that cannot be negative (clicks): its interval's low end at 0 at
@@ -145,10 +260,10 @@ impl Estimate {
         }
     }
 
-    /// The estimate in another unit: its value and standard error divided by `d` (pence to
-    /// pounds: 100), the normal interval around them.
+    /// The estimate in another unit (`d` > 0): its value, standard error and interval divided by
+    /// `d` (pence to pounds: 100).
     pub fn divided(self, d: f64) -> Estimate {
-        Estimate::normal(self.value / d, self.se.map(|se| se / d))
+        self.scaled(1.0 / d)
     }
 
     /// Rounded for writing: `digits` decimals on every figure.
@@ -222,12 +337,66 @@ mod tests {
     }
 
     #[test]
+    fn the_t_quantile_is_statrs_s_within_its_stated_error() {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let exact = |df: f64| StudentsT::new(0.0, 1.0, df).unwrap().inverse_cdf(0.975);
+        for &(df, q) in &T95 {
+            assert!((q - exact(df)).abs() < 1e-9, "table at {df}");
+        }
+        let mut df = 1.0;
+        while df < 5_000.0 {
+            let (got, want) = (t95(df), exact(df));
+            let tolerance = if df < 30.0 { 3e-3 * want } else { 1e-7 };
+            assert!(
+                (got - want).abs() <= tolerance,
+                "df {df}: {got} against {want}"
+            );
+            df *= 1.013;
+        }
+        // Below 1 degree of freedom (fewer than two values' worth): 1's; far beyond, the normal.
+        assert_eq!(t95(0.3), t95(1.0));
+        assert_eq!(t95(f64::NAN), t95(1.0));
+        assert!((t95(1e12) - Z95).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_mean_of_few_values_has_student_s_interval_at_its_effective_size() {
+        let xs = [3.0, -1.0, 4.0, 1.0, -5.0, 9.0];
+        let (n, sum, sq) = (6, xs.iter().sum(), xs.iter().map(|x| x * x).sum());
+        // Six values drawn once each: t with 5 degrees of freedom (2.5706), not 1.96.
+        let e = Estimate::mean(n, sum, sq, 1.0);
+        let [low, high] = e.ci95.unwrap();
+        assert!(((high - low) / 2.0 / e.se.unwrap() - 2.570_581_836).abs() < 1e-6);
+        // 35 profiles drawn from a tariff's few visits at 10 draws per visit (inflation 11): about
+        // 3.2 visits' worth, so t with 2.2 degrees of freedom.
+        let rare = Estimate::mean(35, 35.0 * 120.0, 35.0 * 150.0 * 150.0, 11.0);
+        let [low, high] = rare.ci95.unwrap();
+        let q = (high - low) / 2.0 / rare.se.unwrap();
+        assert!((q - t95(35.0 / 11.0 - 1.0)).abs() < 1e-12 && q > 3.8, "{q}");
+        // Thousands of visits: the normal interval, to 4 digits.
+        let many = Estimate::mean(200_000, 0.0, 200_000.0, 11.0);
+        let [low, high] = many.ci95.unwrap();
+        assert!(((high - low) / 2.0 / many.se.unwrap() - Z95).abs() < 2e-4);
+        // A total of clicks that only 35 of 200,000 profiles gave: the interval of 35 profiles'
+        // worth of visits, and its value and error scaled by n.
+        let clicks = Estimate::total(200_000, 3.5, 0.35, 11.0, 35);
+        let [low, high] = clicks.ci95.unwrap();
+        assert!(((high - low) / 2.0 / clicks.se.unwrap() - q).abs() < 1e-9);
+        let per = Estimate::mean(200_000, 3.5, 0.35, 11.0);
+        assert!((clicks.value - 3.5).abs() < 1e-12);
+        assert!((clicks.se.unwrap() - 200_000.0 * per.se.unwrap()).abs() < 1e-9);
+        // In another unit, the same interval, divided.
+        let gbp = rare.divided(100.0);
+        assert!((gbp.ci95.unwrap()[1] - rare.ci95.unwrap()[1] / 100.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn a_mean_of_one_value_has_no_standard_error_nor_interval() {
         // One value says nothing of the spread: no 0 that reads as certainty.
         let one = Estimate::mean(1, 250.0, 62_500.0, 1.0);
         assert_eq!(one.value, 250.0);
         assert_eq!((one.se, one.ci95), (None, None));
-        let total = Estimate::total(1, 0.3, 0.09, 1.0);
+        let total = Estimate::total(1, 0.3, 0.09, 1.0, 1);
         assert_eq!((total.se, total.ci95), (None, None));
         assert_eq!(one.divided(100.0).value, 2.5);
         assert_eq!(one.rounded(2).se, None);
@@ -294,7 +463,7 @@ mod tests {
         let wide = Estimate::share_difference(g, l, n, 11.0).ci95.unwrap();
         assert!(wide[1] - wide[0] > 3.0 * (b - a));
         // A total of clicks cannot go below 0.
-        let clicks = Estimate::total(3, 0.1, 0.01, 1.0).non_negative();
+        let clicks = Estimate::total(3, 0.1, 0.01, 1.0, 3).non_negative();
         assert!(clicks.ci95.unwrap()[0] >= 0.0);
     }
 }

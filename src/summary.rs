@@ -244,7 +244,9 @@ impl Summary {
                     )
                     .divided(100.0)
                 }),
-                expected_clicks: Estimate::total(n, clicks, clicks_sq, k).non_negative(),
+                // Clicks come only from the profiles that saw the tariff on page 1.
+                expected_clicks: Estimate::total(n, clicks, clicks_sq, k, t.impressions)
+                    .non_negative(),
             });
         }
         if let Some(c) = &mut self.comparison {

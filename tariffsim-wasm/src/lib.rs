@@ -943,7 +943,7 @@ impl Engine {
     }
 
     /// As [`Engine::price_compact`], the profiles given by their fields (`profileFields` in
-    /// js/runtime/engine.js; [`profiles_from_fields`]) instead of their JSON: the `price` lambda's
+    /// js/runtime/engine.js) instead of their JSON: the `price` lambda's
     /// path for well-formed profile objects.
     ///
     /// # Errors
