@@ -164,24 +164,28 @@ impl Estimate {
     /// degrees of freedom: the distinct visits behind a figure, less one, when profiles repeat
     /// visits; the textbook `n - 1` when they do not). A figure seen by few visits (a tariff rarely
     /// shown) gets the wide interval its few values warrant, not the normal one; with thousands the
-    /// two agree. Of a single value, no standard error nor interval (one value says nothing of the
-    /// spread).
+    /// two agree. Of a single value, or of fewer than two visits' worth, no standard error nor
+    /// interval (one value says nothing of the spread; see [`Estimate::mean_of`]).
     pub fn mean(n: u64, sum: f64, sum_sq: f64, inflation: f64) -> Estimate {
         Estimate::mean_of(n, sum, sum_sq, inflation, n)
     }
 
     /// [`Estimate::mean`] of `n` values of which at most `contributors` are not 0 (the clicks of a
     /// tariff come only from the profiles it was shown to): its interval's degrees of freedom are
-    /// those of `contributors` values, which carry all of the variation.
+    /// those of `contributors` values, which carry all of the variation. Below two visits' worth
+    /// (`contributors / inflation < 2`, fewer than one degree of freedom) it has no standard error
+    /// nor interval, as a mean of one value: t's quantile grows without bound there (16 at 0.9
+    /// degrees of freedom, 165 at 0.5), and no width would be honest.
     pub fn mean_of(n: u64, sum: f64, sum_sq: f64, inflation: f64, contributors: u64) -> Estimate {
         if n == 0 {
             return Estimate::zero();
         }
         let nf = n as f64;
         let m = sum / nf;
-        let se = (n > 1)
+        let df = contributors.min(n) as f64 / inflation - 1.0;
+        let se = (n > 1 && df >= 1.0)
             .then(|| ((sum_sq - sum * sum / nf).max(0.0) / (nf - 1.0) / nf * inflation).sqrt());
-        let q = t95(contributors.min(n) as f64 / inflation - 1.0);
+        let q = t95(df);
         Estimate {
             value: m,
             se,
@@ -261,9 +265,13 @@ impl Estimate {
     }
 
     /// The estimate in another unit (`d` > 0): its value, standard error and interval divided by
-    /// `d` (pence to pounds: 100).
+    /// `d` (pence to pounds: 100; divided, not multiplied by `1/d`: 101.5 pence is 1.015 pounds).
     pub fn divided(self, d: f64) -> Estimate {
-        self.scaled(1.0 / d)
+        Estimate {
+            value: self.value / d,
+            se: self.se.map(|se| se / d),
+            ci95: self.ci95.map(|[low, high]| [low / d, high / d]),
+        }
     }
 
     /// Rounded for writing: `digits` decimals on every figure.
@@ -385,9 +393,25 @@ mod tests {
         let per = Estimate::mean(200_000, 3.5, 0.35, 11.0);
         assert!((clicks.value - 3.5).abs() < 1e-12);
         assert!((clicks.se.unwrap() - 200_000.0 * per.se.unwrap()).abs() < 1e-9);
-        // In another unit, the same interval, divided.
+        // In another unit, the same interval, divided (exactly: 101.5 pence is 1.015 pounds).
         let gbp = rare.divided(100.0);
-        assert!((gbp.ci95.unwrap()[1] - rare.ci95.unwrap()[1] / 100.0).abs() < 1e-12);
+        assert_eq!(gbp.ci95.unwrap()[1], rare.ci95.unwrap()[1] / 100.0);
+        assert_eq!(
+            Estimate::mean(2, 203.0, 101.5 * 101.5 * 2.0, 1.0)
+                .divided(100.0)
+                .value,
+            1.015
+        );
+        // 21 profiles at 10 draws per visit: under two visits' worth, so no interval (t would
+        // need 16 at 0.9 degrees of freedom, and more below); nor for clicks no profile could give.
+        let few = Estimate::mean(21, 21.0 * 120.0, 21.0 * 150.0 * 150.0, 11.0);
+        assert_eq!((few.value, few.se, few.ci95), (120.0, None, None));
+        let none = Estimate::total(200_000, 0.0, 0.0, 11.0, 0);
+        assert_eq!((none.value, none.se, none.ci95), (0.0, None, None));
+        // Exactly two visits' worth: one degree of freedom.
+        let two = Estimate::mean(22, 22.0 * 120.0, 22.0 * 150.0 * 150.0, 11.0);
+        let [low, high] = two.ci95.unwrap();
+        assert!(((high - low) / 2.0 / two.se.unwrap() - t95(1.0)).abs() < 1e-12);
     }
 
     #[test]
@@ -425,8 +449,9 @@ mod tests {
         let xs = [3.0, -1.0, 4.0, 1.0, -5.0, 9.0];
         let (n, sum, sq) = (6, xs.iter().sum(), xs.iter().map(|x| x * x).sum());
         let plain = Estimate::mean(n, sum, sq, 1.0).se.unwrap();
-        let wide = Estimate::mean(n, sum, sq, 4.0).se.unwrap();
-        assert!((wide - 2.0 * plain).abs() < 1e-12);
+        // Six profiles at three draws per visit: two visits' worth, the least with an interval.
+        let wide = Estimate::mean(n, sum, sq, 3.0).se.unwrap();
+        assert!((wide - 3f64.sqrt() * plain).abs() < 1e-12);
         // A share: its Wilson interval at the effective size n / inflation, the same as a share
         // of that many profiles.
         let drawn = Estimate::share(4_000, 40_000, 4.0);

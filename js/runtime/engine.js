@@ -316,8 +316,11 @@ function profileFields(profiles) {
   const fields = new Float64Array(profiles.length * NUMBERS_PER_PROFILE);
   let text = '';
   let at = 0;
-  for (const p of profiles) {
-    for (const key of Object.keys(p)) if (!PROFILE_KEYS.has(key)) return null;
+  for (const given of profiles) {
+    // A plain object's own enumerable fields, each read once, as JSON.stringify reads them (an
+    // inherited field, a class instance or a toJSON would be read otherwise: by JSON).
+    const p = ownFields(given, PROFILE_KEYS);
+    if (p === null) return null;
     for (const key of PROFILE_TEXTS) {
       const v = p[key];
       if (v === undefined || v === null) {
@@ -338,19 +341,38 @@ function profileFields(profiles) {
       else return null;
     }
     let bits = 0;
-    const filters = p.filters;
-    if (filters !== undefined) {
-      if (filters === null || typeof filters !== 'object' || Array.isArray(filters)) return null;
+    if (p.filters !== undefined) {
+      const filters = ownFields(p.filters, FILTER_BITS);
+      if (filters === null) return null;
       for (const key of Object.keys(filters)) {
-        const bit = FILTER_BITS.get(key);
         const v = filters[key];
-        if (bit === undefined || (typeof v !== 'boolean' && v !== undefined)) return null;
-        if (v === true) bits |= bit;
+        if (typeof v !== 'boolean' && v !== undefined) return null;
+        if (v === true) bits |= /** @type {number} */ (FILTER_BITS.get(key));
       }
     }
     fields[at++] = bits;
   }
   return { fields, text };
+}
+
+/**
+ * A plain object's own enumerable fields as a fresh object with no prototype (each read once),
+ * or null for anything else: not an object, a list, a class instance, a field not in `known`
+ * (`toJSON` among them).
+ * @param {unknown} value
+ * @param {{has: (key: string) => boolean}} known
+ * @returns {Record<string, any> | null}
+ */
+function ownFields(value, known) {
+  if (value === null || typeof value !== 'object') return null;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return null;
+  const out = Object.create(null);
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) return null;
+    out[key] = value[key];
+  }
+  return out;
 }
 
 /**

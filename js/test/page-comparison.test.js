@@ -137,7 +137,8 @@ test('a run of the sample scenario shows the hypothetical tariff with intervals 
       .map((t) =>
         measure === 'impressions'
           ? { id: t.id, value: t.impressions_difference, lo: t.page1_share.difference.ci95[0] * cmp.profiles, hi: t.page1_share.difference.ci95[1] * cmp.profiles }
-          : { id: t.id, value: t.expected_clicks.difference.value, lo: t.expected_clicks.difference.ci95[0], hi: t.expected_clicks.difference.ci95[1] },
+          : // Fewer than two visits' worth of profiles that could click: no interval (null).
+            { id: t.id, value: t.expected_clicks.difference.value, lo: t.expected_clicks.difference.ci95?.[0] ?? null, hi: t.expected_clicks.difference.ci95?.[1] ?? null },
       )
       .filter((r) => r.value !== 0)
       .sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || (a.id < b.id ? -1 : 1))

@@ -284,6 +284,15 @@ test('profiles in the form the JSON reads go to the module by their fields, the 
     { region: 'C', filters: { fixed_only: 'yes' } },
     { region: 'C', filters: { fixed_only: null } },
     { region: 'C', filters: { cheapest: true } },
+    { region: 'C', fixed_only: true },
+    { region: 'C', filters: { region: 'C' } },
+    Object.create({ region: 'C' }),
+    Object.assign(Object.create({ elec_kwh: 99999 }), { region: 'C' }),
+    Object.assign(new Date(0), { region: 'C' }),
+    Object.assign([], { region: 'C' }),
+    { region: 'C', toJSON: () => ({ region: 'A' }) },
+    { region: 'C', filters: new Date(0) },
+    { region: 'C', filters: Object.assign(Object.create({ toJSON: () => ({ green_only: true }) }), { fixed_only: true }) },
   ]) {
     assert.equal(profileFields([{ region: 'C' }, odd]), null, JSON.stringify(odd));
   }
@@ -312,6 +321,21 @@ test('profiles in the form the JSON reads go to the module by their fields, the 
       // The compiled market's serial aside (one per call), every number the same.
       assert.deepEqual(byFields.slice(1), byJson.slice(1));
       assert.deepEqual(e.lastVisitIds(), batch.map((p) => p.visit_id));
+    }
+    // Numbers of 16 or 17 digits read alike both ways (serde_json's float_roundtrip): a kWh
+    // figure a hair below .5, a night share likewise, a figure a hair over the bound.
+    for (const odd of [{ elec_kwh: 90.49999999999999, fuel: 'electricity' }, { elec_kwh: 20000, meter: 'economy7', e7_night_share: 0.0013499999999999999 }, { elec_kwh: 1000000.0000000001 }]) {
+      const batch = [{ region: 'C', ...odd }];
+      const { fields, text } = /** @type {{fields: Float64Array, text: string}} */ (profileFields(batch));
+      const json = Buffer.from(JSON.stringify(batch));
+      const run = (/** @type {() => Float64Array} */ f) => {
+        try {
+          return [...f()].slice(1);
+        } catch (err) {
+          return /** @type {Error} */ (err).name;
+        }
+      };
+      assert.deepEqual(run(() => e.priceFields(key, undefined, undefined, fields, text, 10, 0, false, true)), run(() => e.priceCompact(key, undefined, undefined, json, 10, 0, false, true)), JSON.stringify(odd));
     }
     // Fields that are not in that form are refused, not misread.
     assert.throws(() => e.priceFields(key, undefined, undefined, new Float64Array(11), '', 10, 0, false, true), (/** @type {Error} */ err) => err.name === 'InternalError');

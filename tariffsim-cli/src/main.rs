@@ -339,10 +339,11 @@ fn headline(summary: &Summary) -> String {
             format!("£{p}")
         }
     };
-    // "95% CI low to high" of an estimate, or why there is none (a mean of a single profile).
+    // "95% CI low to high" of an estimate, or why there is none (a mean of a single profile, or of
+    // fewer than two visits' worth).
     let ci = |e: &tariffsim::stats::Estimate, f: &dyn Fn(f64) -> String| match e.ci95 {
         Some([low, high]) => format!("95% CI {} to {}", f(low), f(high)),
-        None => "no interval: one profile".to_string(),
+        None => "no interval: too few visits".to_string(),
     };
     let pct = |e: &tariffsim::stats::Estimate| match e.ci95 {
         Some([low, high]) => format!(

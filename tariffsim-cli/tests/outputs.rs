@@ -351,7 +351,10 @@ fn a_mean_of_one_profile_has_no_standard_error_rather_than_zero() {
         out.to_str().unwrap(),
     ]));
     let headline = String::from_utf8_lossy(&run.stdout);
-    assert!(headline.contains("no interval: one profile"), "{headline}");
+    assert!(
+        headline.contains("no interval: too few visits"),
+        "{headline}"
+    );
 
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();

@@ -18,7 +18,8 @@ check <- function(df, reader) {
     b <- df[[paste0(m, "_before")]]; a <- df[[paste0(m, "_after")]]; d <- df[[paste0(m, "_difference")]]
     stopifnot(all(abs(d - (a - b)) < 1e-6 * pmax(1, abs(a))))
     lo <- df[[paste0(m, "_difference_lo")]]; hi <- df[[paste0(m, "_difference_hi")]]
-    stopifnot(all(lo <= d + 1e-9), all(d <= hi + 1e-9))
+    # No interval (NA, both ends) where too few visits hold the figure; else one around it.
+    stopifnot(all(is.na(lo) == is.na(hi)), all(lo <= d + 1e-9, na.rm = TRUE), all(d <= hi + 1e-9, na.rm = TRUE))
   }
   stopifnot(any(df$hypothetical), any(df$impressions_difference < 0))
   cat(sprintf("%s: %d tariffs, %d hypothetical, %d losing impressions: ok\n", reader, nrow(df),

@@ -107,9 +107,9 @@ const pct = (v, sign = false) => `${fmt(100 * v, 2, sign)}%`;
 const gbp = (v, sign = false) => (sign && v > 0 ? '+' : v < 0 ? '-' : '') + `£${fmt(Math.abs(v), 2)}`;
 /**
  * "(95% CI lo to hi)" of an estimate {value, se, ci95}, each bound formatted by `f`; a mean of a
- * single profile has no interval (se and ci95 are null).
+ * single profile, or of fewer than two visits' worth, has no interval (se and ci95 are null).
  */
-const ci = (e, f) => (e ? (e.ci95 ? `(95% CI ${f(e.ci95[0])} to ${f(e.ci95[1])})` : '(no interval: one profile)') : '');
+const ci = (e, f) => (e ? (e.ci95 ? `(95% CI ${f(e.ci95[0])} to ${f(e.ci95[1])})` : '(no interval: too few visits)') : '');
 /** An estimate's interval bounds, [null, null] when it has none. */
 const bounds = (e, scale = 1) => (e.ci95 ? [e.ci95[0] * scale, e.ci95[1] * scale] : [null, null]);
 
@@ -224,7 +224,7 @@ function drawMovers(comparison) {
   for (const r of rows) {
     const tr = body.insertRow();
     Object.assign(tr.dataset, { id: r.t.id, value: String(r.value), lo: r.lo === null ? '' : String(r.lo), hi: r.hi === null ? '' : String(r.hi) });
-    const interval = r.lo === null ? 'none (one profile)' : `${fmt(r.lo, digits, true)} to ${fmt(r.hi, digits, true)}`;
+    const interval = r.lo === null ? 'none (too few visits)' : `${fmt(r.lo, digits, true)} to ${fmt(r.hi, digits, true)}`;
     for (const text of [`${r.t.supplier}: ${r.t.id}`, fmt(r.before, digits), fmt(r.after, digits), fmt(r.value, digits, true), interval]) tr.insertCell().textContent = text;
   }
 }
