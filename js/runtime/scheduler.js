@@ -86,9 +86,17 @@ function stale(record, leaseMs) {
   return staleness(record, leaseMs) !== null;
 }
 
-/** A claim, lock or lease record of this process. */
+/** Claim records made by this process so far. */
+let claimsMade = 0;
+
+/**
+ * A claim, lock or lease record of this process, unlike any other record (its `serial`): two
+ * calls of one process within a millisecond, taking over the same stale claim, write different
+ * bytes (another ETag on S3), so that exactly one of them wins.
+ */
 function claimRecord() {
-  return json({ at: new Date().toISOString(), holder: self() });
+  claimsMade += 1;
+  return json({ at: new Date().toISOString(), holder: self(), serial: claimsMade });
 }
 
 /** A stored claim or lock: its bytes and its record (null when unreadable). */

@@ -685,7 +685,11 @@ class S3Storage {
   /**
    * Replaces `key`'s object with `bytes` if it holds exactly `stale`: read with its ETag, then put
    * with `If-Match` on that ETag, so that of concurrent take-overs exactly one wins (S3's
-   * conditional writes; a new record has another ETag).
+   * conditional writes; a new record has another ETag). Then read back: a take-over wins only if
+   * the object holds its `bytes` (every caller's record differs). S3 checks and writes atomically;
+   * an S3-compatible store that does not (moto under concurrent requests: two winners in 1 of 200
+   * rounds of `js/test/pipeline-races.test.js`) lets the later write stand, and the earlier writer
+   * then sees it and loses.
    * @param {string} key
    * @param {Buffer} stale
    * @param {Buffer} bytes
@@ -705,13 +709,14 @@ class S3Storage {
     }
     try {
       await this.client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: bytes, IfMatch: etag }));
-      return true;
     } catch (e) {
       const status = e.$metadata && e.$metadata.httpStatusCode;
       // Changed or gone meanwhile (412, 404), or a concurrent conditional write (409): lost.
       if (e.name === 'PreconditionFailed' || e.name === 'NoSuchKey' || status === 412 || status === 404 || e.name === 'ConditionalRequestConflict' || status === 409) return false;
       throw e;
     }
+    const now = await this.get(key);
+    return now !== null && now.equals(bytes);
   }
 
   async delete(key) {
