@@ -27,6 +27,63 @@ test('the zip holds the handlers, the runtime, the wasm package and the sample m
   assert.equal(pkg.devDependencies, undefined);
 });
 
+test('the zip\'s price handler runs from its code cache with Lambda\'s V8 flags; without them, or with a cache from another V8, cut or missing, it answers the same and says so once on stderr', () => {
+  const { spawnSync } = require('node:child_process');
+  const { PRICE_NODE_FLAGS, codeCacheName } = require('../tools/bundle');
+  const files = bundleFiles();
+  const cacheFile = `js/${codeCacheName(files.get('js/price.bundle.js'))}`;
+  for (const name of ['js/price.js', 'js/price.bundle.js', cacheFile]) assert.ok(files.has(name), name);
+  assert.deepEqual([...files.keys()].filter((n) => n.endsWith('.cache')), [cacheFile], 'one code cache, named by its source');
+  const cache = files.get(cacheFile);
+  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-code-cache-test-'));
+  try {
+    for (const [name, data] of files) {
+      if (name.startsWith('node_modules/')) continue;
+      fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
+      fs.writeFileSync(path.join(task, name), data);
+    }
+    const event = fs.readFileSync(path.join(__dirname, '..', '..', 'tests', 'fixtures', 'lambda', 'price-sample.json'), 'utf8');
+    const script = `const m = require(${JSON.stringify(path.join(task, 'js', 'price.js'))});
+      m.handler(${event}, {}).then((r) => process.stderr.write('RESULT ' + JSON.stringify({ codeCache: m.codeCache, answer: r }) + '\\n'));`;
+    const run = (flags) => {
+      const out = spawnSync(process.execPath, [...flags, '-e', script], { cwd: task, encoding: 'utf8', env: { PATH: process.env.PATH, TARIFFSIM_LOG_LEVEL: 'ERROR' } });
+      const line = out.stderr.split('\n').find((l) => l.startsWith('RESULT '));
+      assert.ok(line, out.stderr);
+      const warnings = out.stderr.split('\n').filter((l) => l.startsWith('tariffsim: js/price.bundle.js compiled without its code cache'));
+      return { ...JSON.parse(line.slice(7)), warnings };
+    };
+    const cached = run(PRICE_NODE_FLAGS);
+    assert.equal(cached.codeCache, 'accepted');
+    assert.deepEqual(cached.warnings, []);
+    assert.equal(cached.answer.results[0].rows.length, 10);
+    // Node without --expose-gc: other V8 flags, so V8 rejects the cache and compiles the source.
+    const plain = run([]);
+    assert.equal(plain.codeCache, 'rejected');
+    assert.equal(plain.warnings.length, 1);
+    assert.match(plain.warnings[0], /V8 rejected it: another V8 version or other V8 flags; it was made by Node\.js v24\.[0-9.]+, V8 [^,]+, with the V8 flags of Lambda's runtime: --expose-gc; this is Node\.js /);
+    assert.deepEqual(plain.answer, cached.answer);
+    // Another V8's cache (its header's version hash differs) and a cut one: rejected, the same
+    // answer. (V8 does not check the bytes beyond its header in release builds: the zip's CRC-32
+    // does, and the name by the source's hash keeps a cache to its source.)
+    const other = Buffer.from(cache);
+    for (let i = 4; i < 8; i += 1) other[i] ^= 0x5a;
+    for (const bytes of [other, cache.subarray(0, cache.length >> 1), cache.subarray(0, 8)]) {
+      fs.writeFileSync(path.join(task, cacheFile), bytes);
+      const r = run(PRICE_NODE_FLAGS);
+      assert.equal(r.codeCache, 'rejected', `${bytes.length} bytes`);
+      assert.equal(r.warnings.length, 1);
+      assert.deepEqual(r.answer, cached.answer);
+    }
+    fs.rmSync(path.join(task, cacheFile));
+    const missing = run(PRICE_NODE_FLAGS);
+    assert.equal(missing.codeCache, 'missing');
+    assert.match(missing.warnings[0], /\(it is missing; /);
+    assert.deepEqual(missing.answer, cached.answer);
+  } finally {
+    fs.rmSync(task, { recursive: true, force: true });
+  }
+});
+
 test('entries have fixed times and Unix modes, and round-trip', () => {
   const files = new Map([['a/b.txt', Buffer.from('hello hello hello hello')], ['c.bin', Buffer.from([0, 1, 2])]]);
   const entries = readZip(createZip(files));

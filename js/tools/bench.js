@@ -7,18 +7,23 @@
 //                a bare node that answers at once (both timed from spawn to the answer; a Lambda
 //                instance does not exit after it)
 //                                          target: <= +10 ms, and below the plain JS kernel's
-//                and, for reference, the same in-process (from the require to the answer, node's
+//                and, for reference, the bundle without its code cache (js/price.bundle.*.cache), the
+//                same in-process (from the require to the answer, node's
 //                own start left out) against the JS kernel's, with the bundle's parts, the
 //                WebAssembly path alone (module, Engine, snapshot, one price; no handler), and the
 //                JS kernel inside the price handler's wrapper, joined into one file as the bundle
-//                is (handler for handler, as the warm rows compare)
+//                is (handler for handler, as the warm rows compare). Every node of these rows starts
+//                with the V8 flags Lambda's Node.js runtime gives it (bundle.js lambdaNodeFlags:
+//                --expose-gc and heap sizes), as a cold start in Lambda does; a reference row gives
+//                bare node without them
 //   warm price   p50 and p99 over >= 10,000 calls through the whole handler, JSON in and out,
 //                on the sample market, against the same handler path around a plain JavaScript
 //                kernel (js-kernel.js: the same rules and answers), the handlers taking turns
 //                in blocks of 500 calls so that both see the machine alike
 //                                          target: p50 <= 0.6x the JS kernel's, p99 <= 100 us
 //                and, for reference, a plain loop sized to the wasm handler's p50 timed alike:
-//                the machine's own tail for a task of that length
+//                the machine's own tail for a task of that length; in a node started with the
+//                price function's V8 flags in Lambda, as the cold rows are
 //   replay       profiles/s on one core, wasm (the full build simulate-chunk loads) against
 //                native (`tariffsim bench`), and against the plain JavaScript kernel
 //                                          target: >= 0.6x native
@@ -35,6 +40,8 @@ const zlib = require('node:zlib');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
+/** The node flags of every cold row: those Lambda's runtime starts the price function's node with. */
+const PRICE_NODE_FLAGS = require('./bundle').PRICE_NODE_FLAGS;
 const WASM = path.join(ROOT, 'tariffsim-wasm', 'pkg', 'tariffsim_wasm_bg.wasm');
 const PRICE_WASM = path.join(ROOT, 'tariffsim-wasm', 'pkg-price', 'tariffsim_price_bg.wasm');
 const NATIVE = path.join(ROOT, 'target', 'release', 'tariffsim');
@@ -241,8 +248,9 @@ function replayChild(profiles) {
   process.stderr.write(`REPLAY ${JSON.stringify(out)}\n`);
 }
 
-function child(mode, ...args) {
-  const out = spawnSync(process.execPath, [__filename, `--child-${mode}`, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
+/** A child mode in a node of its own, started with `flags`. */
+function child(mode, flags, ...args) {
+  const out = spawnSync(process.execPath, [...flags, __filename, `--child-${mode}`, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
   const tag = mode.toUpperCase();
   const line = out.stderr.split('\n').find((l) => l.startsWith(`${tag} `));
   if (!line) throw new Error(`bench ${mode} failed:\n${out.stderr}`);
@@ -257,10 +265,10 @@ function child(mode, ...args) {
  * then: a Lambda instance answers and stays up, so the process's exit is not part of a cold start.
  * @returns {Promise<{wall: number, cpu: number, first: number, inProcess: number, required: number, init: number}>}
  */
-function timeSpawn(args, env = process.env) {
+function timeSpawn(args, env = process.env, flags = PRICE_NODE_FLAGS) {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env });
+    const child = spawn(process.execPath, [...flags, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env });
     let err = '';
     let answered = false;
     child.stderr.on('data', (d) => {
@@ -308,13 +316,19 @@ async function cold(rounds) {
     fs.writeFileSync(path.join(task, name), data);
   }
   const jsHandlerFile = jsHandlerBundle(task);
-  const samples = { bare: [], bundle: [], primed: [], repo: [], js: [], alone: [], jsHandler: [] };
+  // The same task root without the price handler's code cache: its loader compiles the source.
+  const uncached = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tariffsim-bench-task-'));
+  fs.cpSync(task, uncached, { recursive: true });
+  for (const name of fs.readdirSync(path.join(uncached, 'js'))) if (name.endsWith('.cache')) fs.rmSync(path.join(uncached, 'js', name));
+  const samples = { bare: [], bareUnflagged: [], bundle: [], uncached: [], primed: [], repo: [], js: [], alone: [], jsHandler: [] };
   await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
   await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]);
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
     samples.bare.push(await timeSpawn(['-e', BARE]));
+    samples.bareUnflagged.push(await timeSpawn(['-e', BARE], process.env, []));
     samples.bundle.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '0' }));
+    samples.uncached.push(await timeSpawn(['-e', coldWasm(uncached)], { ...process.env, TARIFFSIM_PRIME: '0' }));
     samples.primed.push(await timeSpawn(['-e', coldWasm(task)], { ...process.env, TARIFFSIM_PRIME: '1' }));
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
@@ -322,6 +336,7 @@ async function cold(rounds) {
     samples.jsHandler.push(await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]));
   }
   fs.rmSync(task, { recursive: true, force: true });
+  fs.rmSync(uncached, { recursive: true, force: true });
   const wall = (k) => median(samples[k].map((x) => x.wall));
   const cpu = (k) => median(samples[k].map((x) => x.cpu));
   const b = wall('bare');
@@ -329,6 +344,8 @@ async function cold(rounds) {
   const w = wall('bundle');
   const j = wall('js');
   row(`cold start: Lambda bundle, require js/price.js + 1 price (median of ${rounds})`, `${w.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(w), `<= +10 ms and < JS kernel: ${w - b <= 10 && w < j ? 'met' : 'NOT met'}`);
+  const u = wall('uncached');
+  row('cold start: the same without its code cache (V8 compiles the source)', `${u.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(u), `(reference) the cache saves ${(u - w).toFixed(1)} ms (the bundle ${(w / u).toFixed(2)}x this)`);
   const p = wall('primed');
   const first = (k) => median(samples[k].map((x) => x.first));
   row('cold start: the same, primed during init (TARIFFSIM_PRIME=1)', `${p.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(p), `(reference) its first request: ${first('primed').toFixed(1)} ms after init, unprimed ${first('bundle').toFixed(1)} ms`);
@@ -347,12 +364,15 @@ async function cold(rounds) {
   const alone = inProcess('alone');
   row('cold start in-process: the WebAssembly path alone (no handler)', `${alone.toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(alone / inProcess('js')).toFixed(2)}x`, `(reference) the handler's JavaScript takes ${(inProcess('bundle') - alone).toFixed(1)} ms more; below the kernel leaves it ${(inProcess('js') - alone).toFixed(1)}`);
   // The floor of any handler on this module: the same process timed from spawn, as the goal's row.
+  const bu = wall('bareUnflagged');
+  row('bare node without Lambda\'s V8 flags', `${bu.toFixed(1)} ms`, `bare node with them: ${b.toFixed(1)} ms`, `${(b - bu) >= 0 ? '+' : ''}${(b - bu).toFixed(1)} ms with them`, '(reference) what the flags cost node\'s own start');
   const aloneWall = wall('alone');
   row('cold start: the WebAssembly path alone (no handler)', `${aloneWall.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(aloneWall), `(reference) the floor of a handler on this module: ${aloneWall - b <= 10 ? 'within' : 'above'} +10 ms`);
 }
 
 function warm(calls) {
-  const r = child('warm', String(calls));
+  // In a node started as Lambda's runtime starts the price function's (its heap sizes matter here).
+  const r = child('warm', PRICE_NODE_FLAGS, String(calls));
   const spin = r.spin;
   const us = (x) => `${x.toFixed(0)} us`;
   row(`warm price p50, full handler, JSON in/out (${calls} calls)`, us(r.wasm.p50), `plain JS kernel: ${us(r.js.p50)}`, `${(r.wasm.p50 / r.js.p50).toFixed(2)}x the JS time`, `<= 0.6x: ${r.wasm.p50 <= 0.6 * r.js.p50 ? 'met' : 'NOT met'}`);
@@ -373,7 +393,7 @@ function nativeReplay(profiles) {
 function replay(profiles) {
   // Native before and after wasm, the best of each side: this machine kind is noisy.
   const before = nativeReplay(profiles);
-  const r = child('replay', String(profiles));
+  const r = child('replay', [], String(profiles));
   const after = nativeReplay(profiles);
   const native = before && after ? Math.max(before, after) : null;
   const ps = (x) => `${Math.round(x).toLocaleString('en-GB')}/s`;

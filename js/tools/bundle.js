@@ -3,10 +3,12 @@
 // sample market as a snapshot (js/tools/snapshot.js), config/ (configuration per alias, functions,
 // prices), a package.json, and production dependencies only (from package-lock.json). Node.js 24
 // (runtime nodejs24.x) loads it as is: no transpile step. The synchronous `price` handler is the
-// one exception: the zip's js/price.js is js/price.js with the runtime modules it requires joined
-// into one file by esbuild (priceBundle), with the price module's wasm glue, whitespace and syntax
-// minified, so that a cold start reads and compiles one smaller file instead of a dozen (measured
-// with `npm run bench`: a few milliseconds of a cold start).
+// one exception: js/price.js with the runtime modules it requires is joined into one file by
+// esbuild (priceBundle: js/price.bundle.js, with the price module's wasm glue, whitespace and
+// syntax minified), and the zip's js/price.js is a small loader that compiles it with the V8 code
+// cache the build made for it (js/price.bundle.<hash>.cache, codeCache), so that a cold start neither
+// parses nor compiles the functions a request runs (measured with `npm run bench`: about 6 ms of a
+// cold start; docs/lambda.md).
 //
 //   npm run bundle [-- OUT.zip]        (default dist/tariffsim-lambda.zip)
 //
@@ -84,6 +86,145 @@ function joinedHandler(input) {
   return Buffer.from(out.outputFiles[0].contents);
 }
 
+/** Where the zip keeps the price handler joined (priceBundle), for its loader (js/price.js). */
+const PRICE_BUNDLE = 'js/price.bundle.js';
+
+/**
+ * The V8 flags the Lambda Node.js runtime starts node with (its bootstrap, /var/runtime/bootstrap:
+ * `--expose-gc --max-http-header-size 81920` and heap sizes from the function's memory). V8 takes a
+ * code cache only from a V8 of the same version with the same flags (the heap sizes aside): the
+ * cache is made with these, and `npm run bench` and `npm run smoke` start node with them too.
+ * @param {number} memoryMb the function's memory (config/functions.json)
+ * @returns {string[]}
+ */
+function lambdaNodeFlags(memoryMb) {
+  const newSpace = Math.floor(memoryMb / 10);
+  return ['--expose-gc', '--max-http-header-size=81920', `--max-semi-space-size=${Math.floor(newSpace / 2)}`, `--max-old-space-size=${memoryMb - newSpace}`];
+}
+
+/**
+ * A joined handler as its loader compiles it: one function of CommonJS's five parameters.
+ * @param {Buffer} joined
+ * @returns {Buffer}
+ */
+function wrappedForLoader(joined) {
+  return Buffer.concat([Buffer.from('(function (exports, require, module, __filename, __dirname) {'), joined, Buffer.from('\n})')]);
+}
+
+/**
+ * The file name of the code cache of a joined handler: by the SHA-256 of the source it is made from.
+ * V8 checks a cache's version, flags and the source's length, not (in release builds) its bytes
+ * nor the source's: a name by the source's hash keeps a cache from ever meeting another source,
+ * and the zip's CRC-32 of each file (checked as Lambda unzips it) keeps its bytes whole.
+ * @param {Buffer} joined wrappedForLoader's
+ * @returns {string}
+ */
+function codeCacheName(joined) {
+  return `price.bundle.${crypto.createHash('sha256').update(joined).digest('hex').slice(0, 16)}.cache`;
+}
+
+/**
+ * The zip's js/price.js: compiles js/price.bundle.js with its code cache (V8 bytecode of every
+ * function a request runs, made by the build: codeCache) and runs it as this module. A cache that
+ * is missing or that this node's V8 rejects (another V8 version, other V8 flags) costs its file
+ * read and nothing else: V8 then compiles the source as usual, and one line on stderr (in the
+ * function's log) says so, since a cold start then takes a few milliseconds more.
+ * @param {string} cacheName codeCacheName's, in js/
+ * @returns {string}
+ */
+const codeCacheLoader = (cacheName) => `'use strict';
+// The price handler (js/price.js and its runtime modules, joined by js/tools/bundle.js) compiled
+// with the V8 code cache the build made for it (Node.js ${process.version}, V8 ${process.versions.v8},
+// with the V8 flags of Lambda's Node.js runtime).
+const fs = require('node:fs');
+const vm = require('node:vm');
+const file = \`\${__dirname}/price.bundle.js\`;
+let cachedData;
+try {
+  cachedData = fs.readFileSync(\`\${__dirname}/${cacheName}\`);
+} catch {
+  cachedData = undefined;
+}
+const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
+exports.codeCache = cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted';
+if (exports.codeCache !== 'accepted') {
+  const why = exports.codeCache === 'missing' ? 'it is missing' : 'V8 rejected it: another V8 version or other V8 flags';
+  process.stderr.write(\`tariffsim: js/price.bundle.js compiled without its code cache (\${why}; it was made by Node.js ${process.version}, V8 ${process.versions.v8}, with the V8 flags of Lambda's runtime: --expose-gc; this is Node.js \${process.version}, V8 \${process.versions.v8}): a cold start takes a few milliseconds more\\n\`);
+}
+script.runInThisContext()(exports, require, module, file, __dirname);
+`;
+
+/** The request a code cache is made with (codeCache): one typical profile on the bundled market. */
+const WARM_UP = { market: 'sample', profiles: [{ visit_id: 'code-cache', region: 'C', fuel: 'dual_fuel', meter: 'single_rate', payment_method: 'direct_debit', elec_kwh: 2700, gas_kwh: 11500, current_supplier: 'British Gas', filters: { fixed_only: false } }], page_size: 10 };
+
+// The child that makes a code cache: compiles the joined handler as its loader does, answers the
+// warm-up request twice (the first call waits for the module, later ones do not), then writes the
+// cache of the script, which now holds the functions those calls ran, to a file (stdout has the
+// handler's log lines).
+const MAKE_CODE_CACHE = `
+const fs = require('node:fs');
+const vm = require('node:vm');
+const [file, name, event, out] = process.argv.slice(1);
+// One instant for every log line: whether two lines fall in the same millisecond changes the cache.
+Date.now = () => 1767225600000;
+// Named as in Lambda's task root, not by this temporary folder: the cache holds the script's name.
+const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: name });
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, require, mod, file, require('node:path').dirname(file));
+const context = { awsRequestId: 'code-cache', functionName: 'tariffsim-price', invokedFunctionArn: 'arn:aws:lambda:eu-west-2:000000000000:function:tariffsim-price:PROD', getRemainingTimeInMillis: () => 10000 };
+const call = () => mod.exports.handler(JSON.parse(event), context);
+call().then(call).then((answer) => {
+  if (!answer || !Array.isArray(answer.results) || answer.results.length === 0) throw new Error('the warm-up request had no answer');
+  fs.writeFileSync(out, script.createCachedData());
+}).catch((e) => { process.stderr.write(String((e && e.stack) || e)); process.exitCode = 1; });
+`;
+
+/**
+ * V8 flags that make a code cache the same bytes every time and that V8 leaves out of the flags a
+ * cache must match (checked: a cache made with them is accepted without them): a fixed seed for
+ * the hash of strings, and no garbage collection or tiering up on other threads, whose timing
+ * changes bits of the cache otherwise. With these and one instant for the warm-up's log lines
+ * (MAKE_CODE_CACHE), 16 builds on a machine kept busy gave one cache; with the seed alone, 3
+ * different ones in 12.
+ */
+const DETERMINISTIC = ['--random-seed=1', '--single-threaded-gc', '--no-concurrent-recompilation', '--no-concurrent-sparkplug'];
+
+/**
+ * The V8 code cache of a joined handler in a task root, made after it answered `event`: the
+ * bytecode of every function those requests ran, for its loader to compile it with. Made by this
+ * node (the scripts run the project's Node.js 24, as the runtime is) with Lambda's V8 flags, in a
+ * clean environment, and with DETERMINISTIC, so that the same sources give the same bytes.
+ * @param {Map<string, Buffer>} files the task root: zip path -> bytes (node_modules/ is not needed)
+ * @param {string} bundle the joined handler's path in it (wrappedForLoader)
+ * @param {object} event
+ * @returns {Buffer}
+ */
+function codeCache(files, bundle, event) {
+  const { spawnSync } = require('node:child_process');
+  const task = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tariffsim-code-cache-'));
+  try {
+    for (const [name, data] of files) {
+      if (name.startsWith('node_modules/')) continue;
+      fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
+      fs.writeFileSync(path.join(task, name), data);
+    }
+    const flags = [...lambdaNodeFlags(FUNCTIONS.functions.price.memoryMb), ...DETERMINISTIC];
+    const cache = path.join(task, 'code-cache');
+    const out = spawnSync(process.execPath, [...flags, '-e', MAKE_CODE_CACHE, path.join(task, bundle), `/var/task/${bundle}`, JSON.stringify(event), cache], {
+      cwd: task,
+      env: { PATH: process.env.PATH, LAMBDA_TASK_ROOT: task, AWS_LAMBDA_FUNCTION_NAME: 'tariffsim-price' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
+    if (out.status !== 0 || !fs.existsSync(cache)) {
+      throw new Error(`the code cache of ${bundle} could not be made (exit ${out.status}): ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+    }
+    return fs.readFileSync(cache);
+  } finally {
+    fs.rmSync(task, { recursive: true, force: true });
+  }
+}
+
 /** The files of the bundle: zip path -> bytes. */
 function bundleFiles(root = ROOT) {
   const files = new Map();
@@ -95,7 +236,12 @@ function bundleFiles(root = ROOT) {
     if (top === 'test' || top === 'tools' || top === 'server') continue;
     add(file);
   }
-  files.set('js/price.js', priceBundle(root));
+  // js/price.bundle.js: the handler joined; js/price.js: its loader; the code cache (named by the
+  // source's hash) is made below, once the rest of the task root is known.
+  const joined = wrappedForLoader(priceBundle(root));
+  const cacheName = codeCacheName(joined);
+  files.set(PRICE_BUNDLE, joined);
+  files.set('js/price.js', Buffer.from(codeCacheLoader(cacheName)));
   // The wasm builds: the full one (pkg/) and the price lambda's lean one (pkg-price/, engine.js).
   /** @type {[string, string[]][]} */
   const builds = [['pkg', ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']], ['pkg-price', ['tariffsim_price.js', 'tariffsim_price_bg.wasm']]];
@@ -130,6 +276,7 @@ function bundleFiles(root = ROOT) {
     dependencies: manifest.dependencies || {},
   };
   files.set('package.json', Buffer.from(`${JSON.stringify(bundled, null, 2)}\n`));
+  files.set(`js/${cacheName}`, codeCache(files, PRICE_BUNDLE, WARM_UP));
   return files;
 }
 
@@ -155,4 +302,7 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { bundleFiles, priceBundle, joinedHandler, HANDLERS };
+/** The node flags Lambda's runtime starts the price function's node with (lambdaNodeFlags). */
+const PRICE_NODE_FLAGS = Object.freeze(lambdaNodeFlags(FUNCTIONS.functions.price.memoryMb));
+
+module.exports = { bundleFiles, priceBundle, joinedHandler, wrappedForLoader, codeCache, codeCacheName, lambdaNodeFlags, PRICE_NODE_FLAGS, HANDLERS };

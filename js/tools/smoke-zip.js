@@ -1,7 +1,7 @@
 'use strict';
 // Smoke test of the Lambda zip: unzips it into a temporary folder and calls each handler the way
-// the Node.js 24 Lambda runtime (nodejs24.x) does: a fresh node process whose working folder is the
-// task root, the handler string split into a module path and an export, the module required from
+// the Node.js 24 Lambda runtime (nodejs24.x) does: a fresh node process with the runtime's V8 flags
+// (bundle.js lambdaNodeFlags, for the function's memory) whose working folder is the task root, the handler string split into a module path and an export, the module required from
 // the unzipped root, the export called with an event and a context object.
 //
 //   npm run smoke [-- ZIP]          (default dist/tariffsim-lambda.zip)
@@ -11,6 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const { readZip } = require('./zip');
+const { lambdaNodeFlags } = require('./bundle');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'tests', 'fixtures');
@@ -30,6 +31,7 @@ Promise.resolve(fn(JSON.parse(eventJson), context)).then(
   (result) => ({ result }),
   (e) => ({ error: { errorType: e.name, errorMessage: e.message } }),
 ).then((outcome) => {
+  outcome.codeCache = mod.codeCache;
   outcome.outside = Object.keys(require.cache).filter((f) => !f.startsWith(root + path.sep));
   process.stderr.write('SMOKE ' + JSON.stringify(outcome) + '\\n');
 });
@@ -72,7 +74,10 @@ function unzip(zipFile, dir) {
 }
 
 function call(root, env, handlerString, event, context) {
-  const out = spawnSync(process.execPath, ['-e', RUNTIME, handlerString, JSON.stringify(event), JSON.stringify(context)], {
+  const functions = JSON.parse(fs.readFileSync(path.join(root, 'config', 'functions.json'), 'utf8')).functions;
+  const f = Object.values(functions).find((x) => x.handler === handlerString);
+  if (!f) throw new Error(`no function of config/functions.json has the handler ${handlerString}`);
+  const out = spawnSync(process.execPath, [...lambdaNodeFlags(f.memoryMb), '-e', RUNTIME, handlerString, JSON.stringify(event), JSON.stringify(context)], {
     cwd: root,
     env: { PATH: process.env.PATH, LAMBDA_TASK_ROOT: root, ...env },
     encoding: 'utf8',
@@ -118,7 +123,8 @@ function smokeIn(work, zipFile) {
   const priced = call(root, env, 'js/price.handler', lambdaFixture('price-sample.json'), prod);
   check(priced.result && priced.result.results[0].rows.length === 10, `price: ${JSON.stringify(priced.error)}`);
   check(priced.outside.length === 0, `price loaded files outside the task root: ${priced.outside}`);
-  results.push(`js/price.handler: ${priced.result.results[0].eligible} tariffs eligible, cheapest ${priced.result.results[0].rows[0].tariff_id} at £${priced.result.results[0].rows[0].annual_cost_gbp}`);
+  check(priced.codeCache === 'accepted', `price: its code cache was ${priced.codeCache}, not accepted, with the runtime's V8 flags`);
+  results.push(`js/price.handler (compiled with its code cache): ${priced.result.results[0].eligible} tariffs eligible, cheapest ${priced.result.results[0].rows[0].tariff_id} at £${priced.result.results[0].rows[0].annual_cost_gbp}`);
 
   const hypothetical = call(root, env, 'js/price.handler', lambdaFixture('price-hypothetical.json'), prod);
   check(hypothetical.result && hypothetical.result.results[0].hypothetical[0].rank === 1, 'price with a hypothetical tariff');
