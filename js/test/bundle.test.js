@@ -27,12 +27,14 @@ test('the zip holds the handlers, the runtime, the wasm package and the sample m
   assert.equal(pkg.devDependencies, undefined);
 });
 
-test('the zip\'s price handler runs from its code cache with Lambda\'s V8 flags; without them, or with a cache from another V8, cut or missing, it answers the same and says so once on stderr', () => {
+test('the zip\'s price handler runs from its code cache with Lambda\'s V8 flags; without them, or with a cache from another V8, cut, unreadable or missing, it answers the same and says so once on stderr', () => {
   const { spawnSync } = require('node:child_process');
   const { PRICE_NODE_FLAGS, codeCacheName } = require('../tools/bundle');
   const files = bundleFiles();
   const cacheFile = `js/${codeCacheName(files.get('js/price.bundle.js'))}`;
   for (const name of ['js/price.js', 'js/price.bundle.js', cacheFile]) assert.ok(files.has(name), name);
+  // The loader's vm.Script has no loader for import(): the joined handler must not call it.
+  assert.doesNotMatch(files.get('js/price.bundle.js').toString(), /\bimport\s*\(/);
   assert.deepEqual([...files.keys()].filter((n) => n.endsWith('.cache')), [cacheFile], 'one code cache, named by its source');
   const cache = files.get(cacheFile);
   const task = fs.mkdtempSync(path.join(os.tmpdir(), 'tariffsim-code-cache-test-'));
@@ -60,25 +62,40 @@ test('the zip\'s price handler runs from its code cache with Lambda\'s V8 flags;
     const plain = run([]);
     assert.equal(plain.codeCache, 'rejected');
     assert.equal(plain.warnings.length, 1);
-    assert.match(plain.warnings[0], /V8 rejected it: another V8 version or other V8 flags; it was made by Node\.js v24\.[0-9.]+, V8 [^,]+, with the V8 flags of Lambda's runtime: --expose-gc; this is Node\.js /);
+    assert.match(plain.warnings[0], /V8 rejected it: node runs with other V8 flags than Lambda's runtime gives it, from NODE_OPTIONS say; it was made by Node\.js v24\.[0-9.]+, V8 [^,]+, with the V8 flags of Lambda's runtime: --expose-gc; this is Node\.js /);
     assert.deepEqual(plain.answer, cached.answer);
     // Another V8's cache (its header's version hash differs) and a cut one: rejected, the same
     // answer. (V8 does not check the bytes beyond its header in release builds: the zip's CRC-32
     // does, and the name by the source's hash keeps a cache to its source.)
-    const other = Buffer.from(cache);
-    for (let i = 4; i < 8; i += 1) other[i] ^= 0x5a;
-    for (const bytes of [other, cache.subarray(0, cache.length >> 1), cache.subarray(0, 8)]) {
+    const otherVersion = Buffer.from(cache);
+    for (let i = 4; i < 8; i += 1) otherVersion[i] ^= 0x5a;
+    for (const bytes of [otherVersion, cache.subarray(0, cache.length >> 1), cache.subarray(0, 8)]) {
       fs.writeFileSync(path.join(task, cacheFile), bytes);
       const r = run(PRICE_NODE_FLAGS);
       assert.equal(r.codeCache, 'rejected', `${bytes.length} bytes`);
       assert.equal(r.warnings.length, 1);
       assert.deepEqual(r.answer, cached.answer);
     }
+    // A folder in its place: unreadable. None: missing.
     fs.rmSync(path.join(task, cacheFile));
+    fs.mkdirSync(path.join(task, cacheFile));
+    const unreadable = run(PRICE_NODE_FLAGS);
+    assert.equal(unreadable.codeCache, 'unreadable');
+    assert.match(unreadable.warnings[0], /\(it cannot be read: EISDIR; /);
+    assert.deepEqual(unreadable.answer, cached.answer);
+    fs.rmSync(path.join(task, cacheFile), { recursive: true });
     const missing = run(PRICE_NODE_FLAGS);
     assert.equal(missing.codeCache, 'missing');
     assert.match(missing.warnings[0], /\(it is missing; /);
     assert.deepEqual(missing.answer, cached.answer);
+    // Made by another V8 (Node.js's suffix counts, which V8's own check leaves out): not even read.
+    fs.writeFileSync(path.join(task, cacheFile), cache);
+    const loader = path.join(task, 'js', 'price.js');
+    fs.writeFileSync(loader, fs.readFileSync(loader, 'utf8').replace(`v8: '${process.versions.v8}'`, `v8: '${process.versions.v8}-other'`));
+    const other = run(PRICE_NODE_FLAGS);
+    assert.equal(other.codeCache, 'other-v8');
+    assert.match(other.warnings[0], /\(it was made for another V8; it was made by Node\.js v24\.[0-9.]+, V8 [^ ]+-other, /);
+    assert.deepEqual(other.answer, cached.answer);
   } finally {
     fs.rmSync(task, { recursive: true, force: true });
   }

@@ -12,7 +12,8 @@
 //                own start left out) against the JS kernel's, with the bundle's parts, the
 //                WebAssembly path alone (module, Engine, snapshot, one price; no handler), and the
 //                JS kernel inside the price handler's wrapper, joined into one file as the bundle
-//                is (handler for handler, as the warm rows compare). Every node of these rows starts
+//                is (handler for handler, as the warm rows compare), also with a code cache made as
+//                the bundle's is. Every node of these rows starts
 //                with the V8 flags Lambda's Node.js runtime gives it (bundle.js lambdaNodeFlags:
 //                --expose-gc and heap sizes), as a cold start in Lambda does; a reference row gives
 //                bare node without them
@@ -92,7 +93,7 @@ process.stderr.write(rows ? \`ANSWER \${CPU()} - \${total}\\n\` : 'EMPTY\\n');
 `;
 // The plain JavaScript kernel inside the price handler's own wrapper (configuration, logging, the
 // input's checks, JSON in and out: wrapHandler, as the warm rows' JS baseline), joined into one
-// file by esbuild as the bundle is (jsHandlerBundle): handler against handler, WebAssembly against
+// file by esbuild as the bundle is (jsHandlerBundles): handler against handler, WebAssembly against
 // JavaScript, at a cold start. Its module scope parses and compiles the market, as a Lambda's would.
 const coldJsHandler = (file) => `${CPU}; ${SINCE};
 const t0 = process.hrtime.bigint();
@@ -286,43 +287,58 @@ function timeSpawn(args, env = process.env, flags = PRICE_NODE_FLAGS) {
 }
 
 /**
- * The plain JS kernel in the price handler's wrapper, as one CommonJS file at `task`/js/price-js.js
- * (esbuild, minified as the bundle's price.js is; its runtime modules from `task`, laid out as the
- * zip; the kernel required from the repository as the kernel row does): see coldJsHandler.
+ * The plain JS kernel in the price handler's wrapper, joined with its runtime modules (from `task`,
+ * laid out as the zip) and the kernel itself into one CommonJS file by esbuild, minified as the
+ * bundle is: `task`/js/price-js.js; and the same behind a loader with its code cache, made as the
+ * zip's price handler's is (bundle.js codeCache): `task`/js/price-js-cached.js. See coldJsHandler.
  * @param {string} task
- * @returns {string} the file
+ * @param {Map<string, Buffer>} files the task's files (bundleFiles)
+ * @returns {{plain: string, cached: string}} the files
  */
-function jsHandlerBundle(task) {
-  const file = path.join(task, 'js', 'price-js.js');
+function jsHandlerBundles(task, files) {
+  const { joinedHandler, wrappedForLoader, codeCacheName, codeCacheLoader, codeCache } = require('./bundle');
+  // The kernel reads the TDCV table from its folder's ../../data/domain: js/runtime's, joined.
+  const table = path.join('data', 'domain', 'tdcv.csv');
+  fs.mkdirSync(path.join(task, 'data', 'domain'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, table), path.join(task, table));
   const source = `'use strict';
 const fs = require('node:fs');
 const { wrapHandler } = require('./js/runtime/wrap-handler');
-// The kernel as its own file (it finds the TDCV table from its own folder), as the kernel row loads it.
-const kernelFile = ${JSON.stringify(path.join(__dirname, 'js-kernel.js'))};
-const kernel = require(kernelFile);
+const kernel = require(${JSON.stringify(path.join(__dirname, 'js-kernel.js'))});
 const market = kernel.compileMarket(JSON.parse(fs.readFileSync(${JSON.stringify(path.join(SAMPLE, 'market.json'))}, 'utf8')));
 exports.handler = wrapHandler('price', (input) => ({ results: kernel.price(market, input.profiles, input.page_size || 10) }));
 `;
-  fs.writeFileSync(file, require('./bundle').joinedHandler({ stdin: { contents: source, resolveDir: task, sourcefile: 'price-js.js' } }));
-  return file;
+  const joined = joinedHandler({ stdin: { contents: source, resolveDir: task, sourcefile: 'price-js.js' } });
+  const plain = path.join(task, 'js', 'price-js.js');
+  fs.writeFileSync(plain, joined);
+  const wrapped = wrappedForLoader(joined);
+  const cacheName = codeCacheName(wrapped, 'price-js');
+  const added = new Map([...files, ['js/price-js.bundle.js', wrapped], [table.split(path.sep).join('/'), fs.readFileSync(path.join(ROOT, table))]]);
+  fs.writeFileSync(path.join(task, 'js', 'price-js.bundle.js'), wrapped);
+  fs.writeFileSync(path.join(task, 'js', cacheName), codeCache(added, 'js/price-js.bundle.js', JSON.parse(fs.readFileSync(EVENT, 'utf8'))));
+  const cached = path.join(task, 'js', 'price-js-cached.js');
+  fs.writeFileSync(cached, codeCacheLoader('price-js.bundle.js', cacheName));
+  return { plain, cached };
 }
 
 async function cold(rounds) {
   // The task root as Lambda has it: the bundle's files (with the sample market's snapshot).
   const { bundleFiles } = require('./bundle');
+  const files = bundleFiles();
   const task = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tariffsim-bench-task-'));
-  for (const [name, data] of bundleFiles()) {
+  for (const [name, data] of files) {
     fs.mkdirSync(path.dirname(path.join(task, name)), { recursive: true });
     fs.writeFileSync(path.join(task, name), data);
   }
-  const jsHandlerFile = jsHandlerBundle(task);
   // The same task root without the price handler's code cache: its loader compiles the source.
   const uncached = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tariffsim-bench-task-'));
   fs.cpSync(task, uncached, { recursive: true });
   for (const name of fs.readdirSync(path.join(uncached, 'js'))) if (name.endsWith('.cache')) fs.rmSync(path.join(uncached, 'js', name));
-  const samples = { bare: [], bareUnflagged: [], bundle: [], uncached: [], primed: [], repo: [], js: [], alone: [], jsHandler: [] };
+  const jsHandlerFiles = jsHandlerBundles(task, files);
+  const samples = { bare: [], bareUnflagged: [], bundle: [], uncached: [], primed: [], repo: [], js: [], alone: [], jsHandler: [], jsHandlerCached: [] };
   await timeSpawn(['-e', coldWasm(task)]); // warm the file cache
-  await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]);
+  await timeSpawn(['-e', coldJsHandler(jsHandlerFiles.plain)]);
+  await timeSpawn(['-e', coldJsHandler(jsHandlerFiles.cached)]);
   await timeSpawn(['-e', coldWasm(ROOT)]);
   for (let i = 0; i < rounds; i++) {
     samples.bare.push(await timeSpawn(['-e', BARE]));
@@ -333,7 +349,8 @@ async function cold(rounds) {
     samples.repo.push(await timeSpawn(['-e', coldWasm(ROOT)]));
     samples.js.push(await timeSpawn(['-e', COLD_JS]));
     samples.alone.push(await timeSpawn(['-e', coldWasmAlone(task)]));
-    samples.jsHandler.push(await timeSpawn(['-e', coldJsHandler(jsHandlerFile)]));
+    samples.jsHandler.push(await timeSpawn(['-e', coldJsHandler(jsHandlerFiles.plain)]));
+    samples.jsHandlerCached.push(await timeSpawn(['-e', coldJsHandler(jsHandlerFiles.cached)]));
   }
   fs.rmSync(task, { recursive: true, force: true });
   fs.rmSync(uncached, { recursive: true, force: true });
@@ -354,6 +371,8 @@ async function cold(rounds) {
   row('cold start: plain JS kernel (JSON.parse, compile, price)', `${j.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(j), '(reference)');
   const h = wall('jsHandler');
   row('cold start: the JS kernel in the price handler\'s wrapper (one file)', `${h.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(h), `(reference) handler for handler, the bundle ${(w - h) >= 0 ? '+' : ''}${(w - h).toFixed(1)} ms (${(w / h).toFixed(2)}x)`);
+  const hc = wall('jsHandlerCached');
+  row('cold start: the same with a code cache made as the bundle\'s is', `${hc.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(hc), `(reference) handler for handler, each with its code cache: the bundle ${(w - hc) >= 0 ? '+' : ''}${(w - hc).toFixed(1)} ms (${(w / hc).toFixed(2)}x)`);
   const cb = cpu('bare');
   const overCpu = (k) => `+${(cpu(k) - cb).toFixed(1)} ms`;
   row('cold start CPU to the answer (user+sys, all threads): bundle', `${cpu('bundle').toFixed(1)} ms`, `bare node: ${cb.toFixed(1)} ms`, overCpu('bundle'), `JS kernel: ${overCpu('js')} (less noisy than wall time)`);
@@ -361,6 +380,7 @@ async function cold(rounds) {
   const inProcess = (k, field = 'inProcess') => median(samples[k].map((x) => x[field]));
   row('cold start in-process, require to answer: bundle', `${inProcess('bundle').toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(inProcess('bundle') / inProcess('js')).toFixed(2)}x`, `(reference) the require ${inProcess('bundle', 'required').toFixed(1)} ms, init done at ${inProcess('bundle', 'init').toFixed(1)}, then the first request ${first('bundle').toFixed(1)}`);
   row('cold start in-process: the JS kernel in the price handler\'s wrapper', `${inProcess('jsHandler').toFixed(1)} ms`, `bundle: ${inProcess('bundle').toFixed(1)} ms`, `bundle ${(inProcess('bundle') / inProcess('jsHandler')).toFixed(2)}x`, '(reference) handler for handler');
+  row('cold start in-process: the same with its code cache', `${inProcess('jsHandlerCached').toFixed(1)} ms`, `bundle: ${inProcess('bundle').toFixed(1)} ms`, `bundle ${(inProcess('bundle') / inProcess('jsHandlerCached')).toFixed(2)}x`, '(reference) handler for handler, each with its code cache');
   const alone = inProcess('alone');
   row('cold start in-process: the WebAssembly path alone (no handler)', `${alone.toFixed(1)} ms`, `JS kernel: ${inProcess('js').toFixed(1)} ms`, `${(alone / inProcess('js')).toFixed(2)}x`, `(reference) the handler's JavaScript takes ${(inProcess('bundle') - alone).toFixed(1)} ms more; below the kernel leaves it ${(inProcess('js') - alone).toFixed(1)}`);
   // The floor of any handler on this module: the same process timed from spawn, as the goal's row.

@@ -112,44 +112,62 @@ function wrappedForLoader(joined) {
 }
 
 /**
- * The file name of the code cache of a joined handler: by the SHA-256 of the source it is made from.
+ * The file name of the code cache of a joined handler: `<stem>.bundle.<hash>.cache`, by the SHA-256
+ * of the source it is made from.
  * V8 checks a cache's version, flags and the source's length, not (in release builds) its bytes
  * nor the source's: a name by the source's hash keeps a cache from ever meeting another source,
  * and the zip's CRC-32 of each file (checked as Lambda unzips it) keeps its bytes whole.
  * @param {Buffer} joined wrappedForLoader's
+ * @param {string} [stem] the handler's
  * @returns {string}
  */
-function codeCacheName(joined) {
-  return `price.bundle.${crypto.createHash('sha256').update(joined).digest('hex').slice(0, 16)}.cache`;
+function codeCacheName(joined, stem = 'price') {
+  return `${stem}.bundle.${crypto.createHash('sha256').update(joined).digest('hex').slice(0, 16)}.cache`;
 }
 
 /**
  * The zip's js/price.js: compiles js/price.bundle.js with its code cache (V8 bytecode of every
- * function a request runs, made by the build: codeCache) and runs it as this module. A cache that
- * is missing or that this node's V8 rejects (another V8 version, other V8 flags) costs its file
- * read and nothing else: V8 then compiles the source as usual, and one line on stderr (in the
- * function's log) says so, since a cold start then takes a few milliseconds more.
- * @param {string} cacheName codeCacheName's, in js/
+ * function a request runs, made by the build: codeCache) and runs it as this module. The cache is
+ * read only by the V8 it was made by (the whole version string: V8's own check leaves out the
+ * suffix Node.js gives its patched V8). A cache that is not read (another V8, missing, unreadable)
+ * or that V8 rejects (other V8 flags) costs its file read at most: V8 then compiles the source as
+ * usual, and one line on stderr (in the function's log) says so, since a cold start then takes a
+ * few milliseconds more. `codeCache` says which: accepted, rejected, other-v8, missing, unreadable.
+ * @param {string} bundleName the joined handler's file name, in the loader's folder
+ * @param {string} cacheName codeCacheName's, in the loader's folder
  * @returns {string}
  */
-const codeCacheLoader = (cacheName) => `'use strict';
-// The price handler (js/price.js and its runtime modules, joined by js/tools/bundle.js) compiled
-// with the V8 code cache the build made for it (Node.js ${process.version}, V8 ${process.versions.v8},
-// with the V8 flags of Lambda's Node.js runtime).
+const codeCacheLoader = (bundleName, cacheName) => `'use strict';
+// A handler joined with its runtime modules by js/tools/bundle.js (${bundleName}), compiled with
+// the V8 code cache the build made for it (${cacheName}).
 const fs = require('node:fs');
 const vm = require('node:vm');
-const file = \`\${__dirname}/price.bundle.js\`;
+const MADE_BY = { node: '${process.version}', v8: '${process.versions.v8}' };
+const file = \`\${__dirname}/${bundleName}\`;
 let cachedData;
-try {
-  cachedData = fs.readFileSync(\`\${__dirname}/${cacheName}\`);
-} catch {
-  cachedData = undefined;
+let state = 'accepted';
+let cannot = '';
+if (process.versions.v8 !== MADE_BY.v8) {
+  state = 'other-v8';
+} else {
+  try {
+    cachedData = fs.readFileSync(\`\${__dirname}/${cacheName}\`);
+  } catch (e) {
+    state = e.code === 'ENOENT' ? 'missing' : 'unreadable';
+    cannot = e.code;
+  }
 }
 const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
-exports.codeCache = cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted';
-if (exports.codeCache !== 'accepted') {
-  const why = exports.codeCache === 'missing' ? 'it is missing' : 'V8 rejected it: another V8 version or other V8 flags';
-  process.stderr.write(\`tariffsim: js/price.bundle.js compiled without its code cache (\${why}; it was made by Node.js ${process.version}, V8 ${process.versions.v8}, with the V8 flags of Lambda's runtime: --expose-gc; this is Node.js \${process.version}, V8 \${process.versions.v8}): a cold start takes a few milliseconds more\\n\`);
+if (cachedData !== undefined && script.cachedDataRejected) state = 'rejected';
+exports.codeCache = state;
+if (state !== 'accepted') {
+  const why = {
+    'other-v8': 'it was made for another V8',
+    missing: 'it is missing',
+    unreadable: \`it cannot be read: \${cannot}\`,
+    rejected: 'V8 rejected it: node runs with other V8 flags than Lambda\\'s runtime gives it, from NODE_OPTIONS say',
+  }[state];
+  process.stderr.write(\`tariffsim: js/${bundleName} compiled without its code cache (\${why}; it was made by Node.js \${MADE_BY.node}, V8 \${MADE_BY.v8}, with the V8 flags of Lambda's runtime: --expose-gc; this is Node.js \${process.version}, V8 \${process.versions.v8}): a cold start takes a few milliseconds more\\n\`);
 }
 script.runInThisContext()(exports, require, module, file, __dirname);
 `;
@@ -212,7 +230,8 @@ function codeCache(files, bundle, event) {
     const cache = path.join(task, 'code-cache');
     const out = spawnSync(process.execPath, [...flags, '-e', MAKE_CODE_CACHE, path.join(task, bundle), `/var/task/${bundle}`, JSON.stringify(event), cache], {
       cwd: task,
-      env: { PATH: process.env.PATH, LAMBDA_TASK_ROOT: task, AWS_LAMBDA_FUNCTION_NAME: 'tariffsim-price' },
+      // The same variables, whatever the caller's (their number shows in the cache).
+      env: { PATH: process.env.PATH ?? '', LAMBDA_TASK_ROOT: task, AWS_LAMBDA_FUNCTION_NAME: 'tariffsim-price' },
       stdio: ['ignore', 'ignore', 'pipe'],
       encoding: 'utf8',
     });
@@ -241,7 +260,7 @@ function bundleFiles(root = ROOT) {
   const joined = wrappedForLoader(priceBundle(root));
   const cacheName = codeCacheName(joined);
   files.set(PRICE_BUNDLE, joined);
-  files.set('js/price.js', Buffer.from(codeCacheLoader(cacheName)));
+  files.set('js/price.js', Buffer.from(codeCacheLoader(PRICE_BUNDLE.slice('js/'.length), cacheName)));
   // The wasm builds: the full one (pkg/) and the price lambda's lean one (pkg-price/, engine.js).
   /** @type {[string, string[]][]} */
   const builds = [['pkg', ['tariffsim_wasm.js', 'tariffsim_wasm_bg.wasm']], ['pkg-price', ['tariffsim_price.js', 'tariffsim_price_bg.wasm']]];
@@ -305,4 +324,4 @@ if (require.main === module) main();
 /** The node flags Lambda's runtime starts the price function's node with (lambdaNodeFlags). */
 const PRICE_NODE_FLAGS = Object.freeze(lambdaNodeFlags(FUNCTIONS.functions.price.memoryMb));
 
-module.exports = { bundleFiles, priceBundle, joinedHandler, wrappedForLoader, codeCache, codeCacheName, lambdaNodeFlags, PRICE_NODE_FLAGS, HANDLERS };
+module.exports = { bundleFiles, priceBundle, joinedHandler, wrappedForLoader, codeCache, codeCacheName, codeCacheLoader, lambdaNodeFlags, PRICE_NODE_FLAGS, HANDLERS };
