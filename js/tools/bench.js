@@ -374,7 +374,7 @@ async function cold(rounds) {
   const hc = wall('jsHandlerCached');
   row('cold start: the same with a code cache made as the bundle\'s is', `${hc.toFixed(1)} ms`, `bare node: ${b.toFixed(1)} ms`, over(hc), `(reference) handler for handler, each with its code cache: the bundle ${(w - hc) >= 0 ? '+' : ''}${(w - hc).toFixed(1)} ms (${(w / hc).toFixed(2)}x)`);
   const cb = cpu('bare');
-  const overCpu = (k) => `+${(cpu(k) - cb).toFixed(1)} ms`;
+  const overCpu = (k) => `${cpu(k) >= cb ? '+' : ''}${(cpu(k) - cb).toFixed(1)} ms`;
   row('cold start CPU to the answer (user+sys, all threads): bundle', `${cpu('bundle').toFixed(1)} ms`, `bare node: ${cb.toFixed(1)} ms`, overCpu('bundle'), `JS kernel: ${overCpu('js')} (less noisy than wall time)`);
   // The part the code decides, without node's own start: from the require to the answer.
   const inProcess = (k, field = 'inProcess') => median(samples[k].map((x) => x[field]));
