@@ -243,6 +243,8 @@ impl TariffComparison {
         let (mut before, mut after, mut both) = (0u64, 0u64, 0u64);
         let (mut r1b, mut r1a, mut r1both) = (0u64, 0u64, 0u64);
         let (mut cb, mut cb2, mut ca, mut ca2, mut cd2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        // The profiles whose click-through rate went up, and down, and by how much in all.
+        let (mut up, mut down) = ((0u64, 0.0), (0u64, 0.0));
         for &[b, a, n] in &self.joint_ranks {
             let nf = n as f64;
             before += if b > 0 { n } else { 0 };
@@ -257,7 +259,20 @@ impl TariffComparison {
             ca += nf * xa;
             ca2 += nf * xa * xa;
             cd2 += nf * (xa - xb) * (xa - xb);
+            if xa > xb {
+                up = (up.0 + n, up.1 + nf * (xa - xb));
+            } else if xa < xb {
+                down = (down.0 + n, down.1 + nf * (xb - xa));
+            }
         }
+        // The largest change of one profile's click-through rate where the tariff was seen: from
+        // off page 1 to the best rank it was seen at, before or after.
+        let bound = self
+            .joint_ranks
+            .iter()
+            .filter(|&&[_, _, n]| n > 0)
+            .map(|&[b, a, _]| ctr_at(b).max(ctr_at(a)))
+            .fold(0.0, f64::max);
         self.impressions_before = before;
         self.impressions_after = after;
         self.impressions_difference = after as i64 - before as i64;
@@ -279,13 +294,13 @@ impl TariffComparison {
         };
         self.page1_share = Some(share_change(before, after, both));
         self.rank1_share = Some(share_change(r1b, r1a, r1both));
-        // Clicks come only from profiles that saw the tariff on page 1: before, after, or either
-        // for the difference (Estimate::mean_of).
+        // Clicks come only from profiles that saw the tariff on page 1 (Estimate::mean_of); their
+        // difference only from profiles whose rank changed it (Estimate::paired_total).
         self.expected_clicks = Some(Change::of(
             Estimate::total(profiles, cb, cb2, inflation, before).non_negative(),
             Estimate::total(profiles, ca, ca2, inflation, after).non_negative(),
             (on_before, on_after),
-            || Estimate::total(profiles, ca - cb, cd2, inflation, before + after - both),
+            || Estimate::paired_total(profiles, ca - cb, cd2, inflation, up, down, bound),
         ));
     }
 }

@@ -180,9 +180,29 @@ fn comparison_and_intervals_match_a_brute_force_computation() {
         let dc: Vec<f64> = xs[3].iter().zip(&xs[2]).map(|(a, b)| a - b).collect();
         let (mdc, sdc) = brute(&dc, inflate);
         assert!(close(clicks.difference.value, mdc * nf));
-        if t.on_sale_before && t.on_sale_after {
-            let either = se_of(shown(&[0, 1]), sdc * nf);
-            assert!(close_se(clicks.difference.se, either), "{}", t.id);
+        if t.on_sale_before && t.on_sale_after && shown(&[0, 1]) == 0 {
+            // On no profile's page 1, before or after: nothing bounds a change, no interval.
+            assert_eq!((clicks.difference.se, clicks.difference.ci95), (None, None));
+        } else if t.on_sale_before && t.on_sale_after {
+            // The paired standard error, however few profiles changed; an interval about the
+            // difference that is never a point: Student's t at the changed profiles' degrees of
+            // freedom, or with fewer than two visits' worth of them what unseen changes could make
+            // (Estimate::paired_total).
+            assert!(close_se(clicks.difference.se, Some(sdc * nf)), "{}", t.id);
+            let [low, high] = clicks.difference.ci95.unwrap();
+            assert!(
+                low <= mdc * nf && mdc * nf <= high && low < high,
+                "{}",
+                t.id
+            );
+            let changed = dc.iter().filter(|x| **x != 0.0).count();
+            if changed == 0 {
+                assert!(
+                    low < 0.0 && high > 0.0,
+                    "{}: no change seen, either way possible",
+                    t.id
+                );
+            }
         }
         // On sale after only (an added tariff): its clicks difference is its clicks after,
         // interval and all (never below 0).

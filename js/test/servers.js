@@ -87,6 +87,11 @@ async function startRedis() {
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own: when the tests' group is orphaned (their runner started in
+      // the background by a shell that has exited), the kernel sends SIGCONT to every member of
+      // it each time one exits while another is stopped, which would wake a Redis a test froze
+      // with signal('SIGSTOP').
+      detached: true,
     });
     await waitForOutput(child, /Ready to accept connections/, 'redis-server');
   };
