@@ -254,18 +254,21 @@ impl Estimate {
     /// every profile but the `up.0` that changed up (by `up.1` in all) and the `down.0` that
     /// changed down (by `down.1` in all, a positive figure), each change at most `bound` (clicks:
     /// the change of a click-through rate, at most the largest rate the figure was seen at). The
-    /// standard error is the paired one (as [`Estimate::total`]). The interval:
-    /// - with at least two visits' worth of profiles that changed, Student's t at their degrees of
-    ///   freedom: they carry all of the variation, however many others there are
-    ///   ([`Estimate::mean_of`]);
-    /// - with fewer, where t would be unbounded or the interval a point (`[0, 0]` when none
-    ///   changed), Newcombe's MOVER from the two parts, each the Wilson interval of its share of
-    ///   profiles ([`Estimate::share`], at the effective size) times its mean change (`bound` for
-    ///   a part with no profile), as [`Estimate::share_difference`] is for shares: what changes
-    ///   unseen could make.
+    /// standard error is the paired one (as [`Estimate::total`]: 0 when nothing changed, as a
+    /// share's of no profile). The interval is never a point:
+    /// - with at least two visits' worth of profiles that changed, the wider of Student's t at
+    ///   their degrees of freedom (they carry all of the variation, however many others there
+    ///   are: [`Estimate::mean_of`]) and Newcombe's MOVER from the parts that changed, each the
+    ///   Wilson interval of its share of profiles ([`Estimate::share`], at the effective size)
+    ///   times its mean change (so that changes all alike, which t reads as certain, are not);
+    /// - with fewer, where t would be unbounded or a point (`[0, 0]` when nothing changed), what
+    ///   changes unseen could make: MOVER from both parts, each from its Wilson low end times its
+    ///   mean change to its Wilson high end times `bound`, as [`Estimate::share_difference`] is
+    ///   for shares.
     ///
-    /// With `bound` 0 (a figure seen nowhere it could change) and no change, as
-    /// [`Estimate::total`] of no contributors: no standard error nor interval.
+    /// No standard error nor interval where the paired one is undefined (fewer than two visits'
+    /// worth of profiles in all), nor with `bound` 0 and nothing changed (a figure seen nowhere it
+    /// could change).
     pub fn paired_total(
         n: u64,
         sum: f64,
@@ -276,25 +279,45 @@ impl Estimate {
         bound: f64,
     ) -> Estimate {
         let t = Estimate::total(n, sum, sum_sq, inflation, up.0 + down.0);
-        if n == 0 || t.ci95.is_some() || (bound <= 0.0 && up.0 + down.0 == 0) {
-            return t;
+        let se = Estimate::total(n, sum, sum_sq, inflation, n).se;
+        if se.is_none() || (bound <= 0.0 && up.0 + down.0 == 0) {
+            return Estimate {
+                ci95: None,
+                se: None,
+                ..t
+            };
         }
         let nf = n as f64;
-        // A part's mean over all profiles, and its interval: its share's times its mean change.
+        let few = t.ci95.is_none();
+        // A part's mean over all profiles and its interval: its share's Wilson interval times its
+        // mean change; with few changes, an unseen change as large as any could be (`bound`).
+        // Where many changed, a part with none adds nothing (t covers what was not seen).
         let part = |(k, total): (u64, f64)| {
+            if k == 0 && !few {
+                return (0.0, 0.0, 0.0);
+            }
             let [low, high] = Estimate::share(k, n, inflation).ci95.unwrap_or([0.0, 1.0]);
             let change = if k == 0 { bound } else { total / k as f64 };
-            (total / nf, low * change, high * change)
+            (
+                total / nf,
+                low * change,
+                high * if few { bound } else { change },
+            )
         };
         let ((u, u_low, u_high), (l, l_low, l_high)) = (part(up), part(down));
         let d = sum / nf;
+        let (a, b, c, e) = (u - u_low, l_high - l, u_high - u, l - l_low);
+        let mover = [
+            (d - (a * a + b * b).sqrt()) * nf,
+            (d + (c * c + e * e).sqrt()) * nf,
+        ];
         Estimate {
             value: sum,
-            se: Estimate::total(n, sum, sum_sq, inflation, n).se,
-            ci95: Some([
-                (d - ((u - u_low).powi(2) + (l_high - l).powi(2)).sqrt()) * nf,
-                (d + ((u_high - u).powi(2) + (l - l_low).powi(2)).sqrt()) * nf,
-            ]),
+            se,
+            ci95: Some(match t.ci95 {
+                Some([low, high]) => [low.min(mover[0]), high.max(mover[1])],
+                None => mover,
+            }),
         }
     }
 
@@ -530,16 +553,38 @@ mod tests {
         let one = Estimate::paired_total(n, 0.2, 0.04, inflation, (1, 0.2), (0, 0.0), 0.3);
         let [low, high] = one.ci95.unwrap();
         assert!(low < 0.0 && 0.2 < high, "{low} {high}");
-        // Many changes: Student's t at the changed profiles' degrees of freedom, as a total of
-        // their values (the profiles that did not change carry no variation), which is wider
-        // than t at all the profiles'.
+        // One tiny change seen up does not narrow the upper end below what an unseen change up to
+        // the bound could make with none seen.
+        let tiny = Estimate::paired_total(n, 0.001, 1e-6, inflation, (1, 0.001), (0, 0.0), 0.3);
+        let [_, none_high] = none.ci95.unwrap();
+        assert!(tiny.ci95.unwrap()[1] >= none_high, "{tiny:?}");
+        // Too few visits in all for a paired standard error: no interval either.
+        let small = Estimate::paired_total(
+            200,
+            5.0,
+            0.5,
+            super::inflation(200, 2),
+            (50, 5.0),
+            (0, 0.0),
+            0.3,
+        );
+        assert_eq!((small.se, small.ci95), (None, None));
+        // Every profile changed alike: t reads no variation, the interval is still no point.
+        let alike = Estimate::paired_total(1_000, 150.0, 22.5, 1.0, (1_000, 150.0), (0, 0.0), 0.3);
+        let [low, high] = alike.ci95.unwrap();
+        assert_eq!(alike.se, Some(0.0));
+        assert!(low < 150.0 && 150.0 <= high, "{low} {high}");
+        // Many changes: at least Student's t at the changed profiles' degrees of freedom, as a
+        // total of their values (the profiles that did not change carry no variation), which is
+        // wider than t at all the profiles'.
         let (sum, sq) = (400.0, 90.0);
         let many =
             Estimate::paired_total(n, sum, sq, inflation, (4_000, 500.0), (2_000, 100.0), 0.3);
-        assert_eq!(many, Estimate::total(n, sum, sq, inflation, 6_000));
-        let [ml, mh] = many.ci95.unwrap();
+        let t = Estimate::total(n, sum, sq, inflation, 6_000);
+        let ([ml, mh], [tl, th]) = (many.ci95.unwrap(), t.ci95.unwrap());
+        assert!(ml <= tl && th <= mh && many.se == t.se, "{many:?} {t:?}");
         let all = Estimate::total(n, sum, sq, inflation, n).ci95.unwrap();
-        assert!(mh - ml > all[1] - all[0]);
+        assert!(th - tl > all[1] - all[0]);
     }
 
     #[test]
