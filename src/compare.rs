@@ -243,8 +243,10 @@ impl TariffComparison {
         let (mut before, mut after, mut both) = (0u64, 0u64, 0u64);
         let (mut r1b, mut r1a, mut r1both) = (0u64, 0u64, 0u64);
         let (mut cb, mut cb2, mut ca, mut ca2, mut cd2) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        // The profiles whose click-through rate went up, and down, and by how much in all.
-        let (mut up, mut down) = ((0u64, 0.0), (0u64, 0.0));
+        // The profiles whose click-through rate went up, and down, and by how much in all; the
+        // largest rate the tariff was seen at, before or after (the largest change of one
+        // profile's rate: from off page 1 to there).
+        let (mut up, mut down, mut bound) = ((0u64, 0.0), (0u64, 0.0), 0.0f64);
         for &[b, a, n] in &self.joint_ranks {
             let nf = n as f64;
             before += if b > 0 { n } else { 0 };
@@ -264,15 +266,10 @@ impl TariffComparison {
             } else if xa < xb {
                 down = (down.0 + n, down.1 + nf * (xb - xa));
             }
+            if n > 0 {
+                bound = bound.max(xa.max(xb));
+            }
         }
-        // The largest change of one profile's click-through rate where the tariff was seen: from
-        // off page 1 to the best rank it was seen at, before or after.
-        let bound = self
-            .joint_ranks
-            .iter()
-            .filter(|&&[_, _, n]| n > 0)
-            .map(|&[b, a, _]| ctr_at(b).max(ctr_at(a)))
-            .fold(0.0, f64::max);
         self.impressions_before = before;
         self.impressions_after = after;
         self.impressions_difference = after as i64 - before as i64;
